@@ -1,0 +1,422 @@
+"""Argument parsing and dispatch only: no logic, no SQL, no subprocess.
+
+The one error boundary is ``run()``: expected errors print one line and exit with their code;
+Ctrl-C exits 130; a bug prints a short message and leaves the traceback in the state folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from spdeploy import __version__
+from spdeploy.errors import BadInput, SpdeployError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Settings:
+    profile: str
+    state: Path | None
+    json: bool
+    quiet: bool
+    verbose: bool
+
+    def state_dir(self) -> Path:
+        from spdeploy.store import default_state_dir
+
+        return self.state or default_state_dir()
+
+    def output(self) -> Any:
+        from spdeploy.output import Output
+
+        return Output(json_mode=self.json, quiet=self.quiet, verbose=self.verbose)
+
+
+def _settings(ctx: click.Context, json_flag: bool) -> Settings:
+    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    if json_flag:
+        settings.json = True
+    return settings
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout.")(f)
+
+
+def selectors(f: F) -> F:
+    for opt in reversed(
+        [
+            click.option("--language", help="Language folder on the media (e.g. Eng)."),
+            click.option("--platform", help="I386 or Alpha (default: this machine's)."),
+            click.option("--only", default="", help="Only these component ids (comma list)."),
+            click.option("--skip", default="", help="Leave out these component ids."),
+            click.option(
+                "--timeout",
+                type=float,
+                default=3600.0,
+                show_default=True,
+                help="Seconds per installer before its process tree is killed.",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def media_option(f: F) -> F:
+    return click.option(
+        "--media",
+        "media",
+        required=True,
+        metavar="M",
+        help="The service pack: a folder (ISO and zip in a later version).",
+    )(f)
+
+
+def target_option(f: F) -> F:
+    return click.option(
+        "--target",
+        "target",
+        required=True,
+        metavar="T",
+        help="The installed product's root folder (e.g. C:\\exchsrvr).",
+    )(f)
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any:
+    from spdeploy.commands.common import Selection
+
+    return Selection(
+        media,
+        target,
+        kw.get("language"),
+        kw.get("platform"),
+        _ids(kw.get("only", "")),
+        _ids(kw.get("skip", "")),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--profile",
+    default="exchange55",
+    show_default=True,
+    metavar="NAME|FILE",
+    help="Built-in profile name or a profile TOML file.",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="History folder (default: $SPDEPLOY_STATE or the user data folder).",
+)
+@click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout, nothing else.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Say more about each step.")
+@click.version_option(__version__, prog_name="spdeploy")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    profile: str,
+    state: Path | None,
+    json_flag: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Bring every component of a server product to the service-pack level, prove it, record it.
+
+    Exchange Server 5.5's Update.exe updates the server only; each connector needs its own
+    installer (KB Q242250). spdeploy finds them all on the media, runs them in order and checks.
+
+    \b
+    Try it:      spdeploy demo
+    Typical:     spdeploy plan  --media D:\\ --target C:\\exchsrvr
+                 spdeploy apply --media D:\\ --target C:\\exchsrvr
+                 spdeploy status --media D:\\ --target C:\\exchsrvr
+
+    Exit codes: 0 ok/compliant, 1 not compliant or a step failed, 2 bad input,
+    3 applied but a reboot is required, 4 another apply holds the target's lock.
+    """
+    ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
+
+
+@main.command()
+@media_option
+@selectors
+@json_option
+@click.pass_context
+def media(ctx: click.Context, /, media: str, json_flag: bool, **kw: Any) -> int:
+    """What the media holds: languages, platforms, each component's installer and version."""
+    from spdeploy.commands.media import media as media_report
+
+    s = _settings(ctx, json_flag)
+    s.output().media(media_report(s.profile, _selection(media, None, kw)))
+    return 0
+
+
+@main.command()
+@target_option
+@click.option("--only", default="", help="Only these component ids (comma list).")
+@click.option("--skip", default="", help="Leave out these component ids.")
+@json_option
+@click.pass_context
+def scan(ctx: click.Context, target: str, only: str, skip: str, json_flag: bool) -> int:
+    """Which components are installed on the target, at which version."""
+    from spdeploy.commands.scan import scan_target
+
+    s = _settings(ctx, json_flag)
+    s.output().scan(scan_target(s.profile, target, _ids(only), _ids(skip)))
+    return 0
+
+
+@main.command()
+@media_option
+@target_option
+@selectors
+@json_option
+@click.pass_context
+def plan(ctx: click.Context, /, media: str, target: str, json_flag: bool, **kw: Any) -> int:
+    """One action per component, in execution order, with the reason.
+
+    Exits 0 when every installed component can be brought to the level, 1 when the media lacks
+    an installer for one (missing-on-media).
+    """
+    from spdeploy.commands.plan import make_plan, plan_exit_code
+
+    s = _settings(ctx, json_flag)
+    result = make_plan(s.profile, _selection(media, target, kw))
+    s.output().plan(result)
+    return plan_exit_code(result)
+
+
+@main.command()
+@media_option
+@target_option
+@selectors
+@click.option("--dry-run", is_flag=True, help="Print the plan and the exact commands; run nothing.")
+@click.option("--resume", is_flag=True, help="Continue the last interrupted run on this target.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--args",
+    "args",
+    multiple=True,
+    metavar='ID="SWITCHES"',
+    help="Switches for one component's installer (repeatable). Never guessed.",
+)
+@json_option
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    /,
+    media: str,
+    target: str,
+    dry_run: bool,
+    resume: bool,
+    yes: bool,
+    args: tuple[str, ...],
+    json_flag: bool,
+    **kw: Any,
+) -> int:
+    """Run every needed installer in order, verify each, record each.
+
+    Refuses before anything runs when an installed component has no installer on the media, or
+    when an interactive installer would run without a terminal.
+    """
+    from spdeploy.commands.apply import parse_args_overrides, run_apply
+    from spdeploy.executor import ApplyOptions
+
+    s = _settings(ctx, json_flag)
+    out = s.output()
+    terminal = sys.stdin.isatty() and not s.json
+    options = ApplyOptions(
+        timeout=kw["timeout"],
+        dry_run=dry_run,
+        resume=resume,
+        args=parse_args_overrides(args),
+        has_terminal=terminal,
+    )
+
+    def confirm(plan: Any) -> bool:
+        out.plan(plan)
+        return click.confirm(f"Run {len(plan.updates)} installer(s) on {target}?", default=False)
+
+    ask = None if (yes or s.json or not terminal) else confirm
+    result = run_apply(
+        s.profile, _selection(media, target, kw), s.state_dir(), options, ask, out.progress()
+    )
+    out.apply(result)
+    return result.exit_code
+
+
+@main.command()
+@media_option
+@target_option
+@selectors
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write the report to FILE instead of stdout.",
+)
+@json_option
+@click.pass_context
+def status(
+    ctx: click.Context,
+    /,
+    media: str,
+    target: str,
+    fmt: str,
+    output_file: Path | None,
+    json_flag: bool,
+    **kw: Any,
+) -> int:
+    """Compliance report: exit 0 when every installed component is at the media's level."""
+    from spdeploy.commands.plan import make_plan, status_exit_code
+
+    s = _settings(ctx, json_flag or fmt == "json")
+    result = make_plan(s.profile, _selection(media, target, kw))
+    if output_file is not None:
+        from spdeploy.output import write_report
+
+        write_report(output_file, result, fmt)
+    else:
+        s.output().status(result)
+    return status_exit_code(result)
+
+
+@main.command()
+@click.option("--limit", type=int, default=20, show_default=True, help="Most recent N runs.")
+@click.option("--target", metavar="T", help="Only runs on this target.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int, target: str | None, json_flag: bool) -> int:
+    """Past runs and their steps, newest first."""
+    from spdeploy.commands.history import history as read_history
+
+    s = _settings(ctx, json_flag)
+    s.output().history(read_history(s.state_dir(), target=target, limit=limit))
+    return 0
+
+
+@main.group()
+def profiles() -> None:
+    """Built-in profiles; show one; validate a profile file."""
+
+
+@profiles.command("list")
+@json_option
+@click.pass_context
+def profiles_list(ctx: click.Context, json_flag: bool) -> int:
+    """The built-in profiles."""
+    from spdeploy.commands.profiles import list_profiles
+
+    _settings(ctx, json_flag).output().profiles(list_profiles())
+    return 0
+
+
+@profiles.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
+    """A profile's components in execution order (NAME or FILE)."""
+    from spdeploy.commands.profiles import show
+
+    _settings(ctx, json_flag).output().profile(show(name))
+    return 0
+
+
+@profiles.command("check")
+@click.argument("file")
+@json_option
+@click.pass_context
+def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
+    """Validate a profile file; errors name the file, the component and the key."""
+    from spdeploy.commands.profiles import check
+
+    _settings(ctx, json_flag).output().profile(check(file), checked=True)
+    return 0
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def demo(ctx: click.Context, directory: Path | None, json_flag: bool) -> int:
+    """Build a sandbox Exchange 5.5 server and SP4 media in DIRECTORY; show the trap and the fix.
+
+    Needs nothing but this package (and a POSIX shell for the sandbox installers).
+    """
+    from spdeploy.commands.demo import run_demo
+
+    s = _settings(ctx, json_flag)
+    return run_demo(directory, s.output())
+
+
+def _crash_log(exc: BaseException) -> str:
+    import traceback
+
+    from spdeploy.store import default_state_dir
+
+    try:
+        folder = default_state_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "crash.log"
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)) + "\n")
+        return str(path)
+    except OSError:
+        return "(could not write a crash log)"
+
+
+def run(argv: list[str]) -> int:
+    """Entry point: parse, dispatch, and turn every outcome into an exit code."""
+    json_mode = "--json" in argv
+    try:
+        code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        return _report(BadInput(exc.format_message()), json_mode)
+    except click.exceptions.Abort:
+        sys.stderr.write("spdeploy: aborted\n")
+        return 130
+    except SpdeployError as exc:
+        return _report(exc, json_mode)
+    except KeyboardInterrupt:
+        sys.stderr.write("spdeploy: interrupted\n")
+        return 130
+    except Exception as exc:
+        where = _crash_log(exc)
+        sys.stderr.write(
+            f"spdeploy: internal error: {type(exc).__name__}: {exc} (traceback in {where})\n"
+        )
+        return 70
+    return int(code or 0)
+
+
+def _report(exc: SpdeployError, json_mode: bool) -> int:
+    from spdeploy.output import Output
+
+    Output(json_mode=json_mode).error(exc)
+    return exc.exit_code

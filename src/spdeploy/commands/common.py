@@ -1,0 +1,73 @@
+"""What ``media``, ``scan``, ``plan``, ``apply`` and ``status`` share: open, probe, plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spdeploy.inventory import Inventory, scan, target_variables
+from spdeploy.media import Media, open_media, open_target
+from spdeploy.media.locate import Located, choose, locate, select
+from spdeploy.planner import Plan, plan
+from spdeploy.profile import Component, Profile, load_profile
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selectors shared by media/plan/apply/status (SPEC §4)."""
+
+    media: str | None = None
+    target: str | None = None
+    language: str | None = None
+    platform: str | None = None
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    profile: Profile
+    media: Media
+    target: Path
+    language: str
+    platform: str
+    components: tuple[Component, ...]
+    inventory: Inventory
+    located: dict[str, Located] = field(default_factory=dict)
+
+    def plan(self) -> Plan:
+        return plan(
+            self.profile,
+            self.components,
+            self.inventory,
+            self.located,
+            media=self.media.location,
+            language=self.language,
+            platform=self.platform,
+        )
+
+
+def locate_all(
+    profile: Profile,
+    media: Media,
+    components: tuple[Component, ...],
+    language: str,
+    platform: str,
+    extra: dict[str, str],
+) -> dict[str, Located]:
+    variables = {**extra, "media": media.location}
+    return {c.id: locate(media, c, language, platform, variables) for c in components}
+
+
+def prepare(profile_ref: str, sel: Selection) -> Prepared:
+    """Load the profile, open media and target, probe both: everything a plan needs."""
+    profile = load_profile(profile_ref)
+    components = select(profile, sel.only, sel.skip)
+    assert sel.media is not None and sel.target is not None
+    media = open_media(sel.media)
+    target = Path(sel.target)
+    tree = open_target(target)
+    language, platform = choose(profile, media, sel.language, sel.platform)
+    inventory = scan(profile, tree, target, components)
+    located = locate_all(profile, media, components, language, platform, target_variables(target))
+    return Prepared(profile, media, target, language, platform, components, inventory, located)

@@ -1,0 +1,75 @@
+"""``spdeploy demo``: the KB's trap and its fix, on a sandbox built from nothing.
+
+1. A simulated Exchange 5.5 server with the Notes, GroupWise and Calendar connectors at SP2.
+2. The admin of Q242250 runs Update.exe alone: the server reaches SP4, ``status`` fails (exit 1).
+3. ``spdeploy apply`` runs every connector's installer; ``status`` passes (exit 0).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from spdeploy import process
+from spdeploy.commands.common import Selection, prepare
+from spdeploy.executor import ApplyOptions, apply
+from spdeploy.store import Store
+
+
+def run_demo(directory: Path | None, out: Any) -> int:
+    from spdeploy.sandbox.world import build_world
+
+    root = Path(tempfile.mkdtemp(prefix="spdeploy-demo-")) if directory is None else directory
+    root.mkdir(parents=True, exist_ok=True)
+    world = build_world(root)
+    profile = str(world.profile)
+    selection = Selection(str(world.media), str(world.target), platform="I386")
+    out.heading("1. The sandbox")
+    out.line(f"target (a simulated Exchange 5.5 server): {world.target}")
+    out.line(f"media  (the SP4 CD):                      {world.media}")
+    out.line(f"site profile (unattended installers):     {world.profile}")
+    out.line(f"history:                                  {world.state}")
+    prep = prepare(profile, selection)
+    out.scan(prep.inventory)
+
+    out.heading("2. The trap (Q242250): the admin runs Update.exe alone")
+    update = prep.located["server"].installer
+    assert update is not None
+    argv = [str(world.media / update), str(world.target)]
+    out.line("$ " + " ".join(argv))
+    result = process.run(argv, timeout=600, log_path=world.state / "demo-update.log")
+    out.line(f'Update.exe exited {result.exit_code}: "success". But:')
+    trap = prepare(profile, selection).plan()
+    out.status(trap)
+    out.line(f"(status exit code {0 if trap.compliant else 1})")
+
+    out.heading("3. The fix: spdeploy apply")
+    applied = apply(
+        prepare(profile, selection), Store(world.state), ApplyOptions(timeout=600), out.progress()
+    )
+    out.apply(applied, show_final=False)
+
+    out.heading("4. Proof")
+    final = prepare(profile, selection).plan()
+    out.status(final)
+    out.line(f"(status exit code {0 if final.compliant else 1})")
+    out.history(Store(world.state).runs(limit=5))
+    out.line()
+    out.line("Try it yourself:")
+    out.line(
+        f"  spdeploy --profile {world.profile} --state {world.state} status "
+        f"--media {world.media} --target {world.target} --platform I386"
+    )
+    if out.json_mode:
+        from spdeploy.reports.data import apply_dict, plan_dict
+
+        out.json(
+            {
+                "root": str(root),
+                "trap": plan_dict(trap),
+                "apply": apply_dict(applied),
+                "final": plan_dict(final),
+            }
+        )
+    return 0 if final.compliant and applied.exit_code == 0 else 1

@@ -1,0 +1,60 @@
+"""``spdeploy media``: what the media holds for the profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spdeploy.commands.common import Selection, locate_all
+from spdeploy.media import open_media
+from spdeploy.media.locate import choose, discover, select
+from spdeploy.profile import load_profile
+
+
+@dataclass(frozen=True)
+class MediaComponent:
+    id: str
+    name: str
+    installer: str | None
+    present: bool
+    media_version: str | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class MediaReport:
+    profile: str
+    media: str
+    language: str
+    platform: str
+    languages: tuple[str, ...]
+    platforms: tuple[str, ...]
+    components: tuple[MediaComponent, ...]
+
+
+def media(profile_ref: str, sel: Selection) -> MediaReport:
+    assert sel.media is not None
+    profile = load_profile(profile_ref)
+    components = select(profile, sel.only, sel.skip)
+    opened = open_media(sel.media)
+    index = discover(profile, opened)
+    language, platform = choose(profile, opened, sel.language, sel.platform)
+    located = locate_all(profile, opened, components, language, platform, {})
+    return MediaReport(
+        profile=profile.id,
+        media=opened.location,
+        language=language,
+        platform=platform,
+        languages=tuple(sorted(index)),
+        platforms=tuple(p for p in profile.platforms if any(p in v for v in index.values())),
+        components=tuple(
+            MediaComponent(
+                c.id,
+                c.name,
+                located[c.id].installer,
+                located[c.id].installer is not None,
+                located[c.id].media_version,
+                located[c.id].language,
+            )
+            for c in components
+        ),
+    )

@@ -1,0 +1,20 @@
+"""``spdeploy plan`` and ``spdeploy status``: the plan is the compliance report."""
+
+from __future__ import annotations
+
+from spdeploy.commands.common import Selection, prepare
+from spdeploy.planner import Plan
+
+
+def make_plan(profile_ref: str, sel: Selection) -> Plan:
+    return prepare(profile_ref, sel).plan()
+
+
+def plan_exit_code(plan: Plan) -> int:
+    """0 when every installed component can be brought to the level, 1 when one cannot."""
+    return 1 if plan.missing else 0
+
+
+def status_exit_code(plan: Plan) -> int:
+    """0 compliant, 1 not (drift, a component left behind, or an installer missing)."""
+    return 0 if plan.compliant else 1

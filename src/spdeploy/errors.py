@@ -1,0 +1,71 @@
+"""The one exception tree; every class carries the exit code the user sees.
+
+SpdeployError (1)
+├── NotCompliant (1)            status found drift
+├── Refused (1)                 apply refused before running (missing-on-media, integrity)
+├── StepFailed (1)
+├── BadInput (2)                usage, profile, media, target
+│   ├── ProfileError (2)
+│   ├── MediaError (2)
+│   ├── TargetError (2)
+│   └── ProbeError (2)
+│       └── NotApplicable (2)   a probe that cannot run on this system
+└── LockHeld (4)
+"""
+
+from __future__ import annotations
+
+
+class SpdeployError(Exception):
+    """Base of every expected error: one line for the user, one exit code."""
+
+    exit_code = 1
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotCompliant(SpdeployError):
+    code = "not-compliant"
+
+
+class Refused(SpdeployError):
+    code = "refused"
+
+
+class StepFailed(SpdeployError):
+    code = "step-failed"
+
+
+class BadInput(SpdeployError):
+    exit_code = 2
+    code = "usage"
+
+
+class ProfileError(BadInput):
+    code = "profile"
+
+
+class MediaError(BadInput):
+    code = "media"
+
+
+class TargetError(BadInput):
+    code = "target"
+
+
+class ProbeError(BadInput):
+    code = "probe"
+
+
+class NotApplicable(ProbeError):
+    """The probe kind cannot run here (a registry probe on Linux)."""
+
+    code = "probe-not-applicable"
+
+
+class LockHeld(SpdeployError):
+    exit_code = 4
+    code = "locked"

@@ -1,0 +1,447 @@
+"""Carry a plan out: lock, refuse early, back up, stage, run, verify, record.
+
+Order matters more than anything here. Everything that can refuse (missing installers, an
+interactive installer without a person, a bad catalog hash) is checked before the first installer
+runs; each step is recorded the moment it ends, so an interruption loses nothing already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from spdeploy import process
+from spdeploy.commands.common import Prepared
+from spdeploy.errors import BadInput, LockHeld, Refused
+from spdeploy.inventory import probe_component, target_variables
+from spdeploy.media import open_target
+from spdeploy.planner import Plan, PlannedComponent
+from spdeploy.probes import ProbeContext
+from spdeploy.profile import Component
+from spdeploy.staging import Staged, read_catalog, stage
+from spdeploy.store import RunRecord, StepRecord, Store, new_run_id
+from spdeploy.versions import Version, is_version
+
+OK, FAILED, SKIPPED, TIMEOUT, REBOOT = "ok", "failed", "skipped", "timeout", "reboot-required"
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    timeout: float = 3600.0
+    dry_run: bool = False
+    resume: bool = False
+    args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # --args ID="..."
+    has_terminal: bool = False  # a person can answer an interactive installer
+
+
+@dataclass(frozen=True)
+class Command:
+    """One installer invocation, as it will run (or would, under --dry-run)."""
+
+    id: str
+    argv: tuple[str, ...]
+    interactive: bool
+
+
+@dataclass(frozen=True)
+class StepResult:
+    id: str
+    status: str
+    exit_code: int | None
+    started: float
+    duration_s: float
+    version_before: str | None
+    version_after: str | None
+    log: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    run_id: str | None
+    commands: tuple[Command, ...]
+    steps: tuple[StepResult, ...] = ()
+    final: Plan | None = None  # compliance after the run
+    dry_run: bool = False
+
+    @property
+    def reboot_required(self) -> bool:
+        return any(s.status == REBOOT for s in self.steps)
+
+    @property
+    def exit_code(self) -> int:
+        if any(s.status in (FAILED, TIMEOUT) for s in self.steps):
+            return 1
+        if self.reboot_required:
+            return 3
+        final = self.final or self.plan
+        return 0 if self.dry_run or final.compliant else 1
+
+
+class Progress(Protocol):
+    """What the executor tells the user interface; ``output`` implements it."""
+
+    def staging(self, component: str, total_bytes: int) -> None: ...
+
+    def staged_bytes(self, count: int) -> None: ...
+
+    def step_started(self, command: Command, name: str) -> None: ...
+
+    def step_finished(self, step: StepResult) -> None: ...
+
+
+class Silent:
+    def staging(self, component: str, total_bytes: int) -> None:
+        pass
+
+    def staged_bytes(self, count: int) -> None:
+        pass
+
+    def step_started(self, command: Command, name: str) -> None:
+        pass
+
+    def step_finished(self, step: StepResult) -> None:
+        pass
+
+
+def _render(template: str, variables: Mapping[str, str]) -> str:
+    return template.format_map(variables)
+
+
+def step_args(component: Component, options: ApplyOptions) -> tuple[str, ...]:
+    return options.args.get(component.id, component.args)
+
+
+def is_interactive(component: Component, options: ApplyOptions) -> bool:
+    """Interactive unless switches were supplied (SPEC §8): never guess a quiet switch."""
+    return component.interactive and not step_args(component, options)
+
+
+def commands_for(
+    prep: Prepared, plan: Plan, options: ApplyOptions, staged_root: Path
+) -> tuple[Command, ...]:
+    variables = _variables(prep)
+    result = []
+    for row in plan.updates:
+        comp = prep.profile.component(row.id)
+        assert row.installer is not None
+        staged_dir = staged_root / row.id
+        local = staged_dir / row.installer.rpartition("/")[2].split(";")[0]
+        env = {**variables, "language": row.language or prep.language, "staged": str(staged_dir)}
+        argv = (str(local), *(_render(a, env) for a in step_args(comp, options)))
+        result.append(Command(row.id, argv, is_interactive(comp, options)))
+    return tuple(result)
+
+
+def _variables(prep: Prepared) -> dict[str, str]:
+    return {
+        **target_variables(prep.target),
+        "media": prep.media.location,
+        "platform": prep.platform,
+        "language": prep.language,
+    }
+
+
+def refuse_early(
+    prep: Prepared, plan: Plan, commands: tuple[Command, ...], opts: ApplyOptions
+) -> None:
+    """Everything that must stop a run before anything runs."""
+    if plan.missing:
+        listed = "; ".join(f"{c.id}: {c.reason}" for c in plan.missing)
+        raise Refused(f"refusing to apply: installed component(s) cannot be updated ({listed})")
+    needy = [c.id for c in commands if c.interactive]
+    if needy and not opts.has_terminal:
+        first = needy[0]
+        raise BadInput(
+            f"component(s) {', '.join(needy)}: installer needs a person (no quiet switch is "
+            f"documented) and there is no terminal; run from a console, or supply switches with "
+            f'--args {first}="..." or "args" in a site profile'
+        )
+
+
+def lock_path(store: Store, target: Path) -> Path:
+    key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
+    return store.state_dir / "locks" / f"{key}.lock"
+
+
+def apply(
+    prep: Prepared, store: Store, options: ApplyOptions, progress: Progress | None = None
+) -> ApplyResult:
+    progress = progress or Silent()
+    plan = prep.plan()
+    if options.dry_run:
+        commands = commands_for(prep, plan, options, store.state_dir / "runs" / "<run>" / "staged")
+        refuse_early(prep, plan, commands, replace(options, has_terminal=True))
+        return ApplyResult(plan, None, commands, dry_run=True)
+
+    import filelock
+
+    lock_file = lock_path(store, prep.target)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_file, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        holder = _read_holder(lock_file)
+        raise LockHeld(
+            f"{prep.target}: another apply holds this target's lock{holder}; try again later"
+        ) from None
+    try:
+        return _apply_locked(prep, plan, store, options, progress, lock_file)
+    finally:
+        lock.release()
+
+
+def _read_holder(lock_file: Path) -> str:
+    try:
+        run_id = lock_file.with_suffix(".holder").read_text().strip()
+    except OSError:
+        return ""
+    return f" (run {run_id})" if run_id else ""
+
+
+def _resume_run(store: Store, target: str) -> RunRecord | None:
+    runs = store.runs(target=target, limit=1)
+    if runs and runs[0].status in ("running", REBOOT, "interrupted"):
+        return runs[0]
+    return None
+
+
+def _apply_locked(
+    prep: Prepared,
+    plan: Plan,
+    store: Store,
+    options: ApplyOptions,
+    progress: Progress,
+    lock_file: Path,
+) -> ApplyResult:
+    target_key = str(prep.target.resolve())
+    previous = _resume_run(store, target_key) if options.resume else None
+    if options.resume and previous is None:
+        raise BadInput(f"{prep.target}: no interrupted run to resume (see `spdeploy history`)")
+    run_id = previous.id if previous else new_run_id()
+    seq = len(previous.steps) if previous else 0
+    run_dir = store.run_dir(run_id)
+    commands = commands_for(prep, plan, options, run_dir / "staged")
+    refuse_early(prep, plan, commands, options)
+    lock_file.with_suffix(".holder").write_text(run_id)
+    if previous is None:
+        store.open_run(
+            RunRecord(
+                run_id,
+                prep.profile.id,
+                target_key,
+                prep.media.location,
+                prep.language,
+                prep.platform,
+                time.time(),
+                None,
+                "running",
+                None,
+                "",
+            )
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    try:
+        staged = _stage_all(prep, plan, run_dir / "staged", progress)
+        steps = _run_steps(prep, plan, commands, staged, store, run_id, seq, options, progress)
+    except Refused as exc:
+        store.close_run(run_id, "refused", exc.exit_code, exc.message)
+        raise
+    except BaseException as exc:  # Ctrl-C or a crash: record it, keep the run resumable
+        store.close_run(run_id, "interrupted", 130, f"interrupted: {type(exc).__name__}")
+        raise
+    final = _final_plan(prep)
+    result = ApplyResult(plan, run_id, commands, tuple(steps), final)
+    status = {0: OK, 3: REBOOT}.get(result.exit_code, FAILED)
+    store.close_run(run_id, status, result.exit_code)
+    if result.exit_code == 0:
+        shutil.rmtree(run_dir / "staged", ignore_errors=True)  # copies of the media: not needed
+    return result
+
+
+def _stage_all(prep: Prepared, plan: Plan, root: Path, progress: Progress) -> dict[str, Staged]:
+    catalog = read_catalog(prep.media)
+    staged = {}
+    for row in plan.updates:
+        assert row.installer is not None
+        progress.staging(row.id, 0)
+        staged[row.id] = stage(
+            prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
+        )
+    return staged
+
+
+def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
+    """Copy the component's ``backup`` paths (trees, timestamps kept) before it runs."""
+    tree = open_target(prep.target)
+    for path in comp.backup:
+        rel = tree.find(path)
+        if rel is None:
+            continue
+        src = prep.target / rel
+        dest = run_dir / "backup" / comp.id / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest)
+
+
+def _collect_logs(
+    prep: Prepared, comp: Component, run_dir: Path, variables: dict[str, str]
+) -> None:
+    for template in comp.logs:
+        path = Path(_render(template, variables))
+        src = path if path.is_absolute() else prep.target / path
+        if src.is_file():
+            dest = run_dir / "logs" / comp.id / src.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+
+
+def _run_steps(
+    prep: Prepared,
+    plan: Plan,
+    commands: tuple[Command, ...],
+    staged: dict[str, Staged],
+    store: Store,
+    run_id: str,
+    seq: int,
+    options: ApplyOptions,
+    progress: Progress,
+) -> list[StepResult]:
+    run_dir = store.run_dir(run_id)
+    variables = _variables(prep)
+    rows = {r.id: r for r in plan.updates}
+    results: list[StepResult] = []
+    stopped: str | None = None
+    for command in commands:
+        row = rows[command.id]
+        comp = prep.profile.component(command.id)
+        if stopped is not None:
+            step = StepResult(
+                command.id,
+                SKIPPED,
+                None,
+                time.time(),
+                0.0,
+                row.version,
+                row.version,
+                None,
+                f"not run: {stopped}",
+            )
+        else:
+            _backup(prep, comp, run_dir)
+            progress.step_started(command, comp.name)
+            step = _run_one(prep, comp, row, command, staged[command.id], run_dir, options)
+            _collect_logs(prep, comp, run_dir, variables)
+            if step.status in (FAILED, TIMEOUT):
+                stopped = f"{command.id} {step.status}"
+            elif (
+                step.exit_code is not None
+                and comp.exit_codes.get(step.exit_code) == "reboot"
+                and step.exit_code == 1641
+            ):
+                stopped = f"{command.id} started a reboot; run `spdeploy apply --resume` after it"
+        seq += 1
+        store.record_step(
+            StepRecord(
+                run_id,
+                seq,
+                step.id,
+                step.status,
+                step.exit_code,
+                step.started,
+                step.duration_s,
+                step.version_before,
+                step.version_after,
+                step.log,
+                step.message,
+            )
+        )
+        progress.step_finished(step)
+        results.append(step)
+    return results
+
+
+def _run_one(
+    prep: Prepared,
+    comp: Component,
+    row: PlannedComponent,
+    command: Command,
+    staged: Staged,
+    run_dir: Path,
+    options: ApplyOptions,
+) -> StepResult:
+    started = time.time()
+    log_path = run_dir / "logs" / f"{comp.id}.log"
+    attached = command.interactive and options.has_terminal
+    result = process.run(
+        command.argv,
+        timeout=options.timeout,
+        log_path=None if attached else log_path,
+        cwd=staged.folder,
+        attach=attached,
+    )
+    log = None if attached else str(log_path)
+    after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
+
+    def done(status: str, message: str = "") -> StepResult:
+        return StepResult(
+            comp.id,
+            status,
+            result.exit_code,
+            started,
+            round(result.duration_s, 3),
+            row.version,
+            after.version,
+            log,
+            message,
+        )
+
+    if result.timed_out:
+        return done(TIMEOUT, f"killed with its child processes after {options.timeout:g} s")
+    if result.exit_code is None:
+        return done(FAILED, f"could not start {command.argv[0]}: {result.error}")
+    meaning = comp.exit_codes.get(result.exit_code, "failed")
+    if meaning == "failed":
+        return done(FAILED, f"installer exited {result.exit_code}")
+    reached = _reached(row.version, after.version, row.media_version)
+    if meaning == "reboot":
+        return done(
+            REBOOT, "reboot required" + ("" if reached else "; the new version shows after it")
+        )
+    if not reached:
+        return done(
+            FAILED,
+            "installer reported success but the version did not change "
+            f"({row.version} -> {after.version}, expected {row.media_version})",
+        )
+    return done(OK)
+
+
+def _reached(before: str | None, after: str | None, media_version: str | None) -> bool:
+    if after is None or not is_version(after):
+        return False
+    if media_version is None or not is_version(media_version):
+        # Nothing to compare against: at least the version must have moved.
+        return before is None or not is_version(before) or Version(after) > Version(before)
+    return Version(after) >= Version(media_version)
+
+
+def _final_plan(prep: Prepared) -> Plan:
+    from spdeploy.inventory import scan
+
+    inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
+    return replace(prep, inventory=inventory).plan()
+
+
+__all__ = ["ApplyOptions", "ApplyResult", "Command", "StepResult", "apply"]

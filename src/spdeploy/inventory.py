@@ -1,0 +1,66 @@
+"""``scan(profile, target)``: which components are installed on a target, at which version."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+
+from spdeploy.media.base import Tree
+from spdeploy.probes import ProbeContext, answer
+from spdeploy.profile import Component, Profile
+
+
+@dataclass(frozen=True)
+class Installed:
+    id: str
+    name: str
+    installed: bool
+    version: str | None
+    source: str  # what the probes saw, for the plan's reason
+
+
+@dataclass(frozen=True)
+class Inventory:
+    profile: str
+    target: str
+    components: tuple[Installed, ...]
+
+    def get(self, cid: str) -> Installed:
+        return next(c for c in self.components if c.id == cid)
+
+
+def target_variables(target: Path) -> dict[str, str]:
+    """Placeholders a profile may use about the target (``{target}``, ``{drive}``)."""
+    absolute = target.absolute()
+    if sys.platform == "win32":
+        drive = PureWindowsPath(absolute).anchor or str(absolute.parent)
+    else:
+        # An offline copy has no install drive: its parent folder plays that part.
+        drive = str(absolute.parent)
+    return {"target": str(absolute), "drive": drive.rstrip("/\\") or "/"}
+
+
+def probe_component(component: Component, ctx: ProbeContext) -> Installed:
+    found = answer(component.installed, ctx, want_version=False)
+    if not found.found:
+        return Installed(component.id, component.name, False, None, found.source)
+    version = found.version
+    source = found.source
+    if component.version is not None:
+        got = answer(component.version, ctx, want_version=True)
+        version, source = got.version, got.source
+    return Installed(component.id, component.name, True, version, source)
+
+
+def scan(
+    profile: Profile,
+    tree: Tree,
+    target: Path,
+    components: tuple[Component, ...] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Inventory:
+    ctx = ProbeContext(tree, {**target_variables(target), **(extra or {})})
+    chosen = profile.components if components is None else components
+    return Inventory(profile.id, str(target), tuple(probe_component(c, ctx) for c in chosen))

@@ -1,0 +1,90 @@
+"""The ``Tree`` and ``Media`` protocols shared by folder, ISO and zip readers.
+
+Paths handed to a tree are relative, written with ``/`` or ``\\``, matched case-insensitively;
+what comes back is the tree's own spelling, always joined with ``/``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+from spdeploy.errors import MediaError
+
+
+def split_path(path: str, what: str = "media") -> list[str]:
+    """Split a profile path into segments; refuse anything that could leave the root."""
+    text = path.replace("\\", "/")
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        raise MediaError(f"{path}: absolute paths are not allowed on the {what}")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise MediaError(f"{path}: '..' is not allowed (nothing outside the {what} root)")
+    return parts
+
+
+def fold(name: str) -> str:
+    """The key names are compared by: case-folded, ISO 9660 ``;1`` version suffix dropped."""
+    base, sep, version = name.rpartition(";")
+    if sep and version.isdigit():
+        name = base.rstrip(".")  # level-1 names without extension read "README.;1"
+    return name.casefold()
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+class Tree(Protocol):
+    """A read-only file tree: the installed target, or the service-pack media."""
+
+    def find(self, path: str) -> str | None:
+        """This tree's spelling of ``path`` (file or folder), or None if absent."""
+        ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def listdir(self, path: str) -> list[str]: ...
+
+    def glob(self, pattern: str) -> list[str]: ...
+
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def display(self, path: str) -> str:
+        """Where ``path`` is, in words a user can look up (for messages)."""
+        ...
+
+
+class Media(Tree, Protocol):
+    kind: str
+    location: str
+
+    def open(self, path: str) -> BinaryIO: ...
+
+    def walk(self, path: str) -> Iterator[tuple[str, int]]:
+        """Every file under folder ``path``: (relative path from the media root, size)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def glob_segments(tree: Tree, pattern: str) -> list[str]:
+    """Case-insensitive glob over any tree, one segment at a time (no ``**``)."""
+    parts = split_path(pattern)
+    current = [""]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        following: list[str] = []
+        for base in current:
+            if is_glob(part):
+                want = fold(part)
+                for name in tree.listdir(base):
+                    if fnmatch.fnmatchcase(fold(name), want):
+                        following.append(f"{base}/{name}" if base else name)
+            else:
+                hit = tree.find(f"{base}/{part}" if base else part)
+                if hit is not None:
+                    following.append(hit)
+        current = [p for p in following if last or tree.is_dir(p)]
+    return sorted(p for p in current if not tree.is_dir(p))

@@ -1,0 +1,104 @@
+"""A folder as a tree: service-pack media copied to disk, or an installed target."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from spdeploy.errors import MediaError
+from spdeploy.media.base import fold, glob_segments, split_path
+
+
+class FolderTree:
+    """Case-insensitive, read-only view of a folder that never leaves its root."""
+
+    kind = "folder"
+
+    def __init__(self, root: str | os.PathLike[str], what: str = "media") -> None:
+        self.root = Path(root)
+        self.location = str(root)
+        self.what = what
+        self._real_root = os.path.realpath(self.root)
+        self._listing: dict[str, dict[str, str]] = {}
+
+    def _entries(self, rel: str) -> dict[str, str]:
+        """Folded name -> real name for one folder (cached: media does not change mid-run)."""
+        entries = self._listing.get(rel)
+        if entries is None:
+            try:
+                names = os.listdir(self.root / rel) if rel else os.listdir(self.root)
+            except (NotADirectoryError, FileNotFoundError):
+                names = []
+            # sorted so that two names differing only in case resolve the same way every time
+            entries = {}
+            for name in sorted(names):
+                entries.setdefault(fold(name), name)
+            self._listing[rel] = entries
+        return entries
+
+    def find(self, path: str) -> str | None:
+        rel = ""
+        for part in split_path(path, self.what):
+            name = self._entries(rel).get(fold(part))
+            if name is None:
+                return None
+            rel = f"{rel}/{name}" if rel else name
+            self._check_inside(rel)
+        return rel
+
+    def _check_inside(self, rel: str) -> None:
+        full = self.root / rel
+        if full.is_symlink():
+            real = os.path.realpath(full)
+            if os.path.commonpath([real, self._real_root]) != self._real_root:
+                raise MediaError(
+                    f"{full}: symlink points outside the {self.what} root ({real}); refused"
+                )
+
+    def is_dir(self, path: str) -> bool:
+        rel = self.find(path) if path else ""
+        return rel is not None and (self.root / rel).is_dir()
+
+    def listdir(self, path: str) -> list[str]:
+        rel = self.find(path) if path else ""
+        return [] if rel is None else sorted(self._entries(rel).values())
+
+    def glob(self, pattern: str) -> list[str]:
+        return glob_segments(self, pattern)
+
+    def _path(self, path: str) -> Path:
+        rel = self.find(path)
+        if rel is None:
+            raise MediaError(f"{self.root / path}: no such file on the {self.what}")
+        full = self.root / rel
+        mode = full.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise MediaError(f"{full}: not a regular file (device or special file); refused")
+        return full
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._path(path).read_bytes()
+
+    def open(self, path: str) -> BinaryIO:
+        return self._path(path).open("rb")
+
+    def walk(self, path: str) -> Iterator[tuple[str, int]]:
+        base = self.find(path)
+        if base is None:
+            raise MediaError(f"{self.root / path}: no such folder on the {self.what}")
+        for name in self.listdir(base):
+            rel = f"{base}/{name}"
+            self._check_inside(rel)
+            if (self.root / rel).is_dir():
+                yield from self.walk(rel)
+            else:
+                yield rel, self._path(rel).stat().st_size
+
+    def display(self, path: str) -> str:
+        return str(self.root / path)
+
+    def close(self) -> None:
+        self._listing.clear()

@@ -1,0 +1,357 @@
+"""The only module that prints: Rich on a terminal, plain columns on a pipe, JSON with --json.
+
+Rich is imported only when a terminal will see it: piped runs and ``--json`` stay quick to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+from spdeploy.errors import SpdeployError
+from spdeploy.executor import ApplyResult, Command, StepResult
+from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, Plan
+from spdeploy.reports import data
+
+_ACTION_STYLE = {UPDATE: "yellow", CURRENT: "green", ABSENT: "dim", MISSING: "bold red"}
+_STATUS_STYLE = {
+    "ok": "green",
+    "failed": "bold red",
+    "timeout": "bold red",
+    "skipped": "dim",
+    "reboot-required": "yellow",
+}
+
+
+class Output:
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.verbose = verbose
+        self.stream = stream or sys.stdout
+        self.rich = not json_mode and _isatty(self.stream) and os.environ.get("TERM") != "dumb"
+        self._console: Any = None
+
+    # -- primitives -------------------------------------------------------------------------
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+        return self._console
+
+    def json(self, payload: Any) -> None:
+        self.stream.write(json.dumps(payload, indent=2) + "\n")
+        self.stream.flush()
+
+    def line(self, text: str = "", style: str | None = None, *, always: bool = False) -> None:
+        if self.json_mode or (self.quiet and not always):
+            return
+        if self.rich:
+            self.console.print(text, style=style, markup=False)
+        else:
+            self.stream.write(text + "\n")
+
+    def heading(self, text: str) -> None:
+        if self.rich:
+            self.line()
+            self.console.rule(text, style="cyan") if not self.quiet else None
+        else:
+            self.line(f"\n== {text} ==")
+
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        styles: Sequence[str | None] | None = None,
+    ) -> None:
+        if self.json_mode or self.quiet:
+            return
+        if self.rich:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left", header_style="bold")
+            for col in columns:
+                table.add_column(col, overflow="fold")
+            for i, row in enumerate(rows):
+                table.add_row(*row, style=styles[i] if styles else None)
+            self.console.print(table)
+            return
+        widths = [
+            max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+            for i, c in enumerate(columns)
+        ]
+        self.stream.write(f"{title}\n")
+        for row in (columns, *rows):
+            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+            self.stream.write("  ".join(cells).rstrip() + "\n")
+
+    def error(self, exc: SpdeployError) -> None:
+        if self.json_mode:
+            self.json(
+                {"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}
+            )
+        else:
+            sys.stderr.write(f"spdeploy: error: {exc.message}\n")
+
+    # -- results ----------------------------------------------------------------------------
+    def plan(self, plan: Plan, title: str = "Plan") -> None:
+        if self.json_mode:
+            self.json(data.plan_dict(plan))
+            return
+        self._findings(plan)
+        rows = [
+            [
+                c.id,
+                _version(c.version, c.level),
+                _version(c.media_version, c.media_level),
+                c.action,
+                c.reason,
+            ]
+            for c in plan.components
+        ]
+        self.table(
+            f"{title}: {plan.profile} on {plan.target} ({plan.language}, {plan.platform})",
+            ["component", "installed", "media", "action", "reason"],
+            rows,
+            [_ACTION_STYLE.get(c.action) for c in plan.components],
+        )
+
+    def status(self, plan: Plan) -> None:
+        if self.json_mode:
+            self.json(data.plan_dict(plan))
+            return
+        self.plan(plan, "Compliance")
+        verdict = "COMPLIANT" if plan.compliant else "NOT COMPLIANT"
+        behind = [c.id for c in plan.components if c.action in (UPDATE, MISSING)]
+        detail = "" if plan.compliant else f": {', '.join(behind)} not at the media's level"
+        self.line(f"{verdict}{detail}", "bold green" if plan.compliant else "bold red", always=True)
+
+    def _findings(self, plan: Plan) -> None:
+        for finding in plan.findings:
+            self.line(f"FINDING [{finding.code}] {finding.message}", "bold red", always=True)
+
+    def scan(self, inventory: Any) -> None:
+        if self.json_mode:
+            self.json(data.scan_dict(inventory))
+            return
+        rows = [
+            [c.id, "yes" if c.installed else "no", c.version or "-", c.source]
+            for c in inventory.components
+        ]
+        self.table(
+            f"Inventory of {inventory.target}", ["component", "installed", "version", "seen"], rows
+        )
+
+    def media(self, report: Any) -> None:
+        if self.json_mode:
+            self.json(data.media_dict(report))
+            return
+        self.line(
+            f"Media {report.media}: languages {', '.join(report.languages)}; "
+            f"platforms {', '.join(report.platforms)}"
+        )
+        rows = [
+            [c.id, c.installer or "(not on the media)", c.media_version or "-"]
+            for c in report.components
+        ]
+        self.table(
+            f"Installers for {report.language}/{report.platform}",
+            ["component", "installer", "media version"],
+            rows,
+        )
+
+    def apply(self, result: ApplyResult, *, show_final: bool = True) -> None:
+        if self.json_mode:
+            self.json(data.apply_dict(result))
+            return
+        if result.dry_run:
+            self.plan(result.plan, "Plan (dry run)")
+            self.line("Commands that would run (nothing was run):", always=True)
+            for cmd in result.commands:
+                mode = "  [interactive]" if cmd.interactive else ""
+                self.line(f"  {cmd.id}: {_argv(cmd.argv)}{mode}", always=True)
+            if not result.commands:
+                self.line("  (none: nothing to update)", always=True)
+            return
+        if result.steps:
+            rows = [
+                [
+                    s.id,
+                    s.status,
+                    "-" if s.exit_code is None else str(s.exit_code),
+                    f"{s.duration_s:.1f}s",
+                    f"{s.version_before or '-'} -> {s.version_after or '-'}",
+                    s.message,
+                ]
+                for s in result.steps
+            ]
+            self.table(
+                f"Run {result.run_id}",
+                ["component", "status", "exit", "took", "version", "note"],
+                rows,
+                [_STATUS_STYLE.get(s.status) for s in result.steps],
+            )
+        else:
+            self.line("Nothing to do: every installed component is at the media's level.")
+        if result.final is not None and show_final:
+            self.status(result.final)
+        if result.reboot_required:
+            self.line(
+                "Reboot required; then run `spdeploy apply --resume` to verify.",
+                "yellow",
+                always=True,
+            )
+
+    def history(self, runs: Sequence[Any]) -> None:
+        if self.json_mode:
+            self.json({"runs": [data.run_dict(r) for r in runs]})
+            return
+        if not runs:
+            self.line("No runs recorded.")
+            return
+        rows = []
+        for run in runs:
+            steps = ", ".join(f"{s.component}:{s.status}" for s in run.steps) or "-"
+            rows.append(
+                [
+                    run.id,
+                    data.run_dict(run)["started"],
+                    run.status,
+                    str(run.exit_code if run.exit_code is not None else "-"),
+                    run.target,
+                    steps,
+                ]
+            )
+        self.table("History", ["run", "started (UTC)", "status", "exit", "target", "steps"], rows)
+
+    def profiles(self, profiles: Sequence[Any]) -> None:
+        if self.json_mode:
+            self.json(
+                {
+                    "profiles": [
+                        {"id": p.id, "name": p.name, "components": [c.id for c in p.components]}
+                        for p in profiles
+                    ]
+                }
+            )
+            return
+        self.table(
+            "Built-in profiles",
+            ["id", "name", "components"],
+            [[p.id, p.name, ", ".join(c.id for c in p.components)] for p in profiles],
+        )
+
+    def profile(self, profile: Any, checked: bool = False) -> None:
+        if self.json_mode:
+            self.json(
+                {"valid": True, **data.profile_dict(profile)}
+                if checked
+                else data.profile_dict(profile)
+            )
+            return
+        if checked:
+            self.line(f"{profile.source}: OK ({len(profile.components)} components)", always=True)
+            return
+        self.line(f"{profile.id}: {profile.name}  [{profile.source}]")
+        rows = [
+            [
+                c.id,
+                c.name,
+                ", ".join(c.after) or "-",
+                "yes" if c.interactive else "no",
+                c.installer[0],
+            ]
+            for c in profile.ordered()
+        ]
+        self.table(
+            "Components (execution order)",
+            ["id", "name", "after", "interactive", "first installer candidate"],
+            rows,
+        )
+
+    def progress(self) -> StepPrinter:
+        return StepPrinter(self)
+
+
+class StepPrinter:
+    """Tells the user what runs now; a Rich spinner on a terminal, a line each on a pipe."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self._status: Any = None
+
+    def staging(self, component: str, total_bytes: int) -> None:
+        if self.out.verbose:
+            self.out.line(f"staging {component}")
+
+    def staged_bytes(self, count: int) -> None:
+        pass
+
+    def step_started(self, command: Command, name: str) -> None:
+        if self.out.json_mode or self.out.quiet:
+            return
+        text = f"running {command.id} ({name}): {_argv(command.argv)}"
+        if self.out.rich and not command.interactive:
+            self._status = self.out.console.status(text)
+            self._status.start()
+        else:
+            self.out.line(text)
+
+    def step_finished(self, step: StepResult) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if step.status != "skipped":
+            self.out.line(
+                f"  {step.id}: {step.status} ({step.duration_s:.1f}s)"
+                + (f" - {step.message}" if step.message else ""),
+                _STATUS_STYLE.get(step.status),
+            )
+
+
+def _version(version: str | None, level: str | None) -> str:
+    if version is None:
+        return "-"
+    return f"{version} ({level})" if level else version
+
+
+def _argv(argv: Sequence[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_report(path: Any, plan: Plan, fmt: str) -> None:
+    """Write a status report atomically: a reader never sees half a file."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    buffer = io.StringIO()
+    Output(json_mode=fmt == "json", stream=buffer).status(plan)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(buffer.getvalue())
+    Path(tmp).replace(target)

@@ -1,0 +1,358 @@
+"""Probe kinds: how a profile tells whether a component is installed and at which version.
+
+Each kind is a frozen record with ``applies()`` (can it run on this system at all?) and
+``run(ctx, want_version)``. ``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one
+class plus one registry entry.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from spdeploy.errors import NotApplicable, ProbeError, ProfileError
+from spdeploy.media.base import Tree
+from spdeploy.versions import is_version
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a probe saw: ``found`` answers "installed?", ``version`` answers "which build?"."""
+
+    found: bool
+    version: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    tree: Tree
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def expand(self, template: str) -> str:
+        try:
+            return template.format_map(self.variables)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ProbeError(f"cannot expand {template!r}: unknown placeholder {exc}") from None
+
+
+class Probe(Protocol):
+    kind: ClassVar[str]
+
+    def applies(self) -> bool: ...
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding: ...
+
+    def describe(self) -> str: ...
+
+
+def pe_file_version(data: bytes, where: str) -> str | None:
+    """FileVersion from the fixed version info of a PE image, or None if it has none.
+
+    Raises ProbeError when ``data`` is not a PE image at all.
+    """
+    import pefile  # deferred: costs ~40 ms and only probes that read PE files need it
+
+    try:
+        pe = pefile.PE(data=data, fast_load=True)
+        pe.parse_data_directories(
+            directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"]]
+        )
+    except pefile.PEFormatError as exc:
+        raise ProbeError(f"{where}: not a Windows PE file ({exc.value})") from None
+    fixed = getattr(pe, "VS_FIXEDFILEINFO", None)
+    if not fixed:
+        return None
+    info = fixed[0]
+    ms, ls = info.FileVersionMS, info.FileVersionLS
+    return f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
+
+
+@dataclass(frozen=True)
+class Exists:
+    path: str
+    kind: ClassVar[str] = "exists"
+
+    def applies(self) -> bool:
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        pattern = ctx.expand(self.path)
+        hits = ctx.tree.glob(pattern) if _is_glob(pattern) else [ctx.tree.find(pattern)]
+        hit = next((h for h in hits if h is not None), None)
+        return Finding(hit is not None, None, f"exists {hit or pattern}")
+
+    def describe(self) -> str:
+        return f"exists {self.path}"
+
+
+@dataclass(frozen=True)
+class PeVersion:
+    path: str
+    kind: ClassVar[str] = "pe_version"
+
+    def applies(self) -> bool:
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        rel = ctx.tree.find(ctx.expand(self.path))
+        if rel is None:
+            return Finding(False, None, f"no file {ctx.expand(self.path)}")
+        try:
+            version = pe_file_version(ctx.tree.read_bytes(rel), ctx.tree.display(rel))
+        except ProbeError as exc:
+            # The file is there (installed), its version is unknown: say why, do not stop.
+            return Finding(True, None, exc.message)
+        if version is None:
+            return Finding(True, None, f"{rel} has no version resource")
+        return Finding(True, version, f"FileVersion of {rel}")
+
+    def describe(self) -> str:
+        return f"pe_version {self.path}"
+
+
+@dataclass(frozen=True)
+class Text:
+    file: str
+    regex: re.Pattern[str]
+    kind: ClassVar[str] = "text"
+
+    def applies(self) -> bool:
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        rel = ctx.tree.find(ctx.expand(self.file))
+        if rel is None:
+            return Finding(False, None, f"no file {ctx.expand(self.file)}")
+        text = ctx.tree.read_bytes(rel).decode("utf-8", errors="replace")
+        match = self.regex.search(text)
+        if not match:
+            return Finding(False, None, f"{rel}: no match for /{self.regex.pattern}/")
+        return Finding(True, match.group(1) if match.groups() else None, f"text of {rel}")
+
+    def describe(self) -> str:
+        return f"text {self.file} /{self.regex.pattern}/"
+
+
+@dataclass(frozen=True)
+class Literal:
+    version: str
+    kind: ClassVar[str] = "literal"
+
+    def applies(self) -> bool:
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        return Finding(True, self.version, "literal")
+
+    def describe(self) -> str:
+        return f"literal {self.version}"
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    regex: re.Pattern[str]
+    kind: ClassVar[str] = "command"
+
+    def applies(self) -> bool:
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        from spdeploy import process
+
+        argv = [ctx.expand(a) for a in self.argv]
+        result = process.capture(argv, timeout=60)
+        if result.exit_code != 0:
+            return Finding(False, None, f"{argv[0]} exited {result.exit_code}")
+        match = self.regex.search(result.output)
+        if not match:
+            return Finding(False, None, f"{argv[0]}: no match for /{self.regex.pattern}/")
+        return Finding(True, match.group(1) if match.groups() else None, f"output of {argv[0]}")
+
+    def describe(self) -> str:
+        return f"command {' '.join(self.argv)}"
+
+
+@dataclass(frozen=True)
+class Registry:
+    key: str
+    value: str
+    kind: ClassVar[str] = "registry"
+
+    def applies(self) -> bool:
+        return sys.platform == "win32"
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        if not self.applies():
+            raise NotApplicable(f"registry probe {self.key} only applies on Windows")
+        from spdeploy import winsys
+
+        data = winsys.read_registry(self.key, self.value)
+        if data is None:
+            return Finding(False, None, f"no registry value {self.key}\\{self.value}")
+        version = data if is_version(data) else None
+        return Finding(True, version, f"registry {self.key}\\{self.value}")
+
+    def describe(self) -> str:
+        return f"registry {self.key}\\{self.value}"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kind: ClassVar[str] = "service"
+
+    def applies(self) -> bool:
+        from spdeploy import winsys
+
+        return winsys.services_available()
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        from spdeploy import winsys
+
+        if not self.applies():
+            raise NotApplicable(
+                f"service probe {self.name}: no Windows service manager or systemd here"
+            )
+        image = winsys.service_image(self.name)
+        if image is None:
+            return Finding(False, None, f"no service {self.name}")
+        version = None
+        if want_version and image:
+            from pathlib import Path
+
+            try:
+                version = pe_file_version(Path(image).read_bytes(), image)
+            except OSError:
+                version = None
+        return Finding(True, version, f"service {self.name}")
+
+    def describe(self) -> str:
+        return f"service {self.name}"
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """The first probe that applies here and gives a positive answer wins."""
+
+    probes: tuple[Probe, ...]
+    kind: ClassVar[str] = "any"
+
+    def applies(self) -> bool:
+        # Always answers: when none of its probes can run here the answer is "not found", with
+        # the reason, so one profile serves Windows hosts and offline trees alike.
+        return True
+
+    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+        skipped: list[str] = []
+        last: Finding | None = None
+        for probe in self.probes:
+            if not probe.applies():
+                skipped.append(probe.describe())
+                continue
+            last = probe.run(ctx, want_version)
+            if last.version if want_version else last.found:
+                return last
+        if last is None:
+            return Finding(False, None, f"no probe applies on this system: {'; '.join(skipped)}")
+        return last
+
+    def describe(self) -> str:
+        return "any of (" + "; ".join(p.describe() for p in self.probes) + ")"
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _regex(value: Any, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(_str(value, where))
+    except re.error as exc:
+        raise ProfileError(f"{where}: bad regex {value!r}: {exc}") from None
+
+
+def _table(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where}: expected a table with keys {', '.join(keys)}")
+    unknown = sorted(set(value) - set(keys))
+    missing = [k for k in keys if k not in value]
+    if unknown or missing:
+        problem = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
+        raise ProfileError(f"{where}: {problem} (expected {', '.join(keys)})")
+    return value
+
+
+def _literal(value: Any, where: str) -> Probe:
+    text = _str(value, where)
+    if not is_version(text):
+        raise ProfileError(f"{where}: {text!r} is not a version (expected e.g. 5.5.2653.0)")
+    return Literal(text)
+
+
+def _text(value: Any, where: str) -> Probe:
+    table = _table(value, where, ("file", "regex"))
+    return Text(_str(table["file"], f"{where}.file"), _regex(table["regex"], f"{where}.regex"))
+
+
+def _registry(value: Any, where: str) -> Probe:
+    table = _table(value, where, ("key", "value"))
+    return Registry(_str(table["key"], f"{where}.key"), str(table["value"]))
+
+
+def _command(value: Any, where: str) -> Probe:
+    table = _table(value, where, ("argv", "regex"))
+    argv = table["argv"]
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ProfileError(f"{where}.argv: expected a non-empty list of strings (no shell)")
+    return Command(tuple(argv), _regex(table["regex"], f"{where}.regex"))
+
+
+def _any(value: Any, where: str) -> Probe:
+    if not isinstance(value, list) or not value:
+        raise ProfileError(f"{where}: expected a non-empty list of probes")
+    return AnyOf(tuple(parse_probe(v, f"{where}[{i}]") for i, v in enumerate(value)))
+
+
+PROBE_KINDS: dict[str, Callable[[Any, str], Probe]] = {
+    "exists": lambda v, w: Exists(_str(v, w)),
+    "pe_version": lambda v, w: PeVersion(_str(v, w)),
+    "text": _text,
+    "registry": _registry,
+    "service": lambda v, w: Service(_str(v, w)),
+    "command": _command,
+    "literal": _literal,
+    "any": _any,
+}
+
+
+def parse_probe(value: Any, where: str) -> Probe:
+    """Turn one TOML probe table (``{ pe_version = "..." }``) into a probe record."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ProfileError(
+            f"{where}: expected a table with exactly one probe kind ({', '.join(PROBE_KINDS)})"
+        )
+    ((kind, arg),) = value.items()
+    parser = PROBE_KINDS.get(kind)
+    if parser is None:
+        raise ProfileError(
+            f"{where}: unknown probe kind {kind!r} (expected one of {', '.join(PROBE_KINDS)})"
+        )
+    return parser(arg, f"{where}.{kind}")
+
+
+def answer(probe: Probe, ctx: ProbeContext, want_version: bool) -> Finding:
+    """Run a probe on its own: one that cannot apply here is a clear error, not a silent "no"."""
+    if not probe.applies():
+        raise NotApplicable(f"{probe.describe()}: this probe kind cannot run on this system")
+    return probe.run(ctx, want_version)

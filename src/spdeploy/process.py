@@ -1,0 +1,138 @@
+"""The one module that starts processes.
+
+Installers are the core risk: they run from an argument list (never a shell), with a timeout that
+kills the whole process tree, their output going straight to a log file so that an installer
+writing gigabytes costs no memory. "Not found" and "permission denied" come back as ordinary
+failures, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_POSIX = sys.platform != "win32"
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    argv: tuple[str, ...]
+    exit_code: int | None  # None when it never started or was killed at the timeout
+    timed_out: bool
+    duration_s: float
+    log_path: Path | None
+    error: str = ""  # why it did not start
+
+
+@dataclass(frozen=True)
+class Captured:
+    exit_code: int | None
+    output: str
+
+
+# Own session = own process group on POSIX, so the timeout can kill children and grandchildren.
+_NEW_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+
+
+def kill_tree(pid: int) -> None:
+    """Kill ``pid`` and every descendant, including those that left its process group."""
+    import psutil  # deferred: only a timeout needs it
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        family = []
+    if _POSIX:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for proc in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(family, timeout=5)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    log_path: Path | None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    attach: bool = False,
+) -> ProcessResult:
+    """Run ``argv`` to completion or ``timeout``; output to ``log_path`` unless ``attach``.
+
+    ``attach`` leaves stdin/stdout/stderr on the console, for installers that need a person.
+    """
+    args = tuple(str(a) for a in argv)
+    log.debug("run %s (timeout %ss, log %s)", args, timeout, log_path)
+    started = time.monotonic()
+    out = None
+    if not attach and log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = log_path.open("ab")
+    try:
+        try:
+            proc = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=None if attach else subprocess.DEVNULL,
+                stdout=None if attach else (out or subprocess.DEVNULL),
+                stderr=None if attach else subprocess.STDOUT,
+                start_new_session=_POSIX,
+                creationflags=0 if _POSIX else _NEW_GROUP,
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if out is not None:
+                out.write(f"spdeploy: could not start {args[0]}: {reason}\n".encode())
+            return ProcessResult(args, None, False, time.monotonic() - started, log_path, reason)
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            proc.wait()
+            code, timed_out = None, True
+            if out is not None:
+                out.write(f"\nspdeploy: killed after the {timeout:g} s timeout\n".encode())
+        except BaseException:  # Ctrl-C: never leave an installer running behind us
+            kill_tree(proc.pid)
+            proc.wait()
+            raise
+    finally:
+        if out is not None:
+            out.close()
+    duration = time.monotonic() - started
+    log.debug("exit %s after %.3fs", code, duration)
+    return ProcessResult(args, code, timed_out, duration, log_path)
+
+
+def capture(argv: Sequence[str], *, timeout: float) -> Captured:
+    """Run a short query command (a probe) and return its text output."""
+    try:
+        done = subprocess.run(
+            [str(a) for a in argv],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        return Captured(None, "")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.debug("capture %s failed: %s", argv, exc)
+        return Captured(None, "")
+    return Captured(done.returncode, done.stdout.decode("utf-8", errors="replace"))

@@ -1,0 +1,325 @@
+"""Profiles: a product's components, where their installers live, how to probe them.
+
+A profile is TOML (SPEC §7), validated here into frozen records. Errors name the file, the
+component and the key, because an administrator fixing a profile at 2 a.m. needs the line, not a
+traceback. Validation is written out by hand rather than with a schema library for that reason:
+the message has to speak in profile terms (component ``ntsconn``, key ``after``), and ``extends``
+merges partial tables before the whole can be checked.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from spdeploy.errors import ProfileError
+from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
+from spdeploy.versions import is_version
+
+DEFAULT_PROFILE = "exchange55"
+EXIT_MEANINGS = ("ok", "reboot", "failed")
+DEFAULT_EXIT_CODES: Mapping[int, str] = {0: "ok", 3010: "reboot", 1641: "reboot"}
+PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer", "drive")
+
+_TOP_KEYS = ("id", "name", "description", "extends", "platforms", "levels", "component")
+_COMPONENT_KEYS = (
+    "id",
+    "name",
+    "installer",
+    "fallback_languages",
+    "after",
+    "args",
+    "interactive",
+    "installed",
+    "version",
+    "media_version",
+    "backup",
+    "logs",
+    "exit_codes",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    id: str
+    name: str
+    installer: tuple[str, ...]
+    installed: Probe
+    version: Probe | None = None
+    media_version: Probe = field(default_factory=lambda: PeVersion("{installer}"))
+    fallback_languages: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    interactive: bool = False
+    backup: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+    exit_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_EXIT_CODES))
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    source: str
+    platforms: Mapping[str, tuple[str, ...]]
+    levels: Mapping[str, str]
+    components: tuple[Component, ...]  # profile order
+    description: str = ""
+
+    def component(self, cid: str) -> Component:
+        for c in self.components:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+    def ordered(self) -> tuple[Component, ...]:
+        """Execution order: after every ``after`` dependency, ties in profile order."""
+        return topological(self.components, self.source)
+
+
+def topological(components: tuple[Component, ...], source: str) -> tuple[Component, ...]:
+    done: list[Component] = []
+    placed: set[str] = set()
+    remaining = list(components)
+    while remaining:
+        ready = next((c for c in remaining if set(c.after) <= placed), None)
+        if ready is None:
+            cycle = " -> ".join(c.id for c in remaining)
+            raise ProfileError(
+                f"{source}: component {remaining[0].id!r}: key 'after': "
+                f"dependency cycle among {cycle}"
+            )
+        done.append(ready)
+        placed.add(ready.id)
+        remaining.remove(ready)
+    return tuple(done)
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("spdeploy") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(name_or_file: str) -> Profile:
+    """A built-in profile by name, or a profile file by path."""
+    raw, source = _load_layers(name_or_file, seen=())
+    return _build(raw, source)
+
+
+def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
+    path = Path(name_or_file)
+    if name_or_file in builtin_names() and not path.exists():
+        source = f"<built-in {name_or_file}>"
+        text = (resources.files("spdeploy") / "profiles" / f"{name_or_file}.toml").read_text(
+            encoding="utf-8"
+        )
+    else:
+        source = str(path)
+        if not path.is_file():
+            known = ", ".join(builtin_names())
+            raise ProfileError(
+                f"{name_or_file}: no such profile file or built-in profile (built-in: {known})"
+            )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: invalid TOML: {exc}") from None
+
+
+def _load_layers(name_or_file: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    raw, source = _read_toml(name_or_file)
+    _check_layer(raw, source)
+    base_ref = raw.get("extends")
+    if base_ref is None:
+        return raw, source
+    if not isinstance(base_ref, str) or not base_ref:
+        raise ProfileError(f"{source}: key 'extends': expected a profile name or file path")
+    if not Path(base_ref).is_absolute() and base_ref not in builtin_names():
+        base_ref = str(Path(source).parent / base_ref)
+    if base_ref in seen or source in seen:
+        raise ProfileError(f"{source}: key 'extends': profile extends itself ({base_ref})")
+    base, _ = _load_layers(base_ref, (*seen, source))
+    return _merge(base, raw, source), source
+
+
+def _check_layer(raw: dict[str, Any], source: str) -> None:
+    """Shape checks one file can answer on its own: unknown keys, types, duplicate ids."""
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise ProfileError(
+                f"{source}: unknown key {key!r} (expected one of {', '.join(_TOP_KEYS)})"
+            )
+    comps = raw.get("component", [])
+    if not isinstance(comps, list) or not all(isinstance(c, dict) for c in comps):
+        raise ProfileError(f"{source}: key 'component': expected [[component]] tables")
+    seen: set[str] = set()
+    for i, comp in enumerate(comps):
+        cid = comp.get("id")
+        if not isinstance(cid, str) or not cid:
+            raise ProfileError(f"{source}: component #{i + 1}: key 'id': expected a string")
+        if cid in seen:
+            raise ProfileError(f"{source}: component {cid!r}: key 'id': duplicate id")
+        seen.add(cid)
+        for key in comp:
+            if key not in _COMPONENT_KEYS:
+                raise ProfileError(
+                    f"{source}: component {cid!r}: unknown key {key!r} "
+                    f"(expected one of {', '.join(_COMPONENT_KEYS)})"
+                )
+        comp["_source"] = source
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any], source: str) -> dict[str, Any]:
+    merged = {**base, **{k: v for k, v in child.items() if k != "component"}}
+    merged.pop("extends", None)
+    comps = {c["id"]: dict(c) for c in base.get("component", [])}
+    for comp in child.get("component", []):
+        if comp["id"] in comps:
+            comps[comp["id"]].update(comp)
+        else:
+            comps[comp["id"]] = dict(comp)
+    merged["component"] = list(comps.values())
+    return merged
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ProfileError(f"{where}: expected a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def _check_templates(values: tuple[str, ...], where: str) -> None:
+    import string
+
+    for value in values:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ProfileError(f"{where}: bad template {value!r}: {exc}") from None
+        for name in fields:
+            if name not in PLACEHOLDERS:
+                raise ProfileError(
+                    f"{where}: unknown placeholder {{{name}}} in {value!r} "
+                    f"(expected {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
+                )
+
+
+def _build_component(raw: dict[str, Any], top_source: str) -> Component:
+    source = raw.get("_source", top_source)
+    cid = raw["id"]
+
+    def where(key: str) -> str:
+        return f"{source}: component {cid!r}: key {key!r}"
+
+    for key in ("name", "installer", "installed"):
+        if key not in raw:
+            raise ProfileError(f"{where(key)}: missing (every component needs one)")
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise ProfileError(f"{where('name')}: expected a non-empty string")
+    installer = _strings(raw["installer"], where("installer"))
+    if not installer:
+        raise ProfileError(f"{where('installer')}: expected at least one candidate path")
+    _check_templates(installer, where("installer"))
+    args = _strings(raw.get("args", []), where("args"))
+    _check_templates(args, where("args"))
+    interactive = raw.get("interactive", False)
+    if not isinstance(interactive, bool):
+        raise ProfileError(f"{where('interactive')}: expected true or false")
+    exit_codes: dict[int, str] = dict(DEFAULT_EXIT_CODES)
+    codes = raw.get("exit_codes", {})
+    if not isinstance(codes, dict):
+        raise ProfileError(f'{where("exit_codes")}: expected a table like {{ 0 = "ok" }}')
+    for code, meaning in codes.items():
+        try:
+            number = int(code)
+        except ValueError:
+            raise ProfileError(f"{where('exit_codes')}: {code!r} is not an integer") from None
+        if meaning not in EXIT_MEANINGS:
+            raise ProfileError(
+                f"{where('exit_codes')}: {code} = {meaning!r} (expected {', '.join(EXIT_MEANINGS)})"
+            )
+        exit_codes[number] = meaning
+    backup = _strings(raw.get("backup", []), where("backup"))
+    logs = _strings(raw.get("logs", []), where("logs"))
+    _check_templates(logs, where("logs"))
+    notes = raw.get("notes", "")
+    if not isinstance(notes, str):
+        raise ProfileError(f"{where('notes')}: expected a string")
+    return Component(
+        id=cid,
+        name=name,
+        installer=installer,
+        installed=parse_probe(raw["installed"], where("installed")),
+        version=parse_probe(raw["version"], where("version")) if "version" in raw else None,
+        media_version=(
+            parse_probe(raw["media_version"], where("media_version"))
+            if "media_version" in raw
+            else PeVersion("{installer}")
+        ),
+        fallback_languages=_strings(raw.get("fallback_languages", []), where("fallback_languages")),
+        after=_strings(raw.get("after", []), where("after")),
+        args=args,
+        interactive=interactive,
+        backup=backup,
+        logs=logs,
+        exit_codes=exit_codes,
+        notes=notes,
+    )
+
+
+def _build(raw: dict[str, Any], source: str) -> Profile:
+    for key in ("id", "name"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ProfileError(f"{source}: key {key!r}: missing or not a string")
+    platforms = raw.get("platforms", {})
+    if not isinstance(platforms, dict) or not platforms:
+        raise ProfileError(
+            f"{source}: key 'platforms': expected a table like {{ I386 = [\"x86_64\"] }}"
+        )
+    plat = {k: _strings(v, f"{source}: key 'platforms.{k}'") for k, v in platforms.items()}
+    levels = raw.get("levels", {})
+    if not isinstance(levels, dict):
+        raise ProfileError(f"{source}: key 'levels': expected a table of version = \"name\"")
+    for version, label in levels.items():
+        if not is_version(version) or not isinstance(label, str):
+            raise ProfileError(
+                f'{source}: key \'levels\': {version!r} = {label!r} (expected "5.5.2653" = "SP4")'
+            )
+    components = tuple(_build_component(c, source) for c in raw.get("component", []))
+    if not components:
+        raise ProfileError(f"{source}: no [[component]] tables (a profile needs at least one)")
+    ids = {c.id for c in components}
+    for comp in components:
+        for dep in comp.after:
+            if dep not in ids:
+                raise ProfileError(
+                    f"{source}: component {comp.id!r}: key 'after': names unknown component "
+                    f"{dep!r} (known: {', '.join(sorted(ids))})"
+                )
+    profile = Profile(
+        id=raw["id"],
+        name=raw["name"],
+        source=source,
+        platforms=plat,
+        levels=dict(levels),
+        components=components,
+        description=str(raw.get("description", "")),
+    )
+    profile.ordered()  # reject cycles at load time, not halfway through an apply
+    return profile
+
+
+__all__ = ["Component", "Exists", "Profile", "builtin_names", "load_profile"]

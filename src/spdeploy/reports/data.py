@@ -1,0 +1,172 @@
+"""The stable JSON shapes of SPEC §5. Additive changes only: scripts depend on these keys."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from spdeploy.commands.media import MediaReport
+from spdeploy.executor import ApplyResult, StepResult
+from spdeploy.inventory import Inventory
+from spdeploy.planner import Plan
+from spdeploy.profile import Profile
+from spdeploy.store import RunRecord
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "profile": plan.profile,
+        "media": plan.media,
+        "target": plan.target,
+        "language": plan.language,
+        "platform": plan.platform,
+        "compliant": plan.compliant,
+        "components": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "installed": c.installed,
+                "version": c.version,
+                "media_version": c.media_version,
+                "action": c.action,
+                "installer": c.installer,
+                "reason": c.reason,
+                "level": c.level,
+                "media_level": c.media_level,
+            }
+            for c in plan.components
+        ],
+        "findings": [
+            {"code": f.code, "message": f.message, "components": list(f.components)}
+            for f in plan.findings
+        ],
+    }
+
+
+def step_dict(step: StepResult) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "status": step.status,
+        "exit_code": step.exit_code,
+        "started": _iso(step.started),
+        "duration_s": step.duration_s,
+        "version_before": step.version_before,
+        "version_after": step.version_after,
+        "log": step.log,
+        "message": step.message,
+    }
+
+
+def apply_dict(result: ApplyResult) -> dict[str, Any]:
+    data = plan_dict(result.final or result.plan)
+    data["run_id"] = result.run_id
+    data["dry_run"] = result.dry_run
+    data["steps"] = [step_dict(s) for s in result.steps]
+    data["reboot_required"] = result.reboot_required
+    data["commands"] = [
+        {"id": c.id, "argv": list(c.argv), "interactive": c.interactive} for c in result.commands
+    ]
+    if result.final is not None:
+        data["planned"] = plan_dict(result.plan)["components"]
+    return data
+
+
+def scan_dict(inventory: Inventory) -> dict[str, Any]:
+    return {
+        "profile": inventory.profile,
+        "target": inventory.target,
+        "components": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "installed": c.installed,
+                "version": c.version,
+                "source": c.source,
+            }
+            for c in inventory.components
+        ],
+    }
+
+
+def media_dict(report: MediaReport) -> dict[str, Any]:
+    return {
+        "profile": report.profile,
+        "media": report.media,
+        "language": report.language,
+        "platform": report.platform,
+        "languages": list(report.languages),
+        "platforms": list(report.platforms),
+        "components": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "installer": c.installer,
+                "present": c.present,
+                "media_version": c.media_version,
+                "language": c.language,
+            }
+            for c in report.components
+        ],
+    }
+
+
+def run_dict(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "profile": run.profile,
+        "target": run.target,
+        "media": run.media,
+        "language": run.language,
+        "platform": run.platform,
+        "started": _iso(run.started),
+        "finished": _iso(run.finished) if run.finished else None,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "message": run.message,
+        "steps": [
+            {
+                "id": s.component,
+                "status": s.status,
+                "exit_code": s.exit_code,
+                "started": _iso(s.started),
+                "duration_s": s.duration_s,
+                "version_before": s.version_before,
+                "version_after": s.version_after,
+                "log": s.log,
+                "message": s.message,
+            }
+            for s in run.steps
+        ],
+    }
+
+
+def profile_dict(profile: Profile) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "name": profile.name,
+        "source": profile.source,
+        "platforms": {k: list(v) for k, v in profile.platforms.items()},
+        "levels": dict(profile.levels),
+        "components": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "installer": list(c.installer),
+                "after": list(c.after),
+                "interactive": c.interactive,
+                "args": list(c.args),
+                "fallback_languages": list(c.fallback_languages),
+                "installed": c.installed.describe(),
+                "version": c.version.describe() if c.version else None,
+                "media_version": c.media_version.describe(),
+                "backup": list(c.backup),
+                "logs": list(c.logs),
+                "notes": c.notes,
+            }
+            for c in profile.ordered()
+        ],
+    }
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -1,0 +1,356 @@
+"""Simulated Exchange Server 5.5 worlds for ``spdeploy demo`` and the test suite.
+
+A world is an offline ``Exchsrvr`` tree (the target) with some components at an older build, a
+service-pack CD laid out as the Knowledge Base describes it (Q242250), and a site profile that
+makes the stand-in installers unattended. The installers are ``#!/bin/sh`` scripts named like the
+real ``.exe`` files: each copies its payload (real PE files stamped with the new version, see
+``pe.py``) into the target, so spdeploy sees versions change exactly as it would on a server.
+A :class:`Behaviour` makes an installer fail, hang, chatter or "succeed" without changing
+anything, which is what the executor has to survive. Nothing here needs more than the package
+and POSIX ``/bin/sh`` with coreutils, and every byte written depends only on the arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spdeploy.sandbox.pe import MACHINES, write_pe
+
+__all__ = [
+    "COMPONENT_FILES",
+    "SP2",
+    "SP4",
+    "Behaviour",
+    "World",
+    "build_media",
+    "build_target",
+    "build_world",
+    "write_site_profile",
+]
+
+SP2 = "5.5.2448.0"
+SP4 = "5.5.2653.0"
+
+# Component id -> (media folder name, ((payload file name, target-relative path), ...)).
+# The target paths are the built-in profile's offline witnesses. PROFS and SNADS have none
+# (only their services are documented), so their installers exist but copy nothing.
+COMPONENT_FILES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "server": ("Server", (("Store.exe", "bin/Store.exe"),)),
+    "calcon": ("Calcon", (("Calcon.exe", "Connect/Calcon/Calcon.exe"),)),
+    "ntsconn": ("Ntsconn", (("Lsmexout.exe", "Connect/Exchconn/Lsmexout.exe"),)),
+    "gwxconn": ("Gwxconn", (("Gwrouter.exe", "Connect/Exchconn/Gwrouter.exe"),)),
+    "ovvconn": ("Ovvconn", ()),
+    "snaconn": ("Snaconn", ()),
+}
+
+_NAMES: dict[str, str] = {
+    "server": "Microsoft Exchange Server",
+    "calcon": "Microsoft Exchange Calendar Connector",
+    "ntsconn": "Microsoft Exchange Connector for Lotus Notes",
+    "gwxconn": "Microsoft Exchange Connector for Novell GroupWise",
+    "ovvconn": "Microsoft Exchange Connector for IBM OfficeVision/VM (PROFS)",
+    "snaconn": "Microsoft Exchange Connector for SNADS",
+}
+_EXCHCONN = ("ntsconn", "gwxconn", "ovvconn", "snaconn")  # hosted by the Connectivity Controller
+_DEFAULT_INSTALLED: Mapping[str, str] = {
+    "server": SP2,
+    "calcon": SP2,
+    "ntsconn": SP2,
+    "gwxconn": SP2,
+}
+_LMEILOG = "Connect/Exchconn/Setup/lmeilog.txt"  # Q198857
+_SERVER_LOG = "Exchange Server Setup.log"  # in the root of the install drive (Q182518)
+_MAPPING_TABLES = {  # Q195697: SP1 overwrote these; the sandbox SP does too
+    "Connect/Exchconn/Dxamex/Mapping.tbl": "site mapping: Notes domain ACME -> Exchange site HQ",
+    "Connect/Exchconn/Dxamex/Domains.tbl": "site domains: ACME, ACME-EU",
+    "Connect/Exchconn/Dxanotes/Mapping.tbl": "site mapping: Exchange site HQ -> Notes domain ACME",
+}
+_HANG_SECONDS = 600
+_SIMPLE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a sandbox installer does when run."""
+
+    exit_code: int = 0
+    change: bool = True  # copy the payload into the target (False: "success but unchanged")
+    hang: bool = False  # start a child and a grandchild (both ``sleep``), then sleep forever
+    output_bytes: int = 0  # write this many bytes to stdout
+    write_marker: bool = True  # append "<id> ran" to <target>/../spdeploy-sandbox-ran.txt
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.exit_code <= 0xFFFFFFFF:
+            raise ValueError(f"exit_code must be in 0..2**32-1 (a DWORD), got {self.exit_code}")
+        if self.output_bytes < 0:
+            raise ValueError(f"output_bytes must be >= 0, got {self.output_bytes}")
+
+    @property
+    def posix_exit_code(self) -> int:
+        """The code the script actually exits with: a POSIX status keeps only the low 8 bits.
+
+        Windows' 3010 ("reboot required") arrives as 194 and 1641 as 105; the sandbox site
+        profile maps those two back to "reboot".
+        """
+        return self.exit_code & 0xFF
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    target: Path
+    media: Path
+    profile: Path
+    state: Path  # not created: the history database's folder
+
+
+def _check_ids(ids: Sequence[str] | Mapping[str, Any], what: str) -> None:
+    unknown = [cid for cid in ids if cid not in COMPONENT_FILES]
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown component {unknown[0]!r} (known: {', '.join(COMPONENT_FILES)})"
+        )
+
+
+def build_target(
+    path: str | os.PathLike[str], *, installed: Mapping[str, str] | None = None
+) -> Path:
+    """Write an offline Exchsrvr tree with the ``installed`` components at their versions."""
+    root = Path(path)
+    chosen = dict(_DEFAULT_INSTALLED if installed is None else installed)
+    _check_ids(chosen, "installed")
+    root.mkdir(parents=True, exist_ok=True)
+    for cid, version in chosen.items():
+        for file_name, rel in COMPONENT_FILES[cid][1]:
+            write_pe(root / rel, version, description=_NAMES[cid], original_filename=file_name)
+    if any(cid in chosen for cid in _EXCHCONN):
+        lines = ["; spdeploy sandbox stand-in for the Connectivity Controller's settings", ""]
+        lines += ["[Connectors]", *(f"{c}={_NAMES[c]}" for c in _EXCHCONN if c in chosen)]
+        _write_text(root / "Connect/Exchconn/Exchconn.ini", "\n".join(lines) + "\n")
+    if "ntsconn" in chosen:
+        for rel, text in _MAPPING_TABLES.items():
+            _write_text(root / rel, f"; {text} (edited by the site administrator)\n")
+    connectors = [cid for cid in chosen if cid != "server"]
+    if connectors:
+        log = ["Exchange Connectivity setup log (spdeploy sandbox)"]
+        log += [f"{_NAMES[c]}: installed {chosen[c]}" for c in connectors]
+        _write_text(root / _LMEILOG, "\n".join(log) + "\n")
+    return root
+
+
+def _write_text(path: Path, text: str, mode: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    if mode is not None:
+        path.chmod(mode)
+
+
+def _machine(platform: str) -> str:
+    for machine in MACHINES:
+        if machine.lower() == platform.lower():
+            return machine
+    raise ValueError(f"unknown platform {platform!r} (expected one of {', '.join(MACHINES)})")
+
+
+def _installer_script(
+    cid: str, exe: str, payload: Sequence[tuple[str, str]], version: str, behaviour: Behaviour
+) -> str:
+    """The ``#!/bin/sh`` stand-in for one service-pack executable (``payload``: media, target)."""
+    q = shlex.quote
+    name = _NAMES[cid]
+    out = [
+        "#!/bin/sh",
+        f"# spdeploy sandbox stand-in for {exe} ({cid}), service pack {version} for",
+        f"# {name}. Not a Microsoft file.",
+        f"# Usage: {exe} TARGET (the Exchsrvr folder).",
+        "set -e",
+        f"target=${{1:?usage: {exe} TARGET}}",
+        'if [ ! -d "$target" ]; then',
+        f'    echo {q(exe + ": no such folder: ")}"$target" >&2',
+        "    exit 1",
+        "fi",
+        'here=$(dirname -- "$0")',
+    ]
+    if behaviour.write_marker:
+        out.append(f"printf '%s\\n' {q(cid + ' ran')} >> \"$target/../spdeploy-sandbox-ran.txt\"")
+    if behaviour.output_bytes:
+        out.append(f"yes {q(exe + ': working')} | head -c {behaviour.output_bytes}")
+    if behaviour.hang:
+        # A child and a grandchild: killing the installer alone leaves them running.
+        sleep = f"sleep {_HANG_SECONDS}"
+        out += [
+            'pids="$target/../spdeploy-sandbox-pids.txt"',
+            f'/bin/sh -c \'{sleep} & echo "$!" >> "$1"; exec {sleep}\' sh "$pids" &',
+            'echo "$!" >> "$pids"',
+            f"while :; do {sleep}; done",
+        ]
+    if behaviour.change:
+        for media_rel, target_rel in payload:
+            parent = target_rel.rpartition("/")[0]
+            if parent:
+                out.append(f'mkdir -p "$target"/{q(parent)}')
+            out.append(f'cp -- "$here"/{q(media_rel)} "$target"/{q(target_rel)}')
+        if cid == "ntsconn":
+            table = f"; default mapping table shipped with {version} (site entries gone, Q195697)"
+            out += [
+                'for table in "$target"/Connect/Exchconn/Dxamex/*.tbl; do',
+                '    if [ -f "$table" ]; then',
+                f"        printf '%s\\n' {q(table)} > \"$table\"",
+                "    fi",
+                "done",
+            ]
+    result = f"updated to {version}" if behaviour.change else "nothing changed"
+    line = q(f"{exe}: {name}: {result}")
+    if cid == "server":
+        out.append(f"printf '%s\\n' {line} >> \"$target\"/../{q(_SERVER_LOG)}")
+    else:
+        out.append(f'mkdir -p "$target"/{q(_LMEILOG.rpartition("/")[0])}')
+        out.append(f"printf '%s\\n' {line} >> \"$target\"/{q(_LMEILOG)}")
+    out.append(f"exit {behaviour.posix_exit_code}")
+    return "\n".join(out) + "\n"
+
+
+def build_media(
+    path: str | os.PathLike[str],
+    *,
+    version: str = SP4,
+    languages: Sequence[str] = ("Eng",),
+    platforms: Sequence[str] = ("I386", "Alpha"),
+    components: Sequence[str] = ("server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"),
+    setup_level: bool = False,
+    gw_folder: str = "Gwxconn",
+    upper: bool = False,
+    behaviours: Mapping[str, Behaviour] | None = None,
+    notes_languages: Sequence[str] | None = None,
+) -> Path:
+    """Write a service-pack CD: ``{lang}/Server/Setup/{plat}/Update.exe`` and the connectors'
+    ``{lang}/Exchconn/Setup/{plat}/[Setup/]<Folder>/<Folder>.exe`` (Q242250, Q263702).
+
+    Each installer folder holds the script and ``payload/`` with the new PE files. ``upper``
+    writes every name in upper case as on an ISO 9660 CD; ``notes_languages`` limits the Notes
+    connector to some languages (Q286559: English only).
+    """
+    _check_ids(components, "components")
+    _check_ids(behaviours or {}, "behaviours")
+    notes = list(languages if notes_languages is None else notes_languages)
+    stray = [lang for lang in notes if lang not in languages]
+    if stray:
+        raise ValueError(f"notes_languages: {stray[0]!r} is not one of the languages {languages}")
+    if not _SIMPLE_NAME.match(gw_folder):
+        raise ValueError(f"gw_folder must be one folder name, got {gw_folder!r}")
+    machines = {plat: _machine(plat) for plat in platforms}
+
+    def name(text: str) -> str:
+        return text.upper() if upper else text
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for lang in languages:
+        for plat in platforms:
+            for cid in components:
+                if cid == "ntsconn" and lang not in notes:
+                    continue
+                folder, files = COMPONENT_FILES[cid]
+                if cid == "server":
+                    parts = [lang, "Server", "Setup", plat]
+                    exe = "Update.exe"
+                else:
+                    folder = gw_folder if cid == "gwxconn" else folder
+                    parts = [lang, "Exchconn", "Setup", plat, *(["Setup"] if setup_level else [])]
+                    parts.append(folder)
+                    exe = f"{folder}.exe"
+                where = root.joinpath(*map(name, parts))
+                payload = [(f"{name('payload')}/{name(f)}", rel) for f, rel in files]
+                for (media_rel, _), (file_name, _) in zip(payload, files, strict=True):
+                    write_pe(
+                        where / media_rel,
+                        version,
+                        description=_NAMES[cid],
+                        original_filename=file_name,
+                        machine=machines[plat],
+                    )
+                behaviour = (behaviours or {}).get(cid, Behaviour())
+                script = _installer_script(cid, name(exe), payload, version, behaviour)
+                _write_text(where / name(exe), script, mode=0o755)
+    _write_text(root / name("README.TXT"), _readme(version))
+    return root
+
+
+def _readme(version: str) -> str:
+    return (
+        f"spdeploy sandbox: a simulated Microsoft Exchange Server 5.5 service pack ({version}).\n"
+        "\n"
+        "Update.exe updates the server only (Q242250). Each connector has its own installer:\n"
+        "  <Language>\\Exchconn\\Setup\\<I386|Alpha>\\<Folder>\\<Folder>.exe\n"
+        "\n"
+        "The installers here are /bin/sh scripts that copy version-stamped stand-in files into\n"
+        "the target folder given as their argument. No Microsoft files are included.\n"
+    )
+
+
+_PROFILE_HEADER = """\
+# spdeploy sandbox site profile: the built-in exchange55 profile, made unattended.
+#
+# The sandbox installers are #!/bin/sh scripts standing in for Update.exe and the connector
+# service packs, not PE files, so their own FileVersion cannot be read: media_version is given
+# as a literal instead. They take the target folder as their only argument and need no person at
+# the console. A POSIX exit status keeps only 8 bits, so Windows' 3010 and 1641 ("reboot") arrive
+# as 194 and 105 and are mapped back here.
+"""
+
+
+def write_site_profile(
+    path: str | os.PathLike[str], *, name_suffix: str = "sandbox", media_version: str = SP4
+) -> Path:
+    """Write a profile ``extends = "exchange55"`` that runs the sandbox installers unattended."""
+    if not _SIMPLE_NAME.match(name_suffix):
+        raise ValueError(f"name_suffix must be letters, digits, '-' or '_', got {name_suffix!r}")
+    out = [
+        _PROFILE_HEADER,
+        f'id = "exchange55-{name_suffix}"',
+        f'name = "Microsoft Exchange Server 5.5 ({name_suffix})"',
+        'description = "Exchange 5.5 in the spdeploy sandbox: unattended stand-in installers"',
+        'extends = "exchange55"',
+    ]
+    for cid in COMPONENT_FILES:
+        out += [
+            "",
+            "[[component]]",
+            f'id = "{cid}"',
+            'args = ["{target}"]',
+            "interactive = false",
+            f"media_version = {{ literal = {json.dumps(media_version)} }}",
+            'exit_codes = { 194 = "reboot", 105 = "reboot" }',
+        ]
+    target = Path(path)
+    _write_text(target, "\n".join(out) + "\n")
+    return target
+
+
+def build_world(
+    root: str | os.PathLike[str],
+    *,
+    installed: Mapping[str, str] | None = None,
+    media_kwargs: Mapping[str, Any] | None = None,
+) -> World:
+    """A target, SP media and a site profile side by side under ``root``."""
+    base = Path(root)
+    kwargs = dict(media_kwargs or {})
+    world = World(
+        root=base,
+        target=base / "exchsrvr",
+        media=base / "SP4CD",
+        profile=base / "exchange55-sandbox.toml",
+        state=base / "state",
+    )
+    build_target(world.target, installed=installed)
+    build_media(world.media, **kwargs)
+    write_site_profile(world.profile, media_version=str(kwargs.get("version", SP4)))
+    return world

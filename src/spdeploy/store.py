@@ -1,0 +1,211 @@
+"""The one owner of SQLite: runs and their steps, written as each step finishes.
+
+The database lives in the state folder (``--state``, ``$SPDEPLOY_STATE``, else the platform's user
+data folder). Every write is its own committed transaction, so a crash loses nothing that was
+already recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    target TEXT NOT NULL,
+    media TEXT NOT NULL,
+    language TEXT,
+    platform TEXT,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,          -- running | ok | failed | reboot-required | refused | dry-run
+    exit_code INTEGER,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_target ON runs (target, started);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    seq INTEGER NOT NULL,
+    component TEXT NOT NULL,
+    status TEXT NOT NULL,          -- ok | failed | skipped | timeout | reboot-required
+    exit_code INTEGER,
+    started REAL NOT NULL,
+    duration_s REAL NOT NULL,
+    version_before TEXT,
+    version_after TEXT,
+    log TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("SPDEPLOY_STATE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("spdeploy", appauthor=False))
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    seq: int
+    component: str
+    status: str
+    exit_code: int | None
+    started: float
+    duration_s: float
+    version_before: str | None
+    version_after: str | None
+    log: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    profile: str
+    target: str
+    media: str
+    language: str | None
+    platform: str | None
+    started: float
+    finished: float | None
+    status: str
+    exit_code: int | None
+    message: str
+    steps: tuple[StepRecord, ...] = ()
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across hosts: 20261125T140107-3f2a."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+class Store:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / "history.sqlite3"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.state_dir / "runs" / run_id
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose block is one transaction: committed on success, closed always."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a recorded step survives power loss
+            with db:
+                self._migrate(db)
+                yield db
+        finally:
+            db.close()
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        row = None
+        with contextlib.suppress(sqlite3.OperationalError):
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            from spdeploy.errors import BadInput
+
+            raise BadInput(
+                f"{self.path}: history written by a newer spdeploy (schema {row[0]}); upgrade"
+            )
+
+    def open_run(self, run: RunRecord) -> None:
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, profile, target, media, language, platform, started,"
+                " status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.profile,
+                    run.target,
+                    run.media,
+                    run.language,
+                    run.platform,
+                    run.started,
+                    run.status,
+                    run.message,
+                ),
+            )
+
+    def record_step(self, step: StepRecord) -> None:
+        with self.connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    step.run_id,
+                    step.seq,
+                    step.component,
+                    step.status,
+                    step.exit_code,
+                    step.started,
+                    step.duration_s,
+                    step.version_before,
+                    step.version_after,
+                    step.log,
+                    step.message,
+                ),
+            )
+
+    def close_run(self, run_id: str, status: str, exit_code: int, message: str = "") -> None:
+        with self.connect() as db:
+            db.execute(
+                "UPDATE runs SET finished = ?, status = ?, exit_code = ?, message = ? WHERE id = ?",
+                (time.time(), status, exit_code, message, run_id),
+            )
+
+    def runs(
+        self, *, target: str | None = None, limit: int = 20, run_id: str | None = None
+    ) -> list[RunRecord]:
+        if not self.path.exists():
+            return []
+        query = "SELECT * FROM runs"
+        params: list[Any] = []
+        clauses = []
+        if target is not None:
+            clauses.append("target = ?")
+            params.append(target)
+        if run_id is not None:
+            clauses.append("id = ?")
+            params.append(run_id)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started DESC, id DESC LIMIT ?"
+        params.append(limit)
+        with self.connect() as db:
+            rows = db.execute(query, params).fetchall()
+            result = []
+            for row in rows:
+                steps = db.execute(
+                    "SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (row["id"],)
+                ).fetchall()
+                result.append(
+                    RunRecord(**dict(row), steps=tuple(StepRecord(**dict(s)) for s in steps))
+                )
+        return result

@@ -1,0 +1,68 @@
+"""Version strings compared numerically, part by part (``5.5.2653.0 > 5.5.2448``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import total_ordering
+
+_VERSION = re.compile(r"^\s*v?(\d+(?:[.,]\d+)*)\s*$")
+
+
+@total_ordering
+class Version:
+    """A dotted numeric version; missing trailing parts count as zero."""
+
+    __slots__ = ("parts", "text")
+
+    def __init__(self, text: str) -> None:
+        match = _VERSION.match(text)
+        if not match:
+            raise ValueError(f"not a version: {text!r} (expected numbers separated by dots)")
+        self.text = match.group(1).replace(",", ".")
+        parts = [int(p) for p in self.text.split(".")]
+        while len(parts) > 1 and parts[-1] == 0:
+            parts.pop()
+        self.parts = tuple(parts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self.parts == other.parts
+
+    def __lt__(self, other: Version) -> bool:
+        return self.parts < other.parts
+
+    def __hash__(self) -> int:
+        return hash(self.parts)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Version({self.text!r})"
+
+    def startswith(self, prefix: Version) -> bool:
+        """True when ``prefix``'s parts begin this version (5.5.2448.8 starts with 5.5.2448)."""
+        return self.parts[: len(prefix.parts)] == prefix.parts
+
+
+def is_version(text: str) -> bool:
+    return bool(_VERSION.match(text))
+
+
+def level_name(levels: Mapping[str, str], version: str | None) -> str | None:
+    """Name the level of ``version`` from a profile's ``levels`` table.
+
+    An exact prefix match gives the name (5.5.2448.8 is "SP2"); a build between two levels gives the
+    lower one with "+" (a post-SP2 hotfix 5.5.2522.0 is "SP2+"); below every level gives None.
+    """
+    if version is None or not is_version(version):
+        return None
+    v = Version(version)
+    best: tuple[Version, str] | None = None
+    for key, name in levels.items():
+        k = Version(key)
+        if v.startswith(k) or Version(key) == v:
+            return name
+        if k <= v and (best is None or k > best[0]):
+            best = (k, name)
+    return f"{best[1]}+" if best else None

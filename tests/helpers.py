@@ -1,0 +1,60 @@
+"""Shared test helpers: run the CLI in-process or as a real subprocess, hash trees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spdeploy.cli import run
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
+    """Run ``spdeploy ARGS`` in this process (fast); stdin is not a terminal here."""
+    capsys.readouterr()
+    code = run([str(a) for a in args])
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def cli_process(*args: str | Path, timeout: float = 120, **kw: Any) -> Result:
+    """Run ``python -m spdeploy ARGS`` as a real subprocess."""
+    done = subprocess.run(
+        [sys.executable, "-m", "spdeploy", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **kw.pop("env", {})},
+        check=False,
+        **kw,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def tree_hash(root: Path) -> str:
+    """Hash of every path, mode, mtime and content under root: any change shows."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest.update(f"{path.relative_to(root)}|{st.st_mode}|{st.st_mtime_ns}".encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

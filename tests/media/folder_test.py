@@ -1,0 +1,70 @@
+"""Folder media: case-insensitive, either slash, never outside the root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spdeploy.errors import MediaError, TargetError
+from spdeploy.media import open_media, open_target
+from spdeploy.media.folder import FolderTree
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    root = tmp_path / "cd"
+    (root / "ENG/EXCHCONN/SETUP/I386/NTSCONN").mkdir(parents=True)
+    (root / "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE").write_bytes(b"x" * 10)
+    (root / "ENG/EXCHCONN/SETUP/I386/NTSCONN/SUPPORT.DLL").write_bytes(b"y" * 5)
+    return root
+
+
+def test_case_insensitive_with_either_slash(media: Path) -> None:
+    tree = FolderTree(media)
+    want = "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
+    assert tree.find(r"Eng\Exchconn\Setup\I386\Ntsconn\Ntsconn.exe") == want
+    assert tree.find("eng/exchconn/setup/i386/ntsconn/ntsconn.exe") == want
+    assert tree.find("Eng/Exchconn/Setup/Alpha/Ntsconn/Ntsconn.exe") is None
+    assert tree.read_bytes(want.lower()) == b"x" * 10
+
+
+def test_glob_and_walk(media: Path) -> None:
+    tree = FolderTree(media)
+    assert tree.glob("Eng/Exchconn/Setup/I386/Ntsconn/*.exe") == [
+        "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
+    ]
+    assert sorted(tree.walk("eng/exchconn/setup/i386/ntsconn")) == [
+        ("ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE", 10),
+        ("ENG/EXCHCONN/SETUP/I386/NTSCONN/SUPPORT.DLL", 5),
+    ]
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "Eng/../../x", "/etc/passwd", "C:\\x"])
+def test_paths_leaving_the_root_are_refused(media: Path, path: str) -> None:
+    with pytest.raises(MediaError, match="not allowed"):
+        FolderTree(media).find(path)
+
+
+def test_symlink_escape_is_refused(media: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.exe").write_text("x")
+    (media / "ENG/LINK").symlink_to(outside)
+    with pytest.raises(MediaError, match="outside the media root"):
+        FolderTree(media).find("Eng/Link/evil.exe")
+
+
+def test_symlink_inside_is_followed(media: Path) -> None:
+    (media / "ALIAS").symlink_to(media / "ENG/EXCHCONN")
+    assert FolderTree(media).find("alias/setup") == "ALIAS/SETUP"
+
+
+def test_open_media_and_target_errors(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="media not found"):
+        open_media(tmp_path / "nope")
+    (tmp_path / "f.iso").write_bytes(b"\0" * 10)
+    with pytest.raises(MediaError, match="unsupported media"):
+        open_media(tmp_path / "f.iso")
+    with pytest.raises(TargetError, match="target not found"):
+        open_target(tmp_path / "nope")

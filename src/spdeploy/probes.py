@@ -99,7 +99,7 @@ class PeVersion:
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
         rel = ctx.tree.find(ctx.expand(self.path))
-        if rel is None:
+        if rel is None or ctx.tree.is_dir(rel):
             return Finding(False, None, f"no file {ctx.expand(self.path)}")
         try:
             version = pe_file_version(ctx.tree.read_bytes(rel), ctx.tree.display(rel))
@@ -125,7 +125,7 @@ class Text:
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
         rel = ctx.tree.find(ctx.expand(self.file))
-        if rel is None:
+        if rel is None or ctx.tree.is_dir(rel):
             return Finding(False, None, f"no file {ctx.expand(self.file)}")
         text = ctx.tree.read_bytes(rel).decode("utf-8", errors="replace")
         match = self.regex.search(text)
@@ -307,7 +307,7 @@ def _text(value: Any, where: str) -> Probe:
 
 def _registry(value: Any, where: str) -> Probe:
     table = _table(value, where, ("key", "value"))
-    return Registry(_str(table["key"], f"{where}.key"), str(table["value"]))
+    return Registry(_str(table["key"], f"{where}.key"), _str(table["value"], f"{where}.value"))
 
 
 def _command(value: Any, where: str) -> Probe:

@@ -90,15 +90,25 @@ def topological(components: tuple[Component, ...], source: str) -> tuple[Compone
     while remaining:
         ready = next((c for c in remaining if set(c.after) <= placed), None)
         if ready is None:
-            cycle = " -> ".join(c.id for c in remaining)
+            cycle = _find_cycle({c.id: c for c in remaining})
             raise ProfileError(
-                f"{source}: component {remaining[0].id!r}: key 'after': "
-                f"dependency cycle among {cycle}"
+                f"{source}: component {cycle[0]!r}: key 'after': "
+                f"dependency cycle {' -> '.join(cycle)}"
             )
         done.append(ready)
         placed.add(ready.id)
         remaining.remove(ready)
     return tuple(done)
+
+
+def _find_cycle(waiting: dict[str, Component]) -> list[str]:
+    """Follow unmet dependencies from any waiting component until one repeats."""
+    path: list[str] = []
+    current = next(iter(waiting))
+    while current not in path:
+        path.append(current)
+        current = next(d for d in waiting[current].after if d in waiting)
+    return [*path[path.index(current) :], current]
 
 
 def builtin_names() -> list[str]:
@@ -121,7 +131,11 @@ def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
         )
     else:
         source = str(path)
-        if not path.is_file():
+        try:
+            is_file = path.is_file()
+        except OSError:
+            is_file = False
+        if not is_file:
             known = ", ".join(builtin_names())
             raise ProfileError(
                 f"{name_or_file}: no such profile file or built-in profile (built-in: {known})"
@@ -146,10 +160,26 @@ def _load_layers(name_or_file: str, seen: tuple[str, ...]) -> tuple[dict[str, An
         raise ProfileError(f"{source}: key 'extends': expected a profile name or file path")
     if not Path(base_ref).is_absolute() and base_ref not in builtin_names():
         base_ref = str(Path(source).parent / base_ref)
-    if base_ref in seen or source in seen:
+    here, there = _identity(source), _identity(base_ref)
+    if there == here or there in seen:
         raise ProfileError(f"{source}: key 'extends': profile extends itself ({base_ref})")
-    base, _ = _load_layers(base_ref, (*seen, source))
+    try:
+        base, _ = _load_layers(base_ref, (*seen, here))
+    except ProfileError as exc:
+        if exc.message.startswith(f"{base_ref}: no such profile"):
+            raise ProfileError(f"{source}: key 'extends': {exc.message}") from None
+        raise
     return _merge(base, raw, source), source
+
+
+def _identity(ref: str) -> str:
+    """One spelling per profile, so that ``../d/site.toml`` and ``site.toml`` are the same."""
+    if ref.startswith("<built-in ") or ref in builtin_names():
+        return ref.removeprefix("<built-in ").removesuffix(">")
+    try:
+        return str(Path(ref).resolve())
+    except OSError:
+        return ref
 
 
 def _check_layer(raw: dict[str, Any], source: str) -> None:
@@ -316,10 +346,16 @@ def _build(raw: dict[str, Any], source: str) -> Profile:
         platforms=plat,
         levels=dict(levels),
         components=components,
-        description=str(raw.get("description", "")),
+        description=_description(raw.get("description", ""), source),
     )
     profile.ordered()  # reject cycles at load time, not halfway through an apply
     return profile
+
+
+def _description(value: Any, source: str) -> str:
+    if not isinstance(value, str):
+        raise ProfileError(f"{source}: key 'description': expected a string")
+    return value
 
 
 __all__ = ["Component", "Exists", "Profile", "builtin_names", "load_profile"]

@@ -1,0 +1,286 @@
+"""``plan``, ``status``, ``media`` and ``scan`` end to end on sandbox worlds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import cli
+
+from spdeploy.sandbox.world import SP2, SP4, build_media, build_world
+
+ORDER = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+
+
+def _base(world, *extra: str) -> list[str]:
+    return ["--profile", str(world.profile), "--state", str(world.state), *extra]
+
+
+def test_plan_json_fields_and_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path)
+    res = cli(
+        capsys,
+        *_base(world),
+        "--json",
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 0, res.err
+    data = res.json()
+    assert (data["language"], data["platform"], data["compliant"]) == ("Eng", "I386", False)
+    assert [c["id"] for c in data["components"]] == ORDER
+    nts = next(c for c in data["components"] if c["id"] == "ntsconn")
+    assert nts["action"] == "update"
+    assert (nts["version"], nts["media_version"]) == (SP2, SP4)
+    assert nts["installer"] == "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe"
+    assert [c["action"] for c in data["components"]][-2:] == ["absent", "absent"]
+
+
+@pytest.mark.parametrize("platform", ["I386", "Alpha", "alpha"])
+def test_platform_selects_the_platform_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: str
+) -> None:
+    world = build_world(tmp_path)
+    res = cli(
+        capsys,
+        *_base(world),
+        "plan",
+        "--json",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        platform,
+    )
+    installers = [c["installer"] for c in res.json()["components"]]
+    assert all(
+        f"/{platform.capitalize() if platform != 'I386' else 'I386'}/" in i for i in installers
+    )
+
+
+def test_upper_case_media(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path, media_kwargs={"upper": True})
+    res = cli(
+        capsys,
+        *_base(world),
+        "--json",
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    data = res.json()
+    assert data["language"] == "ENG"
+    assert data["components"][2]["installer"] == "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
+
+
+@pytest.mark.parametrize("gw_folder", ["Gwconn", "Gwxcon"])
+def test_setup_level_and_groupwise_spellings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], gw_folder: str
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"setup_level": True, "gw_folder": gw_folder})
+    res = cli(
+        capsys,
+        *_base(world),
+        "--json",
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 0
+    by_id = {c["id"]: c for c in res.json()["components"]}
+    assert by_id["gwxconn"]["installer"] == (
+        f"Eng/Exchconn/Setup/I386/Setup/{gw_folder}/{gw_folder}.exe"
+    )
+    assert by_id["gwxconn"]["action"] == "update"
+
+
+def test_notes_from_english_on_a_german_cd(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Q286559: no German Ntsconn exists; the English one is used."""
+    world = build_world(
+        tmp_path, media_kwargs={"languages": ("Ger", "Eng"), "notes_languages": ("Eng",)}
+    )
+    res = cli(
+        capsys,
+        *_base(world),
+        "--json",
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+        "--language",
+        "Ger",
+    )
+    by_id = {c["id"]: c for c in res.json()["components"]}
+    assert by_id["ntsconn"]["installer"] == "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe"
+    assert by_id["calcon"]["installer"].startswith("Ger/")
+    assert "Eng installer" in by_id["ntsconn"]["reason"]
+
+
+def test_ambiguous_language_lists_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"languages": ("Ger", "Eng")})
+    res = cli(
+        capsys,
+        *_base(world),
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 2
+    assert "Eng, Ger" in res.err and "--language" in res.err
+
+
+def test_missing_on_media_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    components = ("server", "calcon", "ntsconn", "ovvconn", "snaconn")
+    world = build_world(tmp_path, media_kwargs={"components": components})
+    res = cli(
+        capsys,
+        *_base(world),
+        "--json",
+        "plan",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 1
+    gw = next(c for c in res.json()["components"] if c["id"] == "gwxconn")
+    assert gw["action"] == "missing-on-media"
+    assert gw["installer"] is None
+
+
+def test_status_after_update_exe_alone_names_the_trap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, installed={"server": SP4, "ntsconn": SP2, "gwxconn": SP2})
+    res = cli(
+        capsys,
+        *_base(world),
+        "status",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 1
+    assert "FINDING [core-updated-components-behind]" in res.out
+    assert "NOT COMPLIANT" in res.out
+    res = cli(
+        capsys,
+        *_base(world),
+        "status",
+        "--format",
+        "json",
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.json()["findings"][0]["components"] == ["ntsconn", "gwxconn"]
+
+
+def test_status_compliant_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path, installed={"server": SP4, "calcon": SP4})
+    out_file = tmp_path / "reports" / "status.json"
+    res = cli(
+        capsys,
+        *_base(world),
+        "status",
+        "--format",
+        "json",
+        "--output",
+        out_file,
+        "--media",
+        world.media,
+        "--target",
+        world.target,
+        "--platform",
+        "I386",
+    )
+    assert res.code == 0
+    assert res.out == ""
+    assert '"compliant": true' in out_file.read_text()
+
+
+def test_media_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    media = build_media(tmp_path / "cd", components=("server", "ntsconn"))
+    res = cli(capsys, "--json", "media", "--media", media, "--platform", "Alpha")
+    data = res.json()
+    assert (data["languages"], data["platforms"]) == (["Eng"], ["I386", "Alpha"])
+    present = {c["id"]: c["present"] for c in data["components"]}
+    assert present == {
+        "server": True,
+        "calcon": False,
+        "ntsconn": True,
+        "gwxconn": False,
+        "ovvconn": False,
+        "snaconn": False,
+    }
+
+
+def test_scan_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path)
+    res = cli(capsys, "scan", "--json", "--target", world.target)
+    rows = {c["id"]: (c["installed"], c["version"]) for c in res.json()["components"]}
+    assert rows["server"] == (True, SP2)
+    assert rows["snaconn"] == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["plan", "--media", "{tmp}/nope", "--target", "{target}"], "media not found"),
+        (["plan", "--media", "{media}", "--target", "{tmp}/nope"], "target not found"),
+        (["plan", "--media", "{media}", "--target", "{target}", "--only", "bogus"], "bogus"),
+        (["plan", "--media", "{media}", "--target", "{target}", "--platform", "Sparc"], "Sparc"),
+        (["plan", "--media", "{media}", "--target", "{target}", "--language", "Fra"], "Fra"),
+        (["plan", "--media", "{media}"], "--target"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    world = build_world(tmp_path)
+    filled = [a.format(tmp=tmp_path, media=world.media, target=world.target) for a in args]
+    res = cli(capsys, *_base(world), *filled)
+    assert res.code == 2
+    assert needle in res.err
+    assert "Traceback" not in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_json_errors_are_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = cli(capsys, "--json", "plan", "--media", tmp_path / "nope", "--target", tmp_path)
+    assert res.code == 2
+    assert res.json()["error"]["code"] == "media"

@@ -1,0 +1,649 @@
+"""Profiles: built-in exchange55, ``extends``, ordering, precise errors (SPEC §3, §7, §10)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from helpers import cli
+
+from spdeploy.errors import ProfileError
+from spdeploy.probes import AnyOf, Exists, Literal, PeVersion, Registry, Service
+from spdeploy.profile import Profile, builtin_names, load_profile
+
+CONNECTORS = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
+EXCHANGE_IDS = ("server", *CONNECTORS)
+
+HEADER = """\
+id = "tiny"
+name = "Tiny product"
+platforms = { I386 = ["x86_64"] }
+levels = { "1.0" = "RTM", "1.1" = "SP1" }
+"""
+
+
+def component(cid: str, *extra: str) -> str:
+    lines = [
+        "[[component]]",
+        f'id = "{cid}"',
+        f'name = "Component {cid}"',
+        f'installer = ["{{language}}/{cid}/setup.exe"]',
+        f'installed = {{ exists = "{cid}/{cid}.exe" }}',
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exchange() -> Profile:
+    return load_profile("exchange55")
+
+
+# -- the built-in exchange55 ---------------------------------------------------------------------
+
+
+def test_exchange55_is_built_in(exchange: Profile) -> None:
+    assert "exchange55" in builtin_names()
+    assert exchange.id == "exchange55"
+    assert exchange.source == "<built-in exchange55>"
+    assert set(exchange.platforms) == {"I386", "Alpha"}
+    assert "alpha" in exchange.platforms["Alpha"]
+    assert {"x86", "x86_64", "amd64", "i386", "i686"} <= set(exchange.platforms["I386"])
+    assert exchange.levels["5.5.2448"] == "SP2"
+    assert exchange.levels["5.5.2653"] == "SP4"
+
+
+def test_exchange55_components_in_order(exchange: Profile) -> None:
+    assert tuple(c.id for c in exchange.components) == EXCHANGE_IDS
+    assert tuple(c.id for c in exchange.ordered()) == EXCHANGE_IDS
+
+
+def test_exchange55_connectors_run_after_the_server(exchange: Profile) -> None:
+    assert exchange.component("server").after == ()
+    for cid in CONNECTORS:
+        assert exchange.component(cid).after == ("server",), cid
+
+
+def test_exchange55_installers_are_interactive_without_switches(exchange: Profile) -> None:
+    for comp in exchange.components:
+        assert comp.interactive is True, comp.id
+        assert comp.args == (), comp.id
+
+
+def test_exchange55_server(exchange: Profile) -> None:
+    server = exchange.component("server")
+    assert server.installer == ("{language}/Server/Setup/{platform}/Update.exe",)
+    assert isinstance(server.installed, AnyOf)
+    kinds = [type(p) for p in server.installed.probes]
+    assert kinds == [Registry, Exists]
+    registry = server.installed.probes[0]
+    assert isinstance(registry, Registry)
+    assert registry.key == r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"
+    assert registry.value == "Services"
+    assert server.installed.probes[1] == Exists("bin/Store.exe")
+    assert server.version == PeVersion("bin/Store.exe")
+    assert server.media_version == PeVersion("{installer}")
+    assert server.logs == ("{drive}/Exchange Server Setup.log",)
+
+
+def test_exchange55_ntsconn(exchange: Profile) -> None:
+    nts = exchange.component("ntsconn")
+    assert nts.fallback_languages == ("Eng",)
+    assert nts.backup == ("Connect/Exchconn/Dxamex", "Connect/Exchconn/Dxanotes")
+    assert nts.installer == (
+        "{language}/Exchconn/Setup/{platform}/Ntsconn/Ntsconn.exe",
+        "{language}/Exchconn/Setup/{platform}/Setup/Ntsconn/Ntsconn.exe",
+    )
+    assert isinstance(nts.installed, AnyOf)
+    assert Service("LME-NOTES") in nts.installed.probes
+    assert Exists("Connect/Exchconn/Lsmexout.exe") in nts.installed.probes
+    assert nts.logs == ("Connect/Exchconn/Setup/lmeilog.txt",)
+
+
+def test_exchange55_only_ntsconn_falls_back_to_english(exchange: Profile) -> None:
+    for comp in exchange.components:
+        if comp.id != "ntsconn":
+            assert comp.fallback_languages == (), comp.id
+            assert comp.backup == (), comp.id
+
+
+def test_exchange55_gwxconn_tries_every_folder_spelling(exchange: Profile) -> None:
+    candidates = exchange.component("gwxconn").installer
+    prefix = "{language}/Exchconn/Setup/{platform}"
+    for folder in ("Gwxconn", "Gwconn", "Gwxcon"):
+        for setup in ("", "/Setup"):
+            assert f"{prefix}{setup}/{folder}/{folder}.exe" in candidates, (setup, folder)
+            assert f"{prefix}{setup}/{folder}/*.exe" in candidates, (setup, folder)
+    # the exact name is tried before the glob in the same folder
+    for folder in ("Gwxconn", "Gwconn", "Gwxcon"):
+        exact = candidates.index(f"{prefix}/{folder}/{folder}.exe")
+        assert exact < candidates.index(f"{prefix}/{folder}/*.exe")
+
+
+@pytest.mark.parametrize(
+    ("cid", "folder", "service"),
+    [
+        ("calcon", "Calcon", "MSExchangeCalCon"),
+        ("ovvconn", "Ovvconn", "LME-PROFS"),
+        ("snaconn", "Snaconn", "LME-SNADS"),
+    ],
+)
+def test_exchange55_other_connectors(
+    exchange: Profile, cid: str, folder: str, service: str
+) -> None:
+    comp = exchange.component(cid)
+    prefix = "{language}/Exchconn/Setup/{platform}"
+    assert comp.installer[0] == f"{prefix}/{folder}/{folder}.exe"
+    assert f"{prefix}/Setup/{folder}/{folder}.exe" in comp.installer
+    assert f"{prefix}/{folder}/*.exe" in comp.installer
+    assert isinstance(comp.installed, AnyOf)
+    assert comp.installed.probes[0] == Service(service)
+
+
+def test_exchange55_profs_and_snads_have_no_offline_witness(exchange: Profile) -> None:
+    for cid in ("ovvconn", "snaconn"):
+        comp = exchange.component(cid)
+        assert isinstance(comp.installed, AnyOf)
+        assert all(isinstance(p, Service) for p in comp.installed.probes), cid
+        assert "No offline detection" in comp.notes
+
+
+def test_exchange55_toml_cites_its_sources() -> None:
+    text = (resources.files("spdeploy") / "profiles" / "exchange55.toml").read_text("utf-8")
+    for kb in ("Q242250", "Q286559", "Q195697", "Q244473", "Q169114"):
+        assert kb in text, kb
+
+
+# -- extends -------------------------------------------------------------------------------------
+
+
+def test_extends_overrides_only_the_keys_given(tmp_path: Path) -> None:
+    site = write(
+        tmp_path / "site.toml",
+        """\
+        id = "site"
+        name = "Our Exchange"
+        extends = "exchange55"
+
+        [[component]]
+        id = "ntsconn"
+        args = ["/q", "{target}"]
+        interactive = false
+
+        [[component]]
+        id = "backupexec"
+        name = "Backup agent"
+        installer = ["{language}/Agent/setup.exe"]
+        installed = { exists = "Agent/agent.exe" }
+        media_version = { literal = "5.5.2653.0" }
+        after = ["ntsconn"]
+        """,
+    )
+    base = load_profile("exchange55")
+    profile = load_profile(str(site))
+    assert profile.id == "site"
+    assert profile.name == "Our Exchange"
+    assert profile.source == str(site)
+    assert profile.platforms == base.platforms
+    assert profile.levels == base.levels
+    assert tuple(c.id for c in profile.components) == (*EXCHANGE_IDS, "backupexec")
+
+    nts, base_nts = profile.component("ntsconn"), base.component("ntsconn")
+    assert nts.args == ("/q", "{target}")
+    assert nts.interactive is False
+    assert nts.name == base_nts.name
+    assert nts.installer == base_nts.installer
+    assert nts.backup == ("Connect/Exchconn/Dxamex", "Connect/Exchconn/Dxanotes")
+    assert nts.fallback_languages == ("Eng",)
+    assert nts.after == ("server",)
+    assert nts.installed == base_nts.installed
+    assert nts.logs == base_nts.logs
+
+    for cid in ("server", "calcon", "gwxconn"):
+        assert profile.component(cid) == base.component(cid)
+
+    extra = profile.component("backupexec")
+    assert extra.media_version == Literal("5.5.2653.0")
+    order = [c.id for c in profile.ordered()]
+    assert order.index("backupexec") > order.index("ntsconn")
+
+
+def test_extends_a_file_by_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "profiles" / "base.toml", HEADER + component("a") + component("b"))
+    site = write(
+        tmp_path / "profiles" / "site" / "site.toml",
+        'id = "site"\nextends = "../base.toml"\n' + component("c", 'after = ["a"]'),
+    )
+    # resolved against the extending file's folder, not the working directory
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    profile = load_profile(str(site))
+    assert profile.id == "site"
+    assert profile.name == "Tiny product"
+    assert [c.id for c in profile.components] == ["a", "b", "c"]
+
+
+def test_extends_chain_of_files(tmp_path: Path) -> None:
+    write(tmp_path / "a.toml", HEADER + component("a", 'args = ["/a"]'))
+    write(tmp_path / "b.toml", 'extends = "a.toml"\n[[component]]\nid = "a"\nargs = ["/b"]\n')
+    c = write(tmp_path / "c.toml", 'extends = "b.toml"\n' + component("c"))
+    profile = load_profile(str(c))
+    assert profile.component("a").args == ("/b",)
+    assert profile.component("a").installer == ("{language}/a/setup.exe",)
+    assert [x.id for x in profile.components] == ["a", "c"]
+
+
+def test_extends_itself_is_an_error(tmp_path: Path) -> None:
+    me = write(tmp_path / "me.toml", 'extends = "me.toml"\n' + HEADER + component("a"))
+    with pytest.raises(ProfileError, match="extends") as info:
+        load_profile(str(me))
+    assert str(me) in info.value.message
+
+
+def test_extends_itself_by_absolute_path_is_an_error(tmp_path: Path) -> None:
+    me = tmp_path / "me.toml"
+    write(me, f"extends = {json.dumps(str(me))}\n" + HEADER + component("a"))
+    with pytest.raises(ProfileError, match="extends"):
+        load_profile(str(me))
+
+
+def test_extends_cycle_between_two_files_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path / "one.toml", 'extends = "two.toml"\n' + HEADER + component("a"))
+    write(tmp_path / "two.toml", 'extends = "one.toml"\n' + HEADER + component("b"))
+    with pytest.raises(ProfileError, match="extends"):
+        load_profile(str(tmp_path / "one.toml"))
+
+
+def test_extends_itself_through_a_non_normalised_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    me = write(
+        tmp_path / "d" / "site.toml", 'extends = "../d/site.toml"\n' + HEADER + component("a")
+    )
+    r = cli(capsys, "profiles", "check", str(me))
+    assert r.code == 2, r.err
+    assert "extends" in r.err
+
+
+def test_extends_itself_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    me = write(tmp_path / "me.toml", 'extends = "me.toml"\n' + HEADER + component("a"))
+    r = cli(capsys, "profiles", "check", str(me))
+    assert r.code == 2
+    assert r.err.startswith("spdeploy: error:")
+    assert str(me) in r.err
+    assert "extends" in r.err
+
+
+def test_extends_a_missing_file(tmp_path: Path) -> None:
+    site = write(tmp_path / "site.toml", 'extends = "nowhere.toml"\n' + HEADER + component("a"))
+    with pytest.raises(ProfileError, match=r"nowhere\.toml"):
+        load_profile(str(site))
+
+
+# -- ordering ------------------------------------------------------------------------------------
+
+
+def test_after_orders_topologically_with_ties_in_profile_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "order.toml",
+        HEADER
+        + component("c", 'after = ["a"]')
+        + component("b")
+        + component("a")
+        + component("d", 'after = ["c", "b"]')
+        + component("e"),
+    )
+    profile = load_profile(str(path))
+    assert [x.id for x in profile.components] == ["c", "b", "a", "d", "e"]  # file order kept
+    assert [x.id for x in profile.ordered()] == ["b", "a", "c", "d", "e"]
+
+
+def test_order_without_after_is_profile_order(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.toml", HEADER + "".join(component(x) for x in "zyxw"))
+    assert [x.id for x in load_profile(str(path)).ordered()] == ["z", "y", "x", "w"]
+
+
+def test_after_chain_reverses_profile_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.toml",
+        HEADER + component("a", 'after = ["b"]') + component("b", 'after = ["c"]') + component("c"),
+    )
+    assert [x.id for x in load_profile(str(path)).ordered()] == ["c", "b", "a"]
+
+
+def test_cycle_in_after_names_component_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "cycle.toml",
+        HEADER
+        + component("free")
+        + component("a", 'after = ["b"]')
+        + component("b", 'after = ["a"]'),
+    )
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    message = info.value.message
+    assert str(path) in message
+    assert "'after'" in message
+    assert "cycle" in message
+    assert "'a'" in message or "'b'" in message
+    assert info.value.exit_code == 2
+
+
+def test_cycle_error_names_a_component_in_the_cycle(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "cycle.toml",
+        HEADER
+        + component("x", 'after = ["a"]')
+        + component("a", 'after = ["b"]')
+        + component("b", 'after = ["a"]'),
+    )
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    message = info.value.message
+    assert "component 'x'" not in message
+    assert "x ->" not in message
+
+
+def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
+    path = write(tmp_path / "self.toml", HEADER + component("a", 'after = ["a"]'))
+    with pytest.raises(ProfileError, match=r"component 'a': key 'after'.*cycle"):
+        load_profile(str(path))
+
+
+# -- malformed profiles through the CLI ----------------------------------------------------------
+
+# (case id, file text, component id named in the message or None, key named or None)
+MALFORMED: list[tuple[str, str, str | None, str | None]] = [
+    ("invalid-toml", HEADER + "[[component]\nid = 'a'\n", None, None),
+    ("unknown-top-key", HEADER + 'vendor = "Microsoft"\n' + component("a"), None, "vendor"),
+    (
+        "unknown-component-key",
+        HEADER + component("a", 'silent = "/q"'),
+        "a",
+        "silent",
+    ),
+    ("duplicate-id", HEADER + component("a") + component("b") + component("a"), "a", "id"),
+    ("after-unknown-id", HEADER + component("a", 'after = ["servr"]'), "a", "after"),
+    (
+        "after-cycle",
+        HEADER + component("a", 'after = ["b"]') + component("b", 'after = ["a"]'),
+        "a",
+        "after",
+    ),
+    (
+        "unknown-probe-kind",
+        HEADER + component("a", 'version = { wmi = "Win32_Product" }'),
+        "a",
+        "version",
+    ),
+    (
+        "bad-regex",
+        HEADER + component("a", "version = { text = { file = 'v.txt', regex = '(\\d+' } }"),
+        "a",
+        "version",
+    ),
+    (
+        "installed-missing",
+        HEADER + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["a.exe"]\n',
+        "a",
+        "installed",
+    ),
+    (
+        "installer-not-strings",
+        HEADER
+        + '[[component]]\nid = "a"\nname = "A"\ninstaller = [1, 2]\n'
+        + 'installed = { exists = "a.exe" }\n',
+        "a",
+        "installer",
+    ),
+    (
+        "installer-table",
+        HEADER
+        + '[[component]]\nid = "a"\nname = "A"\ninstaller = { path = "a.exe" }\n'
+        + 'installed = { exists = "a.exe" }\n',
+        "a",
+        "installer",
+    ),
+    (
+        "literal-not-a-version",
+        HEADER + component("a", 'media_version = { literal = "SP4" }'),
+        "a",
+        "media_version",
+    ),
+    (
+        "unknown-placeholder-installer",
+        HEADER
+        + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["{lang}/a.exe"]\n'
+        + 'installed = { exists = "a.exe" }\n',
+        "a",
+        "installer",
+    ),
+    (
+        "unknown-placeholder-args",
+        HEADER + component("a", 'args = ["/dir:{target}", "/log:{logdir}"]'),
+        "a",
+        "args",
+    ),
+    (
+        "exit-code-meaning",
+        HEADER + component("a", 'exit_codes = { 0 = "ok", 1 = "success" }'),
+        "a",
+        "exit_codes",
+    ),
+    (
+        "exit-code-not-integer",
+        HEADER + component("a", 'exit_codes = { zero = "ok" }'),
+        "a",
+        "exit_codes",
+    ),
+    ("interactive-yes", HEADER + component("a", 'interactive = "yes"'), "a", "interactive"),
+    (
+        "platforms-missing",
+        'id = "tiny"\nname = "Tiny"\n' + component("a"),
+        None,
+        "platforms",
+    ),
+    (
+        "command-argv-string",
+        HEADER
+        + component("a", "version = { command = { argv = 'a.exe --version', regex = 'v(\\S+)' } }"),
+        "a",
+        "version",
+    ),
+    (
+        "probe-two-kinds",
+        HEADER + component("a", 'version = { exists = "a", literal = "1.0" }'),
+        "a",
+        "version",
+    ),
+    ("no-components", HEADER, None, None),
+    ("name-missing", HEADER.replace('name = "Tiny product"\n', "") + component("a"), None, "name"),
+    (
+        "bad-level",
+        HEADER.replace('"1.1" = "SP1"', '"SP4" = "SP4"') + component("a"),
+        None,
+        "levels",
+    ),
+    ("extends-not-string", "extends = 5\n" + HEADER + component("a"), None, "extends"),
+    ("backup-not-list", HEADER + component("a", "backup = 3"), "a", "backup"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "cid", "key"),
+    [pytest.param(text, cid, key, id=case) for case, text, cid, key in MALFORMED],
+)
+def test_malformed_profile_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, cid: str | None, key: str | None
+) -> None:
+    path = tmp_path / "site profile.toml"
+    path.write_text(text, encoding="utf-8")
+    r = cli(capsys, "profiles", "check", str(path))
+    assert_one_line_error(r.code, r.err, path, cid, key)
+    assert r.out == ""
+
+
+SCAN_CASES = ("unknown-component-key", "after-cycle", "bad-regex", "installed-missing")
+
+
+@pytest.mark.parametrize(
+    ("text", "cid", "key"),
+    [
+        pytest.param(text, cid, key, id=case)
+        for case, text, cid, key in MALFORMED
+        if case in SCAN_CASES
+    ],
+)
+def test_malformed_profile_scan(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, cid: str | None, key: str | None
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    r = cli(capsys, "--profile", str(path), "scan", "--target", str(tmp_path))
+    assert_one_line_error(r.code, r.err, path, cid, key)
+
+
+def assert_one_line_error(
+    code: int, err: str, path: Path, cid: str | None, key: str | None
+) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert err.endswith("\n")
+    assert lines[0].startswith("spdeploy: error:"), err
+    assert str(path) in lines[0], err
+    if cid is not None:
+        assert f"component {cid!r}" in lines[0], err
+    if key is not None:
+        assert f"'{key}'" in lines[0], err
+
+
+def test_malformed_profile_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.toml", HEADER + component("a", 'interactive = "yes"'))
+    r = cli(capsys, "--json", "profiles", "check", str(path))
+    assert r.code == 2
+    error = r.json()["error"]
+    assert error["code"] == "profile"
+    assert error["exit_code"] == 2
+    assert str(path) in error["message"]
+    assert "'interactive'" in error["message"]
+
+
+def test_missing_profile_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "no-such-profile.toml"
+    r = cli(capsys, "profiles", "check", str(path))
+    assert_one_line_error(r.code, r.err, path, None, None)
+    r = cli(capsys, "--profile", str(path), "scan", "--target", str(tmp_path))
+    assert_one_line_error(r.code, r.err, path, None, None)
+
+
+def test_unknown_profile_name_lists_the_built_ins(capsys: pytest.CaptureFixture[str]) -> None:
+    r = cli(capsys, "profiles", "show", "exchange56")
+    assert r.code == 2
+    assert "exchange56" in r.err
+    assert "exchange55" in r.err
+
+
+def test_profile_that_is_not_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes((HEADER + component("a") + "# caf\xe9\n").encode("latin-1"))
+    r = cli(capsys, "profiles", "check", str(path))
+    assert_one_line_error(r.code, r.err, path, None, None)
+
+
+def test_profile_path_too_long(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / ("x" * 300 + ".toml")
+    r = cli(capsys, "profiles", "check", str(path))
+    assert_one_line_error(r.code, r.err, path, None, None)
+
+
+def test_profile_that_is_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    r = cli(capsys, "profiles", "check", str(tmp_path))
+    assert_one_line_error(r.code, r.err, tmp_path, None, None)
+
+
+# -- the profiles command on valid input ---------------------------------------------------------
+
+
+def test_profiles_check_valid_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "ok.toml", HEADER + component("a") + component("b", 'after = ["a"]'))
+    r = cli(capsys, "profiles", "check", str(path))
+    assert r.code == 0, r.err
+    assert r.err == ""
+    assert str(path) in r.out
+    assert "OK" in r.out
+
+
+def test_profiles_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "ok.toml", HEADER + component("b", 'after = ["a"]') + component("a"))
+    r = cli(capsys, "--json", "profiles", "check", str(path))
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["valid"] is True
+    assert data["id"] == "tiny"
+    assert data["source"] == str(path)
+    assert [c["id"] for c in data["components"]] == ["a", "b"]
+
+
+def test_profiles_check_json_option_after_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path / "ok.toml", HEADER + component("a"))
+    r = cli(capsys, "profiles", "check", str(path), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["valid"] is True
+
+
+def test_profiles_show_exchange55_json(capsys: pytest.CaptureFixture[str]) -> None:
+    r = cli(capsys, "profiles", "show", "exchange55", "--json")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["id"] == "exchange55"
+    assert "valid" not in data
+    comps = data["components"]
+    assert [c["id"] for c in comps] == list(EXCHANGE_IDS)
+    by_id = {c["id"]: c for c in comps}
+    assert by_id["ntsconn"]["fallback_languages"] == ["Eng"]
+    assert by_id["ntsconn"]["after"] == ["server"]
+    assert all(c["interactive"] for c in comps)
+
+
+def test_profiles_show_file_lists_execution_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path / "p.toml", HEADER + component("c", 'after = ["a"]') + component("a"))
+    r = cli(capsys, "--json", "profiles", "show", str(path))
+    assert r.code == 0, r.err
+    assert [c["id"] for c in r.json()["components"]] == ["a", "c"]
+
+
+def test_profiles_show_table(capsys: pytest.CaptureFixture[str]) -> None:
+    r = cli(capsys, "profiles", "show", "exchange55")
+    assert r.code == 0, r.err
+    for cid in EXCHANGE_IDS:
+        assert cid in r.out
+    assert r.out.index("server") < r.out.index("snaconn")
+
+
+def test_profiles_list(capsys: pytest.CaptureFixture[str]) -> None:
+    r = cli(capsys, "profiles", "list")
+    assert r.code == 0, r.err
+    assert "exchange55" in r.out
+
+
+def test_profiles_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    r = cli(capsys, "profiles", "list", "--json")
+    assert r.code == 0, r.err
+    profiles = {p["id"]: p for p in r.json()["profiles"]}
+    assert profiles["exchange55"]["components"] == list(EXCHANGE_IDS)

@@ -42,6 +42,12 @@ class Output:
         self.rich = not json_mode and _isatty(self.stream) and os.environ.get("TERM") != "dumb"
         self._console: Any = None
 
+    def silent(self) -> Output:
+        """An Output that shows nothing: for the steps of a command whose JSON comes at the end."""
+        import io
+
+        return Output(quiet=True, stream=io.StringIO())
+
     # -- primitives -------------------------------------------------------------------------
     @property
     def console(self) -> Any:
@@ -66,7 +72,8 @@ class Output:
     def heading(self, text: str) -> None:
         if self.rich:
             self.line()
-            self.console.rule(text, style="cyan") if not self.quiet else None
+            if not self.quiet:
+                self.console.rule(text, style="cyan")
         else:
             self.line(f"\n== {text} ==")
 

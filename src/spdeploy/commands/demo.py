@@ -17,12 +17,14 @@ from spdeploy.executor import ApplyOptions, apply
 from spdeploy.store import Store
 
 
-def run_demo(directory: Path | None, out: Any) -> int:
+def run_demo(directory: Path | None, shown: Any) -> int:
     from spdeploy.sandbox.world import build_world
 
     root = Path(tempfile.mkdtemp(prefix="spdeploy-demo-")) if directory is None else directory
     root.mkdir(parents=True, exist_ok=True)
     world = build_world(root)
+    # With --json the steps stay quiet and one JSON document comes at the end.
+    out = shown.silent() if shown.json_mode else shown
     profile = str(world.profile)
     selection = Selection(str(world.media), str(world.target), platform="I386")
     out.heading("1. The sandbox")
@@ -61,10 +63,10 @@ def run_demo(directory: Path | None, out: Any) -> int:
         f"  spdeploy --profile {world.profile} --state {world.state} status "
         f"--media {world.media} --target {world.target} --platform I386"
     )
-    if out.json_mode:
+    if shown.json_mode:
         from spdeploy.reports.data import apply_dict, plan_dict
 
-        out.json(
+        shown.json(
             {
                 "root": str(root),
                 "trap": plan_dict(trap),

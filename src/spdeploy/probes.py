@@ -83,7 +83,7 @@ class Exists:
         pattern = ctx.expand(self.path)
         hits = ctx.tree.glob(pattern) if _is_glob(pattern) else [ctx.tree.find(pattern)]
         hit = next((h for h in hits if h is not None), None)
-        return Finding(hit is not None, None, f"exists {hit or pattern}")
+        return Finding(hit is not None, None, f"found {hit}" if hit else f"no {pattern}")
 
     def describe(self) -> str:
         return f"exists {self.path}"

@@ -1,0 +1,53 @@
+"""Staging: the installer's whole folder, hashed while copied, executable, ';1' names dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from spdeploy.errors import MediaError, Refused
+from spdeploy.media.folder import FolderTree
+from spdeploy.staging import read_catalog, stage
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    folder = tmp_path / "cd" / "ENG" / "NTSCONN"
+    (folder / "SUB").mkdir(parents=True)
+    (folder / "NTSCONN.EXE;1").write_bytes(b"installer")
+    (folder / "NTSCONN.EXE;1").chmod(0o644)
+    (folder / "SUB" / "DATA.BIN;1").write_bytes(b"d" * 3_000_000)
+    return tmp_path / "cd"
+
+
+def test_stages_the_folder_with_hashes(media: Path, tmp_path: Path) -> None:
+    seen: list[int] = []
+    staged = stage(
+        FolderTree(media), "ntsconn", "ENG/NTSCONN/NTSCONN.EXE;1", tmp_path / "s", None, seen.append
+    )
+    assert staged.installer == tmp_path / "s" / "NTSCONN.EXE"
+    assert (tmp_path / "s" / "SUB" / "DATA.BIN").read_bytes() == b"d" * 3_000_000
+    assert staged.hashes["ENG/NTSCONN/NTSCONN.EXE;1"] == hashlib.sha256(b"installer").hexdigest()
+    assert sum(seen) == 3_000_000 + len(b"installer")
+    if os.name == "posix":
+        assert os.access(staged.installer, os.X_OK)
+
+
+def test_catalog_parsing(media: Path) -> None:
+    digest = hashlib.sha256(b"installer").hexdigest()
+    (media / "SHA256SUMS").write_text(f"{digest} *./eng/ntsconn/ntsconn.exe\n\n")
+    assert read_catalog(FolderTree(media)) == {"eng/ntsconn/ntsconn.exe": digest}
+    (media / "SHA256SUMS").write_text("garbage\n")
+    with pytest.raises(MediaError, match="line 1"):
+        read_catalog(FolderTree(media))
+    (media / "SHA256SUMS").unlink()
+    assert read_catalog(FolderTree(media)) is None
+
+
+def test_catalog_mismatch_names_both_hashes(media: Path, tmp_path: Path) -> None:
+    catalog = {"eng/ntsconn/ntsconn.exe": "0" * 64, "eng/ntsconn/sub/data.bin": "1" * 64}
+    with pytest.raises(Refused, match=r"catalog 0{64}, file [0-9a-f]{64}"):
+        stage(FolderTree(media), "n", "ENG/NTSCONN/NTSCONN.EXE;1", tmp_path / "s", catalog)

@@ -6,29 +6,14 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from helpers import cli, tree_hash
+from helpers import cli, tree_hash, world_args
 
 from spdeploy.sandbox.world import Behaviour, World, build_world
 from spdeploy.store import Store
 
 
 def _apply(capsys, world: World, *extra: str):  # type: ignore[no-untyped-def]
-    return cli(
-        capsys,
-        "--profile",
-        world.profile,
-        "--state",
-        world.state,
-        "--json",
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
-        *extra,
-    )
+    return cli(capsys, *world_args(world, "apply", *extra))
 
 
 def _catalog(media: Path) -> Path:

@@ -58,3 +58,13 @@ def tree_hash(root: Path) -> str:
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def world_args(world: Any, command: str, *extra: str | Path, json_mode: bool = True) -> list[str]:
+    """``--profile P --state S [--json] COMMAND --media M --target T --platform I386 EXTRA``."""
+    return [
+        "--profile", str(world.profile), "--state", str(world.state),
+        *(["--json"] if json_mode else []), command,
+        "--media", str(world.media), "--target", str(world.target), "--platform", "I386",
+        *map(str, extra),
+    ]  # fmt: skip

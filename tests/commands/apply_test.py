@@ -9,7 +9,7 @@ import filelock
 import pefile
 import psutil
 import pytest
-from helpers import cli, cli_process, tree_hash
+from helpers import cli, cli_process, tree_hash, world_args
 
 from spdeploy.executor import lock_path
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_world
@@ -19,22 +19,7 @@ UPDATED = ["calcon", "ntsconn", "gwxconn"]
 
 
 def _apply(capsys, world: World, *extra: str | Path):
-    return cli(
-        capsys,
-        "--profile",
-        world.profile,
-        "--state",
-        world.state,
-        "--json",
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
-        *extra,
-    )
+    return cli(capsys, *world_args(world, "apply", *extra))
 
 
 def _ran(world: World) -> list[str]:
@@ -221,18 +206,7 @@ def test_dry_run_changes_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     before = tree_hash(world.root)
     res = cli(
         capsys,
-        "--profile",
-        world.profile,
-        "--state",
-        world.state,
-        "apply",
-        "--dry-run",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "apply", "--dry-run", json_mode=False),
     )
     assert res.code == 0
     assert "Commands that would run" in res.out

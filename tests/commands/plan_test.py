@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, world_args
 
 from spdeploy.sandbox.world import SP2, SP4, build_media, build_world
 
@@ -20,15 +20,7 @@ def test_plan_json_fields_and_order(tmp_path: Path, capsys: pytest.CaptureFixtur
     world = build_world(tmp_path)
     res = cli(
         capsys,
-        *_base(world),
-        "--json",
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan"),
     )
     assert res.code == 0, res.err
     data = res.json()
@@ -68,15 +60,7 @@ def test_upper_case_media(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     world = build_world(tmp_path, media_kwargs={"upper": True})
     res = cli(
         capsys,
-        *_base(world),
-        "--json",
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan"),
     )
     data = res.json()
     assert data["language"] == "ENG"
@@ -90,15 +74,7 @@ def test_setup_level_and_groupwise_spellings(
     world = build_world(tmp_path, media_kwargs={"setup_level": True, "gw_folder": gw_folder})
     res = cli(
         capsys,
-        *_base(world),
-        "--json",
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan"),
     )
     assert res.code == 0
     by_id = {c["id"]: c for c in res.json()["components"]}
@@ -117,15 +93,7 @@ def test_notes_from_english_on_a_german_cd(
     )
     res = cli(
         capsys,
-        *_base(world),
-        "--json",
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan"),
         "--language",
         "Ger",
     )
@@ -159,15 +127,7 @@ def test_missing_on_media_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
     world = build_world(tmp_path, media_kwargs={"components": components})
     res = cli(
         capsys,
-        *_base(world),
-        "--json",
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan"),
     )
     assert res.code == 1
     gw = next(c for c in res.json()["components"] if c["id"] == "gwxconn")

@@ -80,8 +80,9 @@ class ApplyResult:
             return 1
         if self.reboot_required:
             return 3
-        final = self.final or self.plan
-        return 0 if self.dry_run or final.compliant else 1
+        if self.dry_run:
+            return 1 if self.plan.missing else 0
+        return 0 if (self.final or self.plan).compliant else 1
 
 
 class Progress(Protocol):
@@ -177,7 +178,7 @@ def apply(
     plan = prep.plan()
     if options.dry_run:
         commands = commands_for(prep, plan, options, store.state_dir / "runs" / "<run>" / "staged")
-        refuse_early(prep, plan, commands, replace(options, has_terminal=True))
+        # A dry run shows everything, refusals included: the exit code carries missing-on-media.
         return ApplyResult(plan, None, commands, dry_run=True)
 
     import filelock
@@ -256,7 +257,8 @@ def _apply_locked(
         store.close_run(run_id, "refused", exc.exit_code, exc.message)
         raise
     except BaseException as exc:  # Ctrl-C or a crash: record it, keep the run resumable
-        store.close_run(run_id, "interrupted", 130, f"interrupted: {type(exc).__name__}")
+        code = getattr(exc, "exit_code", 130)
+        store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
         raise
     final = _final_plan(prep)
     result = ApplyResult(plan, run_id, commands, tuple(steps), final)

@@ -337,3 +337,13 @@ def test_whole_run_through_a_real_subprocess(tmp_path: Path) -> None:
     )
     assert res.code == 0, res.err
     assert json.loads(res.out)["compliant"] is True
+
+
+def test_dry_run_shows_a_refusal_without_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"components": ("server", "calcon", "ntsconn")})
+    res = cli(capsys, *world_args(world, "apply", "--dry-run", json_mode=False))
+    assert res.code == 1
+    assert "missing-on-media" in res.out
+    assert _ran(world) == []

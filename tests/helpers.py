@@ -60,11 +60,17 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def world_args(world: Any, command: str, *extra: str | Path, json_mode: bool = True) -> list[str]:
-    """``--profile P --state S [--json] COMMAND --media M --target T --platform I386 EXTRA``."""
-    return [
-        "--profile", str(world.profile), "--state", str(world.state),
-        *(["--json"] if json_mode else []), command,
-        "--media", str(world.media), "--target", str(world.target), "--platform", "I386",
-        *map(str, extra),
-    ]  # fmt: skip
+def world_args(
+    world: Any,
+    command: str,
+    *extra: str | Path,
+    json_mode: bool = True,
+    platform: str | None = "I386",
+    profile: bool = True,
+) -> list[str]:
+    """``[--profile P] --state S [--json] COMMAND --media M --target T [--platform X] EXTRA``."""
+    args = ["--profile", str(world.profile)] if profile else []
+    args += ["--state", str(world.state), *(["--json"] if json_mode else []), command]
+    args += ["--media", str(world.media), "--target", str(world.target)]
+    args += ["--platform", platform] if platform else []
+    return [*args, *map(str, extra)]

@@ -70,17 +70,7 @@ def test_platform_installers_are_the_ones_run(
     world = build_world(tmp_path)
     res = cli(
         capsys,
-        "--profile",
-        world.profile,
-        "--state",
-        world.state,
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        platform,
+        *world_args(world, "apply", json_mode=False, platform=platform),
     )
     assert res.code == 0, res.err
     assert _pe(world.target / "bin/Store.exe").FILE_HEADER.Machine == machine
@@ -184,17 +174,7 @@ def test_locked_target_exits_4(tmp_path: Path) -> None:
     lock_path(Store(world.state), world.target).parent.mkdir(parents=True)
     with lock:
         res = cli_process(
-            "--profile",
-            world.profile,
-            "--state",
-            world.state,
-            "apply",
-            "--media",
-            world.media,
-            "--target",
-            world.target,
-            "--platform",
-            "I386",
+            *world_args(world, "apply", json_mode=False),
         )
     assert res.code == 4, res.err
     assert "lock" in res.err
@@ -221,15 +201,7 @@ def test_interactive_installer_without_terminal_is_refused(
     before = tree_hash(world.target)
     res = cli(
         capsys,
-        "--state",
-        world.state,
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "apply", json_mode=False, profile=False),
     )
     assert res.code == 2
     assert "needs a person" in res.err and "--args" in res.err
@@ -242,20 +214,7 @@ def test_args_on_the_command_line_make_it_unattended(
     world = build_world(tmp_path)
     res = cli(
         capsys,
-        "--state",
-        world.state,
-        "--json",
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
-        "--only",
-        "server",
-        "--args",
-        "server={target}",
+        *world_args(world, "apply", "--only", "server", "--args", "server={target}", profile=False),
     )
     step = res.json()["steps"][0]
     assert (step["status"], step["version_after"]) == ("ok", SP4)
@@ -297,16 +256,7 @@ def test_default_reboot_codes_map_without_a_site_profile(
         capsys,
         "--profile",
         site,
-        "--state",
-        world.state,
-        "--json",
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "apply", profile=False),
     )
     assert res.code == 3
     statuses = {s["id"]: s["status"] for s in res.json()["steps"]}
@@ -322,18 +272,7 @@ def test_default_reboot_codes_map_without_a_site_profile(
 def test_whole_run_through_a_real_subprocess(tmp_path: Path) -> None:
     world = build_world(tmp_path)
     res = cli_process(
-        "--profile",
-        world.profile,
-        "--state",
-        world.state,
-        "--json",
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "apply"),
     )
     assert res.code == 0, res.err
     assert json.loads(res.out)["compliant"] is True

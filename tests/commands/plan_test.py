@@ -40,15 +40,7 @@ def test_platform_selects_the_platform_folder(
     world = build_world(tmp_path)
     res = cli(
         capsys,
-        *_base(world),
-        "plan",
-        "--json",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        platform,
+        *world_args(world, "plan", platform=platform),
     )
     installers = [c["installer"] for c in res.json()["components"]]
     assert all(
@@ -109,14 +101,7 @@ def test_ambiguous_language_lists_the_choices(
     world = build_world(tmp_path, media_kwargs={"languages": ("Ger", "Eng")})
     res = cli(
         capsys,
-        *_base(world),
-        "plan",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "plan", json_mode=False),
     )
     assert res.code == 2
     assert "Eng, Ger" in res.err and "--language" in res.err
@@ -141,30 +126,14 @@ def test_status_after_update_exe_alone_names_the_trap(
     world = build_world(tmp_path, installed={"server": SP4, "ntsconn": SP2, "gwxconn": SP2})
     res = cli(
         capsys,
-        *_base(world),
-        "status",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "status", json_mode=False),
     )
     assert res.code == 1
     assert "FINDING [core-updated-components-behind]" in res.out
     assert "NOT COMPLIANT" in res.out
     res = cli(
         capsys,
-        *_base(world),
-        "status",
-        "--format",
-        "json",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "status", "--format", "json", json_mode=False),
     )
     assert res.json()["findings"][0]["components"] == ["ntsconn", "gwxconn"]
 
@@ -174,18 +143,7 @@ def test_status_compliant_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[
     out_file = tmp_path / "reports" / "status.json"
     res = cli(
         capsys,
-        *_base(world),
-        "status",
-        "--format",
-        "json",
-        "--output",
-        out_file,
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
+        *world_args(world, "status", "--format", "json", "--output", out_file, json_mode=False),
     )
     assert res.code == 0
     assert res.out == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, world_args
 
 from spdeploy.sandbox.world import build_world
 
@@ -45,25 +45,15 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     return build_world(tmp_path)
 
 
-def _run(capsys, world, *args):  # type: ignore[no-untyped-def]
-    res = cli(capsys, "--profile", world.profile, "--state", world.state, "--json", *args)
+def _run(capsys, *args):  # type: ignore[no-untyped-def]
+    res = cli(capsys, *args)
     assert res.code in (0, 1), res.err
     return res.json()
 
 
 def test_plan_and_status(capsys, world) -> None:  # type: ignore[no-untyped-def]
     for command in ("plan", "status"):
-        data = _run(
-            capsys,
-            world,
-            command,
-            "--media",
-            world.media,
-            "--target",
-            world.target,
-            "--platform",
-            "I386",
-        )
+        data = _run(capsys, *world_args(world, command))
         _has(data, PLAN_KEYS)
         for comp in data["components"]:
             _has(comp, COMPONENT_KEYS)
@@ -71,17 +61,7 @@ def test_plan_and_status(capsys, world) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_apply(capsys, world) -> None:  # type: ignore[no-untyped-def]
-    data = _run(
-        capsys,
-        world,
-        "apply",
-        "--media",
-        world.media,
-        "--target",
-        world.target,
-        "--platform",
-        "I386",
-    )
+    data = _run(capsys, *world_args(world, "apply"))
     _has(data, PLAN_KEYS | {"run_id", "steps", "reboot_required"})
     assert data["steps"]
     for step in data["steps"]:
@@ -90,14 +70,14 @@ def test_apply(capsys, world) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_scan(capsys, world) -> None:  # type: ignore[no-untyped-def]
-    data = _run(capsys, world, "scan", "--target", world.target)
+    data = _run(capsys, "--json", "scan", "--target", world.target)
     _has(data, SCAN_KEYS)
     for comp in data["components"]:
         _has(comp, SCAN_COMPONENT_KEYS)
 
 
 def test_media(capsys, world) -> None:  # type: ignore[no-untyped-def]
-    data = _run(capsys, world, "media", "--media", world.media, "--platform", "I386")
+    data = _run(capsys, "--json", "media", "--media", world.media, "--platform", "I386")
     _has(data, MEDIA_KEYS)
     for comp in data["components"]:
         _has(comp, MEDIA_COMPONENT_KEYS)

@@ -18,8 +18,9 @@ from typing import Protocol
 from spdeploy import process
 from spdeploy.commands.common import Prepared
 from spdeploy.errors import BadInput, LockHeld, Refused
-from spdeploy.inventory import probe_component, target_variables
+from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.media import open_target
+from spdeploy.media.base import local_name
 from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
@@ -49,24 +50,11 @@ class Command:
 
 
 @dataclass(frozen=True)
-class StepResult:
-    id: str
-    status: str
-    exit_code: int | None
-    started: float
-    duration_s: float
-    version_before: str | None
-    version_after: str | None
-    log: str | None
-    message: str = ""
-
-
-@dataclass(frozen=True)
 class ApplyResult:
     plan: Plan
     run_id: str | None
     commands: tuple[Command, ...]
-    steps: tuple[StepResult, ...] = ()
+    steps: tuple[StepRecord, ...] = ()
     final: Plan | None = None  # compliance after the run
     dry_run: bool = False
 
@@ -94,7 +82,7 @@ class Progress(Protocol):
 
     def step_started(self, command: Command, name: str) -> None: ...
 
-    def step_finished(self, step: StepResult) -> None: ...
+    def step_finished(self, step: StepRecord) -> None: ...
 
 
 class Silent:
@@ -107,7 +95,7 @@ class Silent:
     def step_started(self, command: Command, name: str) -> None:
         pass
 
-    def step_finished(self, step: StepResult) -> None:
+    def step_finished(self, step: StepRecord) -> None:
         pass
 
 
@@ -133,7 +121,7 @@ def commands_for(
         comp = prep.profile.component(row.id)
         assert row.installer is not None
         staged_dir = staged_root / row.id
-        local = staged_dir / row.installer.rpartition("/")[2].split(";")[0]
+        local = staged_dir / local_name(row.installer.rpartition("/")[2])
         env = {**variables, "language": row.language or prep.language, "staged": str(staged_dir)}
         argv = (str(local), *(_render(a, env) for a in step_args(comp, options)))
         result.append(Command(row.id, argv, is_interactive(comp, options)))
@@ -319,17 +307,20 @@ def _run_steps(
     seq: int,
     options: ApplyOptions,
     progress: Progress,
-) -> list[StepResult]:
+) -> list[StepRecord]:
     run_dir = store.run_dir(run_id)
     variables = _variables(prep)
     rows = {r.id: r for r in plan.updates}
-    results: list[StepResult] = []
+    results: list[StepRecord] = []
     stopped: str | None = None
     for command in commands:
         row = rows[command.id]
         comp = prep.profile.component(command.id)
+        seq += 1
         if stopped is not None:
-            step = StepResult(
+            step = StepRecord(
+                run_id,
+                seq,
                 command.id,
                 SKIPPED,
                 None,
@@ -343,32 +334,15 @@ def _run_steps(
         else:
             _backup(prep, comp, run_dir)
             progress.step_started(command, comp.name)
-            step = _run_one(prep, comp, row, command, staged[command.id], run_dir, options)
+            step = _run_one(
+                prep, comp, row, command, staged[command.id], run_dir, (run_id, seq), options
+            )
             _collect_logs(prep, comp, run_dir, variables)
             if step.status in (FAILED, TIMEOUT):
                 stopped = f"{command.id} {step.status}"
-            elif (
-                step.exit_code is not None
-                and comp.exit_codes.get(step.exit_code) == "reboot"
-                and step.exit_code == 1641
-            ):
+            elif step.status == REBOOT and step.exit_code == 1641:
                 stopped = f"{command.id} started a reboot; run `spdeploy apply --resume` after it"
-        seq += 1
-        store.record_step(
-            StepRecord(
-                run_id,
-                seq,
-                step.id,
-                step.status,
-                step.exit_code,
-                step.started,
-                step.duration_s,
-                step.version_before,
-                step.version_after,
-                step.log,
-                step.message,
-            )
-        )
+        store.record_step(step)
         progress.step_finished(step)
         results.append(step)
     return results
@@ -381,8 +355,9 @@ def _run_one(
     command: Command,
     staged: Staged,
     run_dir: Path,
+    key: tuple[str, int],  # (run id, step number) of the history row
     options: ApplyOptions,
-) -> StepResult:
+) -> StepRecord:
     started = time.time()
     log_path = run_dir / "logs" / f"{comp.id}.log"
     attached = command.interactive and options.has_terminal
@@ -396,8 +371,9 @@ def _run_one(
     log = None if attached else str(log_path)
     after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
 
-    def done(status: str, message: str = "") -> StepResult:
-        return StepResult(
+    def done(status: str, message: str = "") -> StepRecord:
+        return StepRecord(
+            *key,
             comp.id,
             status,
             result.exit_code,
@@ -440,10 +416,8 @@ def _reached(before: str | None, after: str | None, media_version: str | None) -
 
 
 def _final_plan(prep: Prepared) -> Plan:
-    from spdeploy.inventory import scan
-
     inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
     return replace(prep, inventory=inventory).plan()
 
 
-__all__ = ["ApplyOptions", "ApplyResult", "Command", "StepResult", "apply"]
+__all__ = ["ApplyOptions", "ApplyResult", "Command", "apply"]

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from spdeploy.errors import SpdeployError
-from spdeploy.executor import ApplyResult, Command, StepResult
+from spdeploy.executor import ApplyResult, Command
 from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, Plan
 from spdeploy.reports import data
+from spdeploy.store import StepRecord
 
 _ACTION_STYLE = {UPDATE: "yellow", CURRENT: "green", ABSENT: "dim", MISSING: "bold red"}
 _STATUS_STYLE = {
@@ -196,7 +197,7 @@ class Output:
         if result.steps:
             rows = [
                 [
-                    s.id,
+                    s.component,
                     s.status,
                     "-" if s.exit_code is None else str(s.exit_code),
                     f"{s.duration_s:.1f}s",
@@ -317,13 +318,13 @@ class StepPrinter:
         else:
             self.out.line(text)
 
-    def step_finished(self, step: StepResult) -> None:
+    def step_finished(self, step: StepRecord) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
         if step.status != "skipped":
             self.out.line(
-                f"  {step.id}: {step.status} ({step.duration_s:.1f}s)"
+                f"  {step.component}: {step.status} ({step.duration_s:.1f}s)"
                 + (f" - {step.message}" if step.message else ""),
                 _STATUS_STYLE.get(step.status),
             )

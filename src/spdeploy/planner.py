@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from spdeploy.inventory import Installed, Inventory
 from spdeploy.media.locate import Located
-from spdeploy.profile import Component, Profile, topological
+from spdeploy.profile import Component, Profile
 from spdeploy.versions import Version, is_version, level_name
 
 UPDATE, CURRENT, ABSENT, MISSING = "update", "current", "absent", "missing-on-media"
@@ -106,7 +106,7 @@ def plan(
     rows: list[PlannedComponent] = []
     chosen = {c.id for c in components}
     # Order over the whole profile, then keep the selection, so --only keeps dependency order.
-    for component in topological(profile.components, profile.source):
+    for component in profile.ordered():
         if component.id not in chosen:
             continue
         seen = inventory.get(component.id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spdeploy.errors import MediaError, Refused
-from spdeploy.media.base import Media, fold
+from spdeploy.media.base import Media, fold, local_name
 
 CATALOG = "SHA256SUMS"
 _CHUNK = 1 << 20
@@ -48,11 +48,6 @@ def read_catalog(media: Media) -> dict[str, str] | None:
     return catalog
 
 
-def _local_name(name: str) -> str:
-    base, sep, version = name.rpartition(";")
-    return base.rstrip(".") if sep and version.isdigit() else name
-
-
 def stage(
     media: Media,
     component: str,
@@ -67,7 +62,7 @@ def stage(
     dest.mkdir(parents=True, exist_ok=True)
     for rel, _size in media.walk(folder) if folder else [(installer, 0)]:
         inner = rel[len(folder) + 1 :] if folder else rel
-        local = dest.joinpath(*(_local_name(p) for p in inner.split("/")))
+        local = dest.joinpath(*(local_name(p) for p in inner.split("/")))
         local.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         with media.open(rel) as src, local.open("wb") as out:
@@ -88,7 +83,7 @@ def stage(
                     f"file {hashes[rel]}); refused"
                 )
     staged_installer = dest.joinpath(
-        *(_local_name(p) for p in installer[len(folder) + 1 if folder else 0 :].split("/"))
+        *(local_name(p) for p in installer[len(folder) + 1 if folder else 0 :].split("/"))
     )
     if os.name == "posix":
         # ISO level-1 media carry no permissions: the staged copy must be executable to run.

@@ -61,7 +61,7 @@ def level_name(levels: Mapping[str, str], version: str | None) -> str | None:
     best: tuple[Version, str] | None = None
     for key, name in levels.items():
         k = Version(key)
-        if v.startswith(k) or Version(key) == v:
+        if v.startswith(k):
             return name
         if k <= v and (best is None or k > best[0]):
             best = (k, name)

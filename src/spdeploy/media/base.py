@@ -24,12 +24,16 @@ def split_path(path: str, what: str = "media") -> list[str]:
     return parts
 
 
+def local_name(name: str) -> str:
+    """A name without its ISO 9660 version: ``NTSCONN.EXE;1`` -> ``NTSCONN.EXE``, ``README.;1``
+    -> ``README``. This is also the name a staged copy gets on disk."""
+    base, sep, version = name.rpartition(";")
+    return base.rstrip(".") if sep and version.isdigit() else name
+
+
 def fold(name: str) -> str:
     """The key names are compared by: case-folded, ISO 9660 ``;1`` version suffix dropped."""
-    base, sep, version = name.rpartition(";")
-    if sep and version.isdigit():
-        name = base.rstrip(".")  # level-1 names without extension read "README.;1"
-    return name.casefold()
+    return local_name(name).casefold()
 
 
 def is_glob(pattern: str) -> bool:

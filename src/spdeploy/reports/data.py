@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from spdeploy.commands.media import MediaReport
-from spdeploy.executor import ApplyResult, StepResult
+from spdeploy.executor import ApplyResult
 from spdeploy.inventory import Inventory
 from spdeploy.planner import Plan
 from spdeploy.profile import Profile
-from spdeploy.store import RunRecord
+from spdeploy.store import RunRecord, StepRecord
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -43,9 +43,9 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
-def step_dict(step: StepResult) -> dict[str, Any]:
+def step_dict(step: StepRecord) -> dict[str, Any]:
     return {
-        "id": step.id,
+        "id": step.component,
         "status": step.status,
         "exit_code": step.exit_code,
         "started": _iso(step.started),
@@ -123,20 +123,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "status": run.status,
         "exit_code": run.exit_code,
         "message": run.message,
-        "steps": [
-            {
-                "id": s.component,
-                "status": s.status,
-                "exit_code": s.exit_code,
-                "started": _iso(s.started),
-                "duration_s": s.duration_s,
-                "version_before": s.version_before,
-                "version_after": s.version_after,
-                "log": s.log,
-                "message": s.message,
-            }
-            for s in run.steps
-        ],
+        "steps": [step_dict(s) for s in run.steps],
     }
 
 

@@ -1,10 +1,11 @@
-"""Shared test helpers: run the CLI in-process or as a real subprocess, hash trees."""
+"""Shared test helpers: run the CLI in-process or as a real subprocess, hash trees, need tools."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -74,3 +75,13 @@ def world_args(
     args += ["--media", str(world.media), "--target", str(world.target)]
     args += ["--platform", platform] if platform else []
     return [*args, *map(str, extra)]
+
+
+def require_tool(name: str) -> str:
+    """The path of the program ``name``; without it the test skips, or fails when ``CI=true``."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} not installed, and CI must not skip tests that need it")
+        pytest.skip(f"{name} not installed (./scripts/test installs it with apt when run as root)")
+    return path

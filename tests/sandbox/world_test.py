@@ -241,6 +241,28 @@ def test_exit_code_and_marker_and_output(tmp_path: Path) -> None:
     assert profile.component("server").exit_codes[194] == "reboot"
 
 
+def test_installer_finds_its_payload_whatever_the_case(tmp_path: Path) -> None:
+    # A level-1 ISO upper-cases every name, and staging keeps the media's spelling.
+    media = build_media(tmp_path / "cd", components=["server"], platforms=["I386"])
+    folder = media / "Eng/Server/Setup/I386"
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        path.rename(path.with_name(path.name.upper()))
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
+        "PAYLOAD",
+        "PAYLOAD/STORE.EXE",
+        "UPDATE.EXE",
+    ]
+    target = build_target(tmp_path / "exchsrvr")
+    result = _run(folder / "UPDATE.EXE", target)
+    assert result.returncode == 0, result.stderr
+    assert _pe(target / "bin/Store.exe")[0] == SP4
+
+    (folder / "PAYLOAD/STORE.EXE").unlink()
+    result = _run(folder / "UPDATE.EXE", target)
+    assert result.returncode == 1
+    assert result.stderr == b"Update.exe: payload not found: payload/Store.exe\n"
+
+
 def test_installer_refuses_a_missing_target(tmp_path: Path) -> None:
     media = build_media(tmp_path / "cd", components=["calcon"])
     result = _run(media / _CONNECTOR_DIR / "Calcon/Calcon.exe", tmp_path / "nowhere")

@@ -12,10 +12,12 @@ and POSIX ``/bin/sh`` with coreutils, and every byte written depends only on the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ __all__ = [
     "build_media",
     "build_target",
     "build_world",
+    "write_catalog",
     "write_site_profile",
 ]
 
@@ -192,11 +195,28 @@ def _installer_script(
             f"while :; do {sleep}; done",
         ]
     if behaviour.change:
+        if payload:
+            # Found case-insensitively, as on Windows: a level-1 ISO makes it PAYLOAD/STORE.EXE.
+            out += [
+                "lower() { printf '%s' \"$1\" | tr '[:upper:]' '[:lower:]'; }",
+                "payload() {",
+                '    want=$(lower "$here/$1")',
+                '    for found in "$here"/*/*; do',
+                '        if [ "$(lower "$found")" = "$want" ]; then',
+                "            printf '%s\\n' \"$found\"",
+                "            return 0",
+                "        fi",
+                "    done",
+                f'    echo {q(exe + ": payload not found: ")}"$1" >&2',
+                "    exit 1",
+                "}",
+            ]
         for media_rel, target_rel in payload:
             parent = target_rel.rpartition("/")[0]
             if parent:
                 out.append(f'mkdir -p "$target"/{q(parent)}')
-            out.append(f'cp -- "$here"/{q(media_rel)} "$target"/{q(target_rel)}')
+            out.append(f"file=$(payload {q(media_rel)})")
+            out.append(f'cp -- "$file" "$target"/{q(target_rel)}')
         if cid == "ntsconn":
             table = f"; default mapping table shipped with {version} (site entries gone, Q195697)"
             out += [
@@ -283,6 +303,19 @@ def build_media(
     return root
 
 
+def write_catalog(folder: str | os.PathLike[str]) -> Path:
+    """Write ``SHA256SUMS`` at the media root, as ``cd MEDIA && sha256sum -- */...`` would."""
+    root = Path(folder)
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(root).as_posix()
+        if rel != "SHA256SUMS":
+            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}\n")
+    catalog = root / "SHA256SUMS"
+    catalog.write_text("".join(lines), encoding="utf-8", newline="\n")
+    return catalog
+
+
 def _readme(version: str) -> str:
     return (
         f"spdeploy sandbox: a simulated Microsoft Exchange Server 5.5 service pack ({version}).\n"
@@ -339,18 +372,37 @@ def build_world(
     *,
     installed: Mapping[str, str] | None = None,
     media_kwargs: Mapping[str, Any] | None = None,
+    media_format: str = "folder",
 ) -> World:
-    """A target, SP media and a site profile side by side under ``root``."""
+    """A target, SP media and a site profile side by side under ``root``.
+
+    ``media_format`` "iso" writes the media as ``SP4CD.iso`` (pycdlib, ISO 9660 names with
+    Joliet and Rock Ridge, as a CD burnt on a Unix box would be), "zip" as ``SP4CD.zip``; the
+    folder they were made from is removed, so only the image can be read.
+    """
+    if media_format not in ("folder", "iso", "zip"):
+        raise ValueError(f"media_format must be folder, iso or zip, got {media_format!r}")
     base = Path(root)
     kwargs = dict(media_kwargs or {})
+    folder = base / "SP4CD"
+    build_target(base / "exchsrvr", installed=installed)
+    build_media(folder, **kwargs)
+    media = folder
+    if media_format != "folder":
+        from spdeploy.sandbox.images import write_iso, write_zip
+
+        media = base / f"SP4CD.{media_format}"
+        if media_format == "iso":
+            write_iso(folder, media, names="both")
+        else:
+            write_zip(folder, media)
+        shutil.rmtree(folder)
     world = World(
         root=base,
         target=base / "exchsrvr",
-        media=base / "SP4CD",
+        media=media,
         profile=base / "exchange55-sandbox.toml",
         state=base / "state",
     )
-    build_target(world.target, installed=installed)
-    build_media(world.media, **kwargs)
     write_site_profile(world.profile, media_version=str(kwargs.get("version", SP4)))
     return world

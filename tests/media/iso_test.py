@@ -1,0 +1,240 @@
+"""ISO 9660 media read in place: level-1, Joliet and Rock Ridge names, lazily, never outside."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import pycdlib
+import pytest
+from helpers import require_tool
+
+from spdeploy.errors import MediaError
+from spdeploy.media import open_media
+from spdeploy.media.iso import IsoMedia
+
+INSTALLER = b"MZ" + b"\x90" * 3_000_000  # spans many sectors and read chunks
+
+
+def _image(path: Path, *, joliet: bool = False, rock_ridge: bool = False) -> pycdlib.PyCdlib:
+    iso = pycdlib.PyCdlib()
+    iso.new(
+        interchange_level=1, joliet=3 if joliet else None, rock_ridge="1.09" if rock_ridge else None
+    )
+    return iso
+
+
+def _dir(iso: pycdlib.PyCdlib, iso_path: str, real: str, joliet: bool, rr: bool) -> None:
+    iso.add_directory(
+        iso_path,
+        rr_name=real.rpartition("/")[2] if rr else None,
+        joliet_path=real if joliet else None,
+    )
+
+
+def _file(
+    iso: pycdlib.PyCdlib,
+    iso_path: str,
+    real: str,
+    data: bytes,
+    joliet: bool,
+    rr: bool,
+    mode: int | None = None,
+) -> None:
+    iso.add_fp(
+        io.BytesIO(data),
+        len(data),
+        iso_path,
+        rr_name=real.rpartition("/")[2] if rr else None,
+        joliet_path=real if joliet else None,
+        file_mode=mode if rr else None,
+    )
+
+
+def build(path: Path, *, joliet: bool = False, rr: bool = False) -> Path:
+    """ENG/EXCHCONN/SETUP/I386/NTSCONN/{NTSCONN.EXE, README.TXT} with real names Eng/... ."""
+    iso = _image(path, joliet=joliet, rock_ridge=rr)
+    parts = [("ENG", "Eng"), ("EXCHCONN", "Exchconn"), ("SETUP", "Setup"), ("I386", "I386")]
+    parts.append(("NTSCONN", "Ntsconn"))
+    iso_path = real = ""
+    for upper, name in parts:
+        iso_path, real = f"{iso_path}/{upper}", f"{real}/{name}"
+        _dir(iso, iso_path, real, joliet, rr)
+    _file(iso, f"{iso_path}/NTSCONN.EXE;1", f"{real}/Ntsconn.exe", INSTALLER, joliet, rr, 0o100755)
+    _file(iso, f"{iso_path}/README.TXT;1", f"{real}/Read me.txt", b"hello", joliet, rr)
+    iso.write(str(path))
+    iso.close()
+    return path
+
+
+def test_level1_names_match_case_insensitively_without_version(tmp_path: Path) -> None:
+    media = open_media(build(tmp_path / "l1.iso"))
+    assert isinstance(media, IsoMedia)
+    assert (media.kind, media.names) == ("iso", "iso9660")
+    want = "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
+    assert media.find(r"Eng\Exchconn\Setup\I386\Ntsconn\Ntsconn.exe") == want
+    assert media.find("eng/exchconn/setup/i386/ntsconn/NTSCONN.EXE;1") == want
+    assert media.find("Eng/Exchconn/Setup/Alpha") is None
+    assert media.read_bytes(want) == INSTALLER
+    assert media.glob("eng/*/setup/*/ntsconn/*.exe") == [want]
+    assert sorted(media.walk("eng/exchconn")) == [
+        (want, len(INSTALLER)),
+        ("ENG/EXCHCONN/SETUP/I386/NTSCONN/README.TXT", 5),
+    ]
+
+
+def test_joliet_names_are_used_when_present(tmp_path: Path) -> None:
+    media = open_media(build(tmp_path / "j.iso", joliet=True))
+    assert media.names == "joliet"  # type: ignore[attr-defined]
+    assert media.listdir("ENG/EXCHCONN/SETUP/I386/NTSCONN") == ["Ntsconn.exe", "Read me.txt"]
+    assert media.find("ENG/EXCHCONN/SETUP/I386/NTSCONN/ntsconn.exe") == (
+        "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe"
+    )
+
+
+def test_rock_ridge_names_are_preferred(tmp_path: Path) -> None:
+    media = open_media(build(tmp_path / "rr.iso", joliet=True, rr=True))
+    assert media.names == "rock-ridge"  # type: ignore[attr-defined]
+    assert media.find("eng/exchconn/setup/i386/ntsconn/read me.txt") == (
+        "Eng/Exchconn/Setup/I386/Ntsconn/Read me.txt"
+    )
+
+
+def test_open_reads_in_chunks_across_sectors(tmp_path: Path) -> None:
+    media = open_media(build(tmp_path / "l1.iso"))
+    got = bytearray()
+    with media.open("eng/exchconn/setup/i386/ntsconn/ntsconn.exe") as fh:
+        while chunk := fh.read(65_537):
+            got += chunk
+    assert bytes(got) == INSTALLER
+
+
+def test_only_the_directories_on_the_path_are_read(tmp_path: Path) -> None:
+    """Lazy: 40 sibling folders, one looked up; the others' directory records are never read."""
+    iso = _image(tmp_path)
+    for n in range(40):
+        iso.add_directory(f"/D{n:02}")
+        iso.add_fp(io.BytesIO(b"x"), 1, f"/D{n:02}/F.EXE;1")
+    iso.write(str(tmp_path / "many.iso"))
+    iso.close()
+    media = IsoMedia(tmp_path / "many.iso")
+    assert media.find("d17/f.exe") == "D17/F.EXE"
+    assert len(media._dirs) == 2  # the root and D17
+
+
+def _symlinks(path: Path, links: dict[str, str]) -> Path:
+    iso = _image(path, rock_ridge=True)
+    iso.add_directory("/ENG", rr_name="Eng")
+    iso.add_directory("/ENG/SUB", rr_name="Sub")
+    iso.add_fp(io.BytesIO(b"inside"), 6, "/ENG/SUB/A.EXE;1", rr_name="a.exe")
+    for n, (name, target) in enumerate(sorted(links.items())):
+        iso.add_symlink(f"/ENG/L{n}.;1", rr_symlink_name=name, rr_path=target)
+    iso.write(str(path))
+    iso.close()
+    return path
+
+
+def test_rock_ridge_symlink_inside_is_followed(tmp_path: Path) -> None:
+    media = open_media(_symlinks(tmp_path / "s.iso", {"alias": "Sub", "up": "../Eng/Sub/a.exe"}))
+    assert media.find("eng/alias/a.exe") == "Eng/alias/a.exe"  # spelled through the link
+    assert media.read_bytes("eng/alias/a.exe") == b"inside"
+    assert media.read_bytes("eng/up") == b"inside"
+    assert sorted(media.walk("eng")) == [
+        ("Eng/Sub/a.exe", 6),
+        ("Eng/alias/a.exe", 6),
+        ("Eng/up", 6),
+    ]
+
+
+@pytest.mark.parametrize("target", ["/etc", "../../etc", "Sub/../../../etc/passwd"])
+def test_rock_ridge_symlink_escape_is_refused(tmp_path: Path, target: str) -> None:
+    media = open_media(_symlinks(tmp_path / "s.iso", {"evil": target}))
+    with pytest.raises(MediaError, match=r"symlink points outside the media root .*; refused"):
+        media.find("eng/evil/passwd")
+    with pytest.raises(MediaError, match="outside the media root"):
+        list(media.walk("eng"))
+
+
+def test_device_files_are_listed_but_never_read(tmp_path: Path) -> None:
+    iso = _image(tmp_path, rock_ridge=True)
+    iso.add_directory("/ENG", rr_name="Eng")
+    iso.add_fp(io.BytesIO(b""), 0, "/ENG/TTY.;1", rr_name="tty", file_mode=0o020644)
+    iso.write(str(tmp_path / "dev.iso"))
+    iso.close()
+    media = open_media(tmp_path / "dev.iso")
+    assert media.listdir("eng") == ["tty"]
+    with pytest.raises(MediaError, match="not a regular file"):
+        media.read_bytes("eng/tty")
+    with pytest.raises(MediaError, match="not a regular file"):
+        list(media.walk("eng"))
+
+
+def test_truncated_image_is_one_clear_error(tmp_path: Path) -> None:
+    data = build(tmp_path / "l1.iso").read_bytes()
+    cut = tmp_path / "cut.iso"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match=r"truncated ISO 9660 image \(declares \d+ bytes"):
+        open_media(cut)
+    cut.write_bytes(data[: 16 * 2048 + 100])  # the descriptors' start survives, little else
+    with pytest.raises(MediaError, match="truncated"):
+        open_media(cut)
+
+
+def test_random_bytes_named_iso_are_not_media(tmp_path: Path) -> None:
+    path = tmp_path / "random.iso"
+    path.write_bytes(os.urandom(200_000))
+    with pytest.raises(MediaError, match="not a folder, an ISO 9660 image or a zip archive"):
+        open_media(path)
+
+
+def test_corrupt_directory_record_is_one_clear_error(tmp_path: Path) -> None:
+    path = build(tmp_path / "l1.iso")
+    media = IsoMedia(path)
+    lba = media._root.extents[0][0]
+    media.close()
+    data = bytearray(path.read_bytes())
+    first = lba * 2048
+    second = first + data[first]  # skip "."; then ".."; damage the record after them
+    third = second + data[second]
+    data[third] = 20  # shorter than any directory record
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="corrupt ISO 9660 image"):
+        IsoMedia(path).find("eng/exchconn")
+
+
+def test_relocated_deep_directories_are_found(tmp_path: Path) -> None:
+    """Rock Ridge moves folders deeper than 8 levels to rr_moved; CL/RE entries put them back."""
+    tool = require_tool("genisoimage")
+    deep = tmp_path / "src" / "a/b/c/d/e/f/g/h/i/j"
+    deep.mkdir(parents=True)
+    (deep / "Deep.exe").write_bytes(b"deep")
+    image = tmp_path / "deep.iso"
+    subprocess.run([tool, "-quiet", "-R", "-o", str(image), str(tmp_path / "src")], check=True)
+    media = open_media(image)
+    assert media.find("A/B/C/D/E/F/G/H/I/J/deep.EXE") == "a/b/c/d/e/f/g/h/i/j/Deep.exe"
+    assert media.read_bytes("a/b/c/d/e/f/g/h/i/j/Deep.exe") == b"deep"
+    assert [path for path, _ in media.walk("a")] == ["a/b/c/d/e/f/g/h/i/j/Deep.exe"]
+
+
+def test_names_and_sizes_agree_with_pycdlib(tmp_path: Path) -> None:
+    """Cross-check the hand-written reader against pycdlib's full parse of the same image."""
+    tool = require_tool("xorriso")
+    src = tmp_path / "src"
+    for rel, size in [("Eng/Server/Setup/I386/Update.exe", 70_000), ("Eng/Long name.txt", 3)]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(b"u" * size)
+    image = tmp_path / "x.iso"
+    cmd = [tool, "-as", "mkisofs", "-quiet", "-J", "-R", "-o", str(image), str(src)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    ours = sorted(open_media(image).walk(""))
+    reference = pycdlib.PyCdlib()
+    reference.open(str(image))
+    theirs = []
+    for base, _dirs, files in reference.walk(rr_path="/"):
+        for name in files:
+            rec = reference.get_record(rr_path=f"{base.rstrip('/')}/{name}")
+            theirs.append((f"{base.rstrip('/')}/{name}".lstrip("/"), rec.get_data_length()))
+    reference.close()
+    assert ours == sorted(theirs)

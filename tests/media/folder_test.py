@@ -64,7 +64,7 @@ def test_open_media_and_target_errors(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="media not found"):
         open_media(tmp_path / "nope")
     (tmp_path / "f.iso").write_bytes(b"\0" * 10)
-    with pytest.raises(MediaError, match="unsupported media"):
+    with pytest.raises(MediaError, match="not a folder, an ISO 9660 image or a zip archive"):
         open_media(tmp_path / "f.iso")
     with pytest.raises(TargetError, match="target not found"):
         open_target(tmp_path / "nope")

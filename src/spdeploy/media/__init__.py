@@ -12,12 +12,35 @@ __all__ = ["FolderTree", "Media", "Tree", "open_media", "open_target"]
 
 
 def open_media(path: str | Path) -> Media:
+    """A folder, an ISO 9660 image or a zip archive, told apart by content, not by extension."""
     p = Path(path)
     if p.is_dir():
         return FolderTree(p, "media")
     if not p.exists():
         raise MediaError(f"{p}: media not found (expected a folder, an .iso image or a .zip)")
-    raise MediaError(f"{p}: unsupported media (this version reads folders only)")
+    if not p.is_file():
+        raise MediaError(f"{p}: not a regular file (expected a folder, an .iso image or a .zip)")
+    # Imported here: a command that never opens an image should not pay for the readers.
+    from spdeploy.media.iso import IsoMedia, is_iso
+    from spdeploy.media.zipmedia import ZipMedia, is_zip
+
+    if is_iso(p):
+        return IsoMedia(p)
+    if is_zip(p):
+        return ZipMedia(p)
+    raise MediaError(
+        f"{p}: not a folder, an ISO 9660 image or a zip archive "
+        f"(first bytes {_head(p)}; a truncated image loses its descriptors too)"
+    )
+
+
+def _head(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(8)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    return data.hex(" ") if data else "none: the file is empty"
 
 
 def open_target(path: str | Path) -> FolderTree:

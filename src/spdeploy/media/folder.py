@@ -90,7 +90,7 @@ class FolderTree:
         if base is None:
             raise MediaError(f"{self.root / path}: no such folder on the {self.what}")
         for name in self.listdir(base):
-            rel = f"{base}/{name}"
+            rel = f"{base}/{name}" if base else name
             self._check_inside(rel)
             if (self.root / rel).is_dir():
                 yield from self.walk(rel)

@@ -76,7 +76,8 @@ def media_option(f: F) -> F:
         "media",
         required=True,
         metavar="M",
-        help="The service pack: a folder (ISO and zip in a later version).",
+        help="The service pack: a folder, an ISO 9660 image or a zip archive (told apart by "
+        "content, read in place).",
     )(f)
 
 
@@ -154,15 +155,33 @@ def main(
 @main.command()
 @media_option
 @selectors
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Hash every file the media's SHA256SUMS lists; exit 1 on a mismatch, a missing file "
+    "or no catalog at all.",
+)
 @json_option
 @click.pass_context
-def media(ctx: click.Context, /, media: str, json_flag: bool, **kw: Any) -> int:
+def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw: Any) -> int:
     """What the media holds: languages, platforms, each component's installer and version."""
     from spdeploy.commands.media import media as media_report
 
     s = _settings(ctx, json_flag)
-    s.output().media(media_report(s.profile, _selection(media, None, kw)))
-    return 0
+    out = s.output()
+    bar = out.progress()
+    try:
+        report = media_report(
+            s.profile,
+            _selection(media, None, kw),
+            verify=verify,
+            progress=bar.staged_bytes,
+            total=lambda n: bar.bytes_task("verifying", n),
+        )
+    finally:
+        bar.staging_done()
+    out.media(report)
+    return 1 if report.verification is not None and not report.verification.passed else 0
 
 
 @main.command()
@@ -360,9 +379,16 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
 
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--media-format",
+    type=click.Choice(["iso", "folder", "zip"]),
+    default="iso",
+    show_default=True,
+    help="How the SP4 media is delivered: a CD image, a folder or a zip archive.",
+)
 @json_option
 @click.pass_context
-def demo(ctx: click.Context, directory: Path | None, json_flag: bool) -> int:
+def demo(ctx: click.Context, directory: Path | None, media_format: str, json_flag: bool) -> int:
     """Build a sandbox Exchange 5.5 server and SP4 media in DIRECTORY; show the trap and the fix.
 
     Needs nothing but this package (and a POSIX shell for the sandbox installers).
@@ -370,7 +396,7 @@ def demo(ctx: click.Context, directory: Path | None, json_flag: bool) -> int:
     from spdeploy.commands.demo import run_demo
 
     s = _settings(ctx, json_flag)
-    return run_demo(directory, s.output())
+    return run_demo(directory, s.output(), media_format)
 
 
 def _crash_log(exc: BaseException) -> str:

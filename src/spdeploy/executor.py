@@ -17,14 +17,14 @@ from typing import Protocol
 
 from spdeploy import process
 from spdeploy.commands.common import Prepared
-from spdeploy.errors import BadInput, LockHeld, Refused
+from spdeploy.errors import BadInput, LockHeld, Refused, SpdeployError
 from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.media import open_target
 from spdeploy.media.base import local_name
 from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
-from spdeploy.staging import Staged, read_catalog, stage
+from spdeploy.staging import Staged, read_catalog, stage, staged_size
 from spdeploy.store import RunRecord, StepRecord, Store, new_run_id
 from spdeploy.versions import Version, is_version
 
@@ -80,6 +80,8 @@ class Progress(Protocol):
 
     def staged_bytes(self, count: int) -> None: ...
 
+    def staging_done(self) -> None: ...
+
     def step_started(self, command: Command, name: str) -> None: ...
 
     def step_finished(self, step: StepRecord) -> None: ...
@@ -90,6 +92,9 @@ class Silent:
         pass
 
     def staged_bytes(self, count: int) -> None:
+        pass
+
+    def staging_done(self) -> None:
         pass
 
     def step_started(self, command: Command, name: str) -> None:
@@ -240,13 +245,17 @@ def _apply_locked(
 
     try:
         staged = _stage_all(prep, plan, run_dir / "staged", progress)
-        steps = _run_steps(prep, plan, commands, staged, store, run_id, seq, options, progress)
-    except Refused as exc:
+    except SpdeployError as exc:  # a catalog mismatch or a hostile medium: nothing has run
+        shutil.rmtree(run_dir / "staged", ignore_errors=True)
         store.close_run(run_id, "refused", exc.exit_code, exc.message)
         raise
-    except BaseException as exc:  # Ctrl-C or a crash: record it, keep the run resumable
-        code = getattr(exc, "exit_code", 130)
-        store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        _interrupted(store, run_id, exc)
+        raise
+    try:
+        steps = _run_steps(prep, plan, commands, staged, store, run_id, seq, options, progress)
+    except BaseException as exc:
+        _interrupted(store, run_id, exc)
         raise
     final = _final_plan(prep)
     result = ApplyResult(plan, run_id, commands, tuple(steps), final)
@@ -257,15 +266,24 @@ def _apply_locked(
     return result
 
 
+def _interrupted(store: Store, run_id: str, exc: BaseException) -> None:
+    """Ctrl-C or a crash: record it and keep the run resumable."""
+    code = getattr(exc, "exit_code", 130)
+    store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
+
+
 def _stage_all(prep: Prepared, plan: Plan, root: Path, progress: Progress) -> dict[str, Staged]:
     catalog = read_catalog(prep.media)
     staged = {}
-    for row in plan.updates:
-        assert row.installer is not None
-        progress.staging(row.id, 0)
-        staged[row.id] = stage(
-            prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
-        )
+    try:
+        for row in plan.updates:
+            assert row.installer is not None
+            progress.staging(row.id, staged_size(prep.media, row.installer))
+            staged[row.id] = stage(
+                prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
+            )
+    finally:
+        progress.staging_done()
     return staged
 
 

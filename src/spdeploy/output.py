@@ -167,10 +167,13 @@ class Output:
         if self.json_mode:
             self.json(data.media_dict(report))
             return
+        kind = report.format + (f", {report.names} names" if report.names else "")
         self.line(
-            f"Media {report.media}: languages {', '.join(report.languages)}; "
+            f"Media {report.media} ({kind}): languages {', '.join(report.languages)}; "
             f"platforms {', '.join(report.platforms)}"
         )
+        for warning in report.warnings:
+            self.line(f"warning: {warning}", "yellow")
         rows = [
             [c.id, c.installer or "(not on the media)", c.media_version or "-"]
             for c in report.components
@@ -180,6 +183,27 @@ class Output:
             ["component", "installer", "media version"],
             rows,
         )
+
+        if report.verification is not None:
+            self._verification(report.verification)
+
+    def _verification(self, v: Any) -> None:
+        if v.catalog is None:
+            self.line("No SHA256SUMS at the media root: nothing to verify.", "bold red")
+            return
+        summary = (
+            f"{v.catalog}: {v.ok} of {v.listed} files verified, {len(v.mismatched)} mismatched, "
+            f"{len(v.missing)} missing, {len(v.unlisted)} on the media but not listed"
+        )
+        self.line(summary, "green" if v.passed else "bold red")
+        for m in v.mismatched:
+            self.line(f"  MISMATCH {m.path}: catalog {m.expected}, file {m.actual}", "red")
+        for path in v.missing:
+            self.line(f"  MISSING  {path}", "red")
+        for path in v.unlisted[:10] if not self.verbose else v.unlisted:
+            self.line(f"  unlisted {path} (refused if it is ever staged)", "dim")
+        if len(v.unlisted) > 10 and not self.verbose:
+            self.line(f"  ... and {len(v.unlisted) - 10} more unlisted (-v lists them)", "dim")
 
     def apply(self, result: ApplyResult, *, show_final: bool = True) -> None:
         if self.json_mode:
@@ -300,13 +324,50 @@ class StepPrinter:
     def __init__(self, out: Output) -> None:
         self.out = out
         self._status: Any = None
+        self._bar: Any = None  # a Rich progress bar while staging, on a terminal only
+        self._task: Any = None
 
     def staging(self, component: str, total_bytes: int) -> None:
-        if self.out.verbose:
-            self.out.line(f"staging {component}")
+        self.bytes_task(f"staging {component}", total_bytes)
+
+    def bytes_task(self, description: str, total_bytes: int) -> None:
+        """Start a progress bar in bytes (a terminal only); ``staged_bytes`` advances it."""
+        if self.out.json_mode or self.out.quiet:
+            return
+        if not self.out.rich:
+            if self.out.verbose:
+                self.out.line(f"{description} ({total_bytes} bytes)")
+            return
+        if self._bar is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.out.console,
+                transient=not self.out.verbose,
+            )
+            self._bar.start()
+        self._task = self._bar.add_task(description, total=total_bytes)
 
     def staged_bytes(self, count: int) -> None:
-        pass
+        if self._bar is not None:
+            self._bar.advance(self._task, count)
+
+    def staging_done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def step_started(self, command: Command, name: str) -> None:
         if self.out.json_mode or self.out.quiet:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def read_catalog(media: Media) -> dict[str, str] | None:
     return catalog
 
 
+def _files(media: Media, installer: str) -> Iterator[tuple[str, int]]:
+    """The files staging copies: everything in the installer's folder (or the file alone, when
+    the installer sits at the media root)."""
+    folder = installer.rpartition("/")[0]
+    if not folder:
+        with media.open(installer) as fh:
+            size = fh.seek(0, os.SEEK_END)
+        return iter([(installer, size)])
+    return media.walk(folder)
+
+
+def staged_size(media: Media, installer: str) -> int:
+    """Bytes :func:`stage` will copy for ``installer`` (for a progress bar)."""
+    return sum(size for _, size in _files(media, installer))
+
+
 def stage(
     media: Media,
     component: str,
@@ -56,11 +73,33 @@ def stage(
     catalog: dict[str, str] | None,
     progress: Callable[[int], None] | None = None,
 ) -> Staged:
-    """Copy the folder holding ``installer`` into ``dest``; verify against ``catalog``."""
+    """Copy the folder holding ``installer`` into ``dest``; verify against ``catalog``.
+
+    On any refusal the partial copy is removed: nothing from a bad medium stays in the cache.
+    """
+    try:
+        return _stage(media, component, installer, dest, catalog, progress)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _stage(
+    media: Media,
+    component: str,
+    installer: str,
+    dest: Path,
+    catalog: dict[str, str] | None,
+    progress: Callable[[int], None] | None,
+) -> Staged:
     folder = installer.rpartition("/")[0]
     hashes: dict[str, str] = {}
     dest.mkdir(parents=True, exist_ok=True)
-    for rel, _size in media.walk(folder) if folder else [(installer, 0)]:
+    for rel, _size in _files(media, installer):
+        key = "/".join(fold(p) for p in rel.split("/"))
+        expected = None if catalog is None else catalog.get(key)
+        if catalog is not None and expected is None:
+            raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
         inner = rel[len(folder) + 1 :] if folder else rel
         local = dest.joinpath(*(local_name(p) for p in inner.split("/")))
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -72,16 +111,11 @@ def stage(
                 if progress is not None:
                     progress(len(chunk))
         hashes[rel] = digest.hexdigest()
-        if catalog is not None:
-            key = "/".join(fold(p) for p in rel.split("/"))
-            expected = catalog.get(key)
-            if expected is None:
-                raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
-            if expected != hashes[rel]:
-                raise Refused(
-                    f"{media.display(rel)}: SHA-256 mismatch (catalog {expected}, "
-                    f"file {hashes[rel]}); refused"
-                )
+        if expected is not None and expected != hashes[rel]:
+            raise Refused(
+                f"{media.display(rel)}: SHA-256 mismatch (catalog {expected}, "
+                f"file {hashes[rel]}); refused"
+            )
     staged_installer = dest.joinpath(
         *(local_name(p) for p in installer[len(folder) + 1 if folder else 0 :].split("/"))
     )
@@ -90,3 +124,64 @@ def stage(
         mode = staged_installer.stat().st_mode
         staged_installer.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return Staged(component, dest, staged_installer, hashes)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    path: str
+    expected: str
+    actual: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """``media --verify``: every file the catalog lists, hashed and compared."""
+
+    catalog: str | None  # where the catalog is, None when the media has none
+    listed: int
+    ok: int
+    mismatched: tuple[Mismatch, ...]
+    missing: tuple[str, ...]  # listed, not on the media
+    unlisted: tuple[str, ...]  # on the media, not listed (refused if ever staged)
+
+    @property
+    def passed(self) -> bool:
+        return self.catalog is not None and not self.mismatched and not self.missing
+
+
+def verify_catalog(
+    media: Media,
+    progress: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
+) -> Verification:
+    """Hash every file the media's catalog lists; ``total`` hears the byte count first."""
+    catalog = read_catalog(media)
+    if catalog is None:
+        return Verification(None, 0, 0, (), (), ())
+    files = {"/".join(fold(p) for p in rel.split("/")): (rel, size) for rel, size in media.walk("")}
+    present = [(key, *files[key]) for key in sorted(catalog) if key in files]
+    if total is not None:
+        total(sum(size for _, _, size in present))
+    mismatched = []
+    for key, rel, _size in present:
+        digest = hashlib.sha256()
+        with media.open(rel) as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        if digest.hexdigest() != catalog[key]:
+            mismatched.append(Mismatch(rel, catalog[key], digest.hexdigest()))
+    catalog_key = fold(CATALOG)
+    return Verification(
+        catalog=media.display(media.find(CATALOG) or CATALOG),
+        listed=len(catalog),
+        ok=len(present) - len(mismatched),
+        mismatched=tuple(mismatched),
+        missing=tuple(sorted(key for key in catalog if key not in files)),
+        unlisted=tuple(
+            sorted(
+                rel for key, (rel, _) in files.items() if key not in catalog and key != catalog_key
+            )
+        ),
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from spdeploy.commands.common import Selection, locate_all
 from spdeploy.media import open_media
 from spdeploy.media.locate import choose, discover, select
 from spdeploy.profile import load_profile
+from spdeploy.staging import Verification, verify_catalog
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,19 @@ class MediaReport:
     languages: tuple[str, ...]
     platforms: tuple[str, ...]
     components: tuple[MediaComponent, ...]
+    format: str = "folder"  # folder, iso or zip
+    names: str | None = None  # the ISO name set read: rock-ridge, joliet or iso9660
+    warnings: tuple[str, ...] = ()
+    verification: Verification | None = None  # with --verify
 
 
-def media(profile_ref: str, sel: Selection) -> MediaReport:
+def media(
+    profile_ref: str,
+    sel: Selection,
+    verify: bool = False,
+    progress: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
+) -> MediaReport:
     assert sel.media is not None
     profile = load_profile(profile_ref)
     components = select(profile, sel.only, sel.skip)
@@ -39,6 +51,10 @@ def media(profile_ref: str, sel: Selection) -> MediaReport:
     index = discover(profile, opened)
     language, platform = choose(profile, opened, sel.language, sel.platform)
     located = locate_all(profile, opened, components, language, platform, {})
+    hostile = getattr(opened, "hostile", ())
+    warnings = tuple(
+        f"zip entry {name!r} leaves the media root; it is never staged" for name in hostile
+    )
     return MediaReport(
         profile=profile.id,
         media=opened.location,
@@ -57,4 +73,8 @@ def media(profile_ref: str, sel: Selection) -> MediaReport:
             )
             for c in components
         ),
+        format=opened.kind,
+        names=getattr(opened, "names", None),
+        warnings=warnings,
+        verification=verify_catalog(opened, progress, total) if verify else None,
     )

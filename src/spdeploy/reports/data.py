@@ -10,6 +10,7 @@ from spdeploy.executor import ApplyResult
 from spdeploy.inventory import Inventory
 from spdeploy.planner import Plan
 from spdeploy.profile import Profile
+from spdeploy.staging import Verification
 from spdeploy.store import RunRecord, StepRecord
 
 
@@ -107,6 +108,24 @@ def media_dict(report: MediaReport) -> dict[str, Any]:
             }
             for c in report.components
         ],
+        "format": report.format,
+        "names": report.names,
+        "warnings": list(report.warnings),
+        **({} if report.verification is None else {"verify": verify_dict(report.verification)}),
+    }
+
+
+def verify_dict(v: Verification) -> dict[str, Any]:
+    return {
+        "catalog": v.catalog,
+        "passed": v.passed,
+        "listed": v.listed,
+        "ok": v.ok,
+        "mismatched": [
+            {"path": m.path, "expected": m.expected, "actual": m.actual} for m in v.mismatched
+        ],
+        "missing": list(v.missing),
+        "unlisted": list(v.unlisted),
     }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helpers import cli_process
+import pytest
+from helpers import cli, cli_process
 
 from spdeploy.sandbox.world import SP4
 
@@ -21,6 +22,10 @@ def test_demo_ends_compliant_at_sp4(tmp_path: Path) -> None:
     assert out.rstrip().count("COMPLIANT") >= 2
     assert "(status exit code 0)" in out
     assert re.search(r"calcon:ok, ntsconn:ok, gwxconn:ok", out)
+    # the default media is a CD image, read in place: no folder copy of it exists
+    assert "as a CD image)" in out and "SP4CD.iso!/Eng/Server/Setup/I386/Update.exe" in out
+    assert (tmp_path / "demo" / "SP4CD.iso").is_file()
+    assert not (tmp_path / "demo" / "SP4CD").exists()
     # plain text on a pipe: no ANSI escapes, no box drawing
     assert "\x1b[" not in out and "━" not in out
     # every installed component is at SP4 on disk
@@ -34,3 +39,14 @@ def test_demo_json(tmp_path: Path) -> None:
     assert res.code == 0, res.err
     data = res.json()
     assert data["trap"]["compliant"] is False and data["final"]["compliant"] is True
+
+
+@pytest.mark.parametrize("media_format", ["folder", "zip"])
+def test_demo_other_media_formats(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], media_format: str
+) -> None:
+    res = cli(capsys, "demo", tmp_path / "d", "--media-format", media_format)
+    assert res.code == 0, res.err
+    media = tmp_path / "d" / ("SP4CD" if media_format == "folder" else "SP4CD.zip")
+    assert f"as a {'folder' if media_format == 'folder' else 'zip archive'})" in res.out
+    assert f"{media}" in res.out and not (tmp_path / "d" / "SP4CD.iso").exists()

@@ -14,32 +14,39 @@ from typing import Any
 from spdeploy import process
 from spdeploy.commands.common import Selection, prepare
 from spdeploy.executor import ApplyOptions, apply
+from spdeploy.staging import stage
 from spdeploy.store import Store
 
 
-def run_demo(directory: Path | None, shown: Any) -> int:
+def run_demo(directory: Path | None, shown: Any, media_format: str = "iso") -> int:
     from spdeploy.sandbox.world import build_world
 
     root = Path(tempfile.mkdtemp(prefix="spdeploy-demo-")) if directory is None else directory
     root.mkdir(parents=True, exist_ok=True)
-    world = build_world(root)
+    world = build_world(root, media_format=media_format)
     # With --json the steps stay quiet and one JSON document comes at the end.
     out = shown.silent() if shown.json_mode else shown
     profile = str(world.profile)
     selection = Selection(str(world.media), str(world.target), platform="I386")
     out.heading("1. The sandbox")
-    out.line(f"target (a simulated Exchange 5.5 server): {world.target}")
-    out.line(f"media  (the SP4 CD):                      {world.media}")
-    out.line(f"site profile (unattended installers):     {world.profile}")
-    out.line(f"history:                                  {world.state}")
+    delivered = {"iso": "a CD image", "zip": "a zip archive", "folder": "a folder"}[media_format]
+    for label, value in [
+        ("target (a simulated Exchange 5.5 server)", world.target),
+        (f"media  (the SP4 CD, as {delivered})", world.media),
+        ("site profile (unattended installers)", world.profile),
+        ("history", world.state),
+    ]:
+        out.line(f"{label + ':':<44}{value}")
     prep = prepare(profile, selection)
     out.scan(prep.inventory)
 
     out.heading("2. The trap (Q242250): the admin runs Update.exe alone")
     update = prep.located["server"].installer
     assert update is not None
-    argv = [str(world.media / update), str(world.target)]
-    out.line("$ " + " ".join(argv))
+    # As the admin would: copy Update.exe's folder off the CD, then run it.
+    copied = stage(prep.media, "server", update, root / "Update-only", None)
+    argv = [str(copied.installer), str(world.target)]
+    out.line(f"$ {argv[0]} {argv[1]}    (copied from {prep.media.display(update)})")
     result = process.run(argv, timeout=600, log_path=world.state / "demo-update.log")
     out.line(f'Update.exe exited {result.exit_code}: "success". But:')
     trap = prepare(profile, selection).plan()

@@ -99,8 +99,10 @@ def new_run_id() -> str:
 
 class Store:
     def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.path = state_dir / "history.sqlite3"
+        # absolute: staged installers run with their own folder as the working directory, so a
+        # relative --state would point their path at nothing
+        self.state_dir = Path(state_dir).absolute()
+        self.path = self.state_dir / "history.sqlite3"
 
     def run_dir(self, run_id: str) -> Path:
         return self.state_dir / "runs" / run_id

@@ -278,6 +278,21 @@ def test_whole_run_through_a_real_subprocess(tmp_path: Path) -> None:
     assert json.loads(res.out)["compliant"] is True
 
 
+def test_relative_paths_everywhere(tmp_path: Path) -> None:
+    """Staged installers run in their own folder: a relative --state must still find them."""
+    build_world(tmp_path / "w")
+    relative = World(
+        root=Path("w"),
+        target=Path("w/exchsrvr"),
+        media=Path("w/SP4CD"),
+        profile=Path("w/exchange55-sandbox.toml"),
+        state=Path("s"),
+    )
+    res = cli_process(*world_args(relative, "apply"), cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert (tmp_path / "s" / "history.sqlite3").is_file()
+
+
 def test_dry_run_shows_a_refusal_without_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

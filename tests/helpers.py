@@ -85,3 +85,44 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{name} not installed, and CI must not skip tests that need it")
         pytest.skip(f"{name} not installed (./scripts/test installs it with apt when run as root)")
     return path
+
+
+def cli_pty(*args: str | Path, timeout: float = 120) -> Result:
+    """Run ``python -m spdeploy ARGS`` on a pseudo-terminal, as a person at a console would;
+    ``out`` is everything the terminal received (stdout and stderr, escapes included)."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spdeploy", *map(str, args)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    received = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    return Result(code, received.decode("utf-8", "replace"), "")

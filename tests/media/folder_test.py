@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,13 @@ def test_open_media_and_target_errors(tmp_path: Path) -> None:
         open_media(tmp_path / "f.iso")
     with pytest.raises(TargetError, match="target not found"):
         open_target(tmp_path / "nope")
+
+
+def test_special_files_are_never_read(media: Path) -> None:
+    """A FIFO (or a device) in an installer's folder would hang or leak a read: refused."""
+    os.mkfifo(media / "ENG/EXCHCONN/SETUP/I386/NTSCONN/PIPE")
+    tree = FolderTree(media)
+    with pytest.raises(MediaError, match="not a regular file"):
+        list(tree.walk("eng/exchconn/setup/i386/ntsconn"))
+    with pytest.raises(MediaError, match="not a regular file"):
+        tree.read_bytes("eng/exchconn/setup/i386/ntsconn/pipe")

@@ -8,6 +8,7 @@ runs; each step is recorded the moment it ends, so an interruption loses nothing
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Mapping
@@ -38,6 +39,8 @@ class ApplyOptions:
     resume: bool = False
     args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # --args ID="..."
     has_terminal: bool = False  # a person can answer an interactive installer
+    # apply --plan: component id -> installer folder fingerprint the saved plan recorded
+    expected_fingerprints: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,7 @@ def _apply_locked(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     try:
-        staged = _stage_all(prep, plan, run_dir / "staged", progress)
+        staged = _stage_all(prep, plan, run_dir / "staged", options, progress)
     except SpdeployError as exc:  # a catalog mismatch or a hostile medium: nothing has run
         shutil.rmtree(run_dir / "staged", ignore_errors=True)
         store.close_run(run_id, "refused", exc.exit_code, exc.message)
@@ -272,7 +275,9 @@ def _interrupted(store: Store, run_id: str, exc: BaseException) -> None:
     store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
 
 
-def _stage_all(prep: Prepared, plan: Plan, root: Path, progress: Progress) -> dict[str, Staged]:
+def _stage_all(
+    prep: Prepared, plan: Plan, root: Path, options: ApplyOptions, progress: Progress
+) -> dict[str, Staged]:
     catalog = read_catalog(prep.media)
     staged = {}
     try:
@@ -282,25 +287,60 @@ def _stage_all(prep: Prepared, plan: Plan, root: Path, progress: Progress) -> di
             staged[row.id] = stage(
                 prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
             )
+            expected = options.expected_fingerprints.get(row.id)
+            if expected is not None and staged[row.id].fingerprint != expected:
+                raise Refused(
+                    f"{row.id}: the installer folder changed since the plan was saved "
+                    f"(fingerprint {expected}, now {staged[row.id].fingerprint}); refused"
+                )
     finally:
         progress.staging_done()
     return staged
 
 
+def backup_manifest(run_dir: Path, component: str) -> Path:
+    """What a step backed up: written last, so its presence means the copy is whole."""
+    return run_dir / "backup" / f"{component}.manifest.json"
+
+
 def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
-    """Copy the component's ``backup`` paths (trees, timestamps kept) before it runs."""
+    """Copy the component's ``backup`` paths (trees, timestamps kept) before it runs.
+
+    Once per run: a step rerun after a crash must not overwrite the first, untouched copy with
+    files its interrupted installer may already have changed.
+    """
+    manifest = backup_manifest(run_dir, comp.id)
+    if manifest.exists():
+        return
     tree = open_target(prep.target)
+    files: list[dict[str, object]] = []
+    root = run_dir / "backup" / comp.id
     for path in comp.backup:
         rel = tree.find(path)
         if rel is None:
             continue
         src = prep.target / rel
-        dest = run_dir / "backup" / comp.id / rel
+        dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
         else:
             shutil.copy2(src, dest)
+    for copied in sorted(root.rglob("*")) if root.exists() else []:
+        if copied.is_file() and not copied.is_symlink():
+            info = copied.stat()
+            rel = copied.relative_to(root).as_posix()
+            files.append({"path": rel, "size": info.st_size, "mtime": info.st_mtime})
+    payload = {
+        "component": comp.id,
+        "target": str(prep.target.resolve()),
+        "paths": list(comp.backup),
+        "files": files,
+    }
+    tmp = manifest.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    tmp.replace(manifest)
 
 
 def _collect_logs(

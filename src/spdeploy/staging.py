@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,35 @@ class Staged:
     folder: Path  # the local copy of the installer's folder
     installer: Path  # the local copy of the installer itself
     hashes: dict[str, str]  # media path -> sha256
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.hashes)
+
+
+def fingerprint(hashes: Mapping[str, str]) -> str:
+    """One SHA-256 for an installer's folder: its files' hashes and (folded) paths, sorted.
+
+    Case and ISO ``;1`` suffixes do not count, so the same CD as a folder, an image or a zip has
+    the same fingerprint.
+    """
+    lines = sorted(
+        f"{'/'.join(fold(p) for p in path.split('/'))}\0{digest}\n"
+        for path, digest in hashes.items()
+    )
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def folder_fingerprint(media: Media, installer: str) -> str:
+    """:func:`fingerprint` of what :func:`stage` would copy, read without copying it."""
+    hashes = {}
+    for rel, _size in _files(media, installer):
+        digest = hashlib.sha256()
+        with media.open(rel) as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+        hashes[rel] = digest.hexdigest()
+    return fingerprint(hashes)
 
 
 def read_catalog(media: Media) -> dict[str, str] | None:

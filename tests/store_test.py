@@ -68,3 +68,46 @@ def test_state_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_run_ids_sort_by_time_and_differ() -> None:
     ids = {new_run_id() for _ in range(50)}
     assert len(ids) > 1
+
+
+def test_schema_1_history_is_migrated_in_place(tmp_path: Path) -> None:
+    """A history written before the journal remembered installer processes keeps its runs."""
+    db = sqlite3.connect(tmp_path / "history.sqlite3")
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE runs (id TEXT PRIMARY KEY, profile TEXT NOT NULL, target TEXT NOT NULL,
+            media TEXT NOT NULL, language TEXT, platform TEXT, started REAL NOT NULL,
+            finished REAL, status TEXT NOT NULL, exit_code INTEGER,
+            message TEXT NOT NULL DEFAULT '');
+        CREATE TABLE steps (run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            component TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
+            started REAL NOT NULL, duration_s REAL NOT NULL, version_before TEXT,
+            version_after TEXT, log TEXT, message TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, seq));
+        INSERT INTO runs VALUES ('old', 'exchange55', '/t', '/m', 'Eng', 'I386', 1.0, 2.0,
+            'ok', 0, '');
+        INSERT INTO steps VALUES ('old', 1, 'server', 'ok', 0, 1.0, 1.0, 'a', 'b', NULL, '');
+        """
+    )
+    db.commit()
+    db.close()
+    store = Store(tmp_path)
+    (run,) = store.runs()
+    assert run.id == "old" and run.steps[0].pid is None
+    store.record_step(
+        StepRecord("old", 2, "calcon", "running", None, 3.0, 0.0, "a", None, None, pid=42)
+    )
+    assert store.runs()[0].steps[1].pid == 42
+    with sqlite3.connect(store.path) as check:
+        assert check.execute("SELECT value FROM meta").fetchone() == ("2",)
+
+
+def test_resume_marks_steps_caught_mid_way_as_interrupted(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.open_run(_run("r"))
+    store.record_step(StepRecord("r", 1, "server", "running", None, 1.0, 0.0, "a", None, None))
+    store.reopen_run("r")
+    (run,) = store.runs()
+    assert run.status == "running" and run.steps[0].status == "interrupted"

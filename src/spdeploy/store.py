@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     platform TEXT,
     started REAL NOT NULL,
     finished REAL,
-    status TEXT NOT NULL,          -- running | ok | failed | reboot-required | refused | dry-run
+    status TEXT NOT NULL,          -- running | ok | failed | reboot-required | refused
+                                   -- | interrupted
     exit_code INTEGER,
     message TEXT NOT NULL DEFAULT ''
 );
@@ -39,7 +40,9 @@ CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs (id),
     seq INTEGER NOT NULL,
     component TEXT NOT NULL,
-    status TEXT NOT NULL,          -- ok | failed | skipped | timeout | reboot-required
+    -- running (journal: written before the step acts) | ok | failed | skipped | timeout
+    -- | reboot-required | interrupted (spdeploy stopped during it)
+    status TEXT NOT NULL,
     exit_code INTEGER,
     started REAL NOT NULL,
     duration_s REAL NOT NULL,
@@ -47,9 +50,16 @@ CREATE TABLE IF NOT EXISTS steps (
     version_after TEXT,
     log TEXT,
     message TEXT NOT NULL DEFAULT '',
+    pid INTEGER,                   -- the installer's process while it runs (resume waits for it)
+    pid_started REAL,              -- its start time: a reused pid is not mistaken for it
     PRIMARY KEY (run_id, seq)
 );
 """
+
+# Schema 1 -> 2: the journal remembers the running installer's process.
+_MIGRATIONS = {
+    1: "ALTER TABLE steps ADD COLUMN pid INTEGER; ALTER TABLE steps ADD COLUMN pid_started REAL;",
+}
 
 
 def default_state_dir() -> Path:
@@ -74,6 +84,8 @@ class StepRecord:
     version_after: str | None
     log: str | None
     message: str = ""
+    pid: int | None = None
+    pid_started: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,9 @@ class RunRecord:
     exit_code: int | None
     message: str
     steps: tuple[StepRecord, ...] = ()
+    folder: str | None = None  # the run's folder: step logs, collected logs, backups
+    collected: tuple[str, ...] = ()  # setup logs copied after each step (paths)
+    backups: tuple[str, ...] = ()  # backup manifests (paths), one per component backed up
 
 
 def new_run_id() -> str:
@@ -137,6 +152,12 @@ class Store:
             raise BadInput(
                 f"{self.path}: history written by a newer spdeploy (schema {row[0]}); upgrade"
             )
+        elif int(row[0]) < SCHEMA_VERSION:
+            for version in range(int(row[0]), SCHEMA_VERSION):
+                db.executescript(_MIGRATIONS[version])
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def open_run(self, run: RunRecord) -> None:
         with self.connect() as db:
@@ -159,7 +180,9 @@ class Store:
     def record_step(self, step: StepRecord) -> None:
         with self.connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO steps (run_id, seq, component, status, exit_code, started,"
+                " duration_s, version_before, version_after, log, message, pid, pid_started)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     step.run_id,
                     step.seq,
@@ -172,8 +195,29 @@ class Store:
                     step.version_after,
                     step.log,
                     step.message,
+                    step.pid,
+                    step.pid_started,
                 ),
             )
+
+    def reopen_run(self, run_id: str) -> None:
+        """``--resume``: the run is running again; steps caught mid-way become "interrupted"."""
+        with self.connect() as db:
+            db.execute(
+                "UPDATE runs SET finished = NULL, status = 'running', exit_code = NULL,"
+                " message = '' WHERE id = ?",
+                (run_id,),
+            )
+            self._interrupt_steps(db, run_id)
+
+    @staticmethod
+    def _interrupt_steps(db: sqlite3.Connection, run_id: str) -> None:
+        db.execute(
+            "UPDATE steps SET status = 'interrupted', pid = NULL,"
+            " message = 'spdeploy stopped during this step'"
+            " WHERE run_id = ? AND status = 'running'",
+            (run_id,),
+        )
 
     def close_run(self, run_id: str, status: str, exit_code: int, message: str = "") -> None:
         with self.connect() as db:
@@ -181,6 +225,7 @@ class Store:
                 "UPDATE runs SET finished = ?, status = ?, exit_code = ?, message = ? WHERE id = ?",
                 (time.time(), status, exit_code, message, run_id),
             )
+            self._interrupt_steps(db, run_id)
 
     def runs(
         self, *, target: str | None = None, limit: int = 20, run_id: str | None = None
@@ -207,7 +252,24 @@ class Store:
                 steps = db.execute(
                     "SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (row["id"],)
                 ).fetchall()
+                folder = self.run_dir(row["id"])
                 result.append(
-                    RunRecord(**dict(row), steps=tuple(StepRecord(**dict(s)) for s in steps))
+                    RunRecord(
+                        **dict(row),
+                        steps=tuple(StepRecord(**dict(s)) for s in steps),
+                        folder=str(folder),
+                        collected=_files(folder / "logs", depth=2),
+                        backups=_files(folder / "backup", depth=1, suffix=".manifest.json"),
+                    )
                 )
         return result
+
+
+def _files(root: Path, *, depth: int, suffix: str = "") -> tuple[str, ...]:
+    """Files exactly ``depth`` levels under ``root`` (logs/<component>/<file>), sorted."""
+    if not root.is_dir():
+        return ()
+    pattern = "/".join(["*"] * depth)
+    return tuple(
+        str(p) for p in sorted(root.glob(pattern)) if p.is_file() and p.name.endswith(suffix)
+    )

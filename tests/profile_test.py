@@ -434,6 +434,15 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
         "a",
         "args",
     ),
+    ("pre-not-a-command", HEADER + component("a", "pre = 42"), "a", "pre"),
+    ("post-empty-command", HEADER + component("a", "post = [[]]"), "a", "post"),
+    ("post-mixed", HEADER + component("a", 'post = ["net", ["start"]]'), "a", "post"),
+    (
+        "pre-unknown-placeholder",
+        HEADER + component("a", 'pre = ["net", "stop", "{service}"]'),
+        "a",
+        "pre",
+    ),
     (
         "exit-code-meaning",
         HEADER + component("a", 'exit_codes = { 0 = "ok", 1 = "success" }'),
@@ -647,3 +656,13 @@ def test_profiles_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert r.code == 0, r.err
     profiles = {p["id"]: p for p in r.json()["profiles"]}
     assert profiles["exchange55"]["components"] == list(EXCHANGE_IDS)
+
+
+def test_pre_and_post_take_one_command_or_several(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    one = 'pre = ["net", "stop", "LME-NOTES"]'
+    several = 'post = [["net", "start", "LME-NOTES"], ["net", "start", "MSExchangeMTA"]]'
+    path.write_text(HEADER + component("a", f"{one}\n{several}"))
+    (comp,) = load_profile(str(path)).components
+    assert comp.pre == (("net", "stop", "LME-NOTES"),)
+    assert comp.post == (("net", "start", "LME-NOTES"), ("net", "start", "MSExchangeMTA"))

@@ -40,6 +40,8 @@ _COMPONENT_KEYS = (
     "backup",
     "logs",
     "exit_codes",
+    "pre",
+    "post",
     "notes",
 )
 
@@ -59,6 +61,9 @@ class Component:
     backup: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
     exit_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_EXIT_CODES))
+    # argument lists run before / after the installer; post runs even after a failure (Q234293)
+    pre: tuple[tuple[str, ...], ...] = ()
+    post: tuple[tuple[str, ...], ...] = ()
     notes: str = ""
 
 
@@ -230,6 +235,24 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _commands(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
+    """``["net", "stop", "X"]`` (one command) or ``[["net", "stop", "X"], [...]]`` (several)."""
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        commands = tuple(_strings(v, where) for v in value)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        commands = (_strings(value, where),) if value else ()
+    else:
+        raise ProfileError(
+            f'{where}: expected an argument list like ["net", "start", "LME-NOTES"] '
+            f"or a list of them, got {value!r}"
+        )
+    if any(not command for command in commands):
+        raise ProfileError(f"{where}: an empty command")
+    for command in commands:
+        _check_templates(command, where)
+    return commands
+
+
 def _check_templates(values: tuple[str, ...], where: str) -> None:
     import string
 
@@ -285,6 +308,8 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     backup = _strings(raw.get("backup", []), where("backup"))
     logs = _strings(raw.get("logs", []), where("logs"))
     _check_templates(logs, where("logs"))
+    pre = _commands(raw.get("pre", []), where("pre"))
+    post = _commands(raw.get("post", []), where("post"))
     notes = raw.get("notes", "")
     if not isinstance(notes, str):
         raise ProfileError(f"{where('notes')}: expected a string")
@@ -306,6 +331,8 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
         backup=backup,
         logs=logs,
         exit_codes=exit_codes,
+        pre=pre,
+        post=post,
         notes=notes,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,84 @@ def test_resume_continues_the_interrupted_run(
     assert run.status == "ok"
 
 
-def test_resume_without_an_interrupted_run_is_bad_input(
+def test_resume_without_an_interrupted_run_starts_a_new_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a reboot a playbook always says --resume: with nothing to resume it is an apply."""
+    world = build_world(tmp_path)
+    res = _apply(capsys, world, "--resume")
+    assert res.code == 0, res.err
+    assert res.json()["resumed"] is False and res.json()["compliant"] is True
+    again = _apply(capsys, world, "--resume")
+    assert again.code == 0 and again.json()["steps"] == []
+
+
+def _hooked(world: World, component: str, pre: str = "true") -> Path:
+    """A site profile whose ``component`` stops a "service" before and starts it after."""
+    note = 'printf "%s\\n" "$1" >> "$0"'
+    hooks = world.root / "hooks.txt"
+    profile = world.root / "hooked.toml"
+    profile.write_text(
+        f'id = "hooked"\nname = "hooked"\nextends = "{world.profile}"\n\n[[component]]\n'
+        f'id = "{component}"\n'
+        f'pre = [["/bin/sh", "-c", {json.dumps(note)}, "{hooks}", "stop"], '
+        f'["/bin/sh", "-c", "{pre}"]]\n'
+        f'post = ["/bin/sh", "-c", {json.dumps(note)}, "{hooks}", "start"]\n'
+    )
+    return profile
+
+
+def _hooks(world: World) -> list[str]:
+    path = world.root / "hooks.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_pre_and_post_wrap_the_installer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = build_world(tmp_path)
-    res = _apply(capsys, world, "--resume")
-    assert res.code == 2
-    assert "no interrupted run" in res.json()["error"]["message"]
+    profile = _hooked(world, "ntsconn")
+    res = cli(capsys, "--profile", profile, *world_args(world, "apply", profile=False))
+    assert res.code == 0, res.err
+    assert _hooks(world) == ["stop", "start"]
+    assert (world.state / "runs" / res.json()["run_id"] / "logs/ntsconn.pre.log").exists()
+
+
+def test_post_runs_after_a_failed_installer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Q234293: a failed setup can leave services stopped; post starts them again."""
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"ntsconn": Behaviour(1603)}})
+    profile = _hooked(world, "ntsconn")
+    res = cli(capsys, "--profile", profile, *world_args(world, "apply", profile=False))
+    assert res.code == 1
+    assert _hooks(world) == ["stop", "start"]
+
+
+def test_failing_pre_skips_the_installer_but_not_post(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    profile = _hooked(world, "ntsconn", pre="exit 5")
+    res = cli(capsys, "--profile", profile, *world_args(world, "apply", profile=False))
+    assert res.code == 1
+    ntsconn = next(s for s in res.json()["steps"] if s["id"] == "ntsconn")
+    assert ntsconn["status"] == "failed" and "pre command failed" in ntsconn["message"]
+    assert "exited 5" in ntsconn["message"]
+    assert _hooks(world) == ["stop", "start"]
+    marker = (world.root / "spdeploy-sandbox-ran.txt").read_text()
+    assert "ntsconn" not in marker
+
+
+def test_history_json_lists_collected_logs_and_backups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    run_id = _apply(capsys, world).json()["run_id"]
+    res = cli(capsys, "--state", world.state, "--json", "history")
+    (run,) = res.json()["runs"]
+    assert run["run_id"] == run_id
+    names = sorted(Path(p).relative_to(run["folder"]).as_posix() for p in run["collected_logs"])
+    assert "logs/ntsconn/lmeilog.txt" in names and "logs/server/Exchange Server Setup.log" in names
+    assert [Path(p).name for p in run["backups"]] == ["ntsconn.manifest.json"]
+    assert all(Path(p).is_file() for p in run["collected_logs"] + run["backups"])

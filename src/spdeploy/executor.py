@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -60,6 +61,7 @@ class ApplyResult:
     steps: tuple[StepRecord, ...] = ()
     final: Plan | None = None  # compliance after the run
     dry_run: bool = False
+    resumed: bool = False  # --resume continued an interrupted run (else it started a new one)
 
     @property
     def reboot_required(self) -> bool:
@@ -85,6 +87,8 @@ class Progress(Protocol):
 
     def staging_done(self) -> None: ...
 
+    def waiting(self, component: str, pid: int) -> None: ...
+
     def step_started(self, command: Command, name: str) -> None: ...
 
     def step_finished(self, step: StepRecord) -> None: ...
@@ -98,6 +102,9 @@ class Silent:
         pass
 
     def staging_done(self) -> None:
+        pass
+
+    def waiting(self, component: str, pid: int) -> None:
         pass
 
     def step_started(self, command: Command, name: str) -> None:
@@ -181,26 +188,45 @@ def apply(
 
     lock_file = lock_path(store, prep.target)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
+    # An OS lock (flock / LockFileEx): the kernel drops it when its holder dies, so a lock left
+    # by a killed apply never blocks the next one.
     lock = filelock.FileLock(lock_file, timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        holder = _read_holder(lock_file)
         raise LockHeld(
-            f"{prep.target}: another apply holds this target's lock{holder}; try again later"
+            f"{prep.target}: another apply holds this target's lock{_read_holder(lock_file)}; "
+            "try again when it has finished"
         ) from None
+    holder = lock_file.with_suffix(".holder")
     try:
-        return _apply_locked(prep, plan, store, options, progress, lock_file)
+        target_key = str(prep.target.resolve())
+        previous = _resume_run(store, target_key) if options.resume else None
+        run_id = previous.id if previous else new_run_id()
+        holder.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}), encoding="utf-8")
+        if previous is not None:
+            _wait_for_orphans(previous, options, progress)
+            store.reopen_run(run_id)
+            prep = _rescan(prep)  # the truth after a crash or a reboot is on the target
+            plan = prep.plan()
+        return _apply_locked(prep, plan, store, options, progress, run_id, previous)
     finally:
+        holder.unlink(missing_ok=True)
         lock.release()
 
 
 def _read_holder(lock_file: Path) -> str:
-    try:
-        run_id = lock_file.with_suffix(".holder").read_text().strip()
-    except OSError:
-        return ""
-    return f" (run {run_id})" if run_id else ""
+    """`` (run X, pid N)`` from the holder's note. The winner writes it just after taking the
+    lock, so a loser that arrives in between waits a moment for it."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            note = json.loads(lock_file.with_suffix(".holder").read_text(encoding="utf-8"))
+            return f" (run {note['run_id']}, pid {note['pid']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return ""
+            time.sleep(0.02)
 
 
 def _resume_run(store: Store, target: str) -> RunRecord | None:
@@ -210,30 +236,52 @@ def _resume_run(store: Store, target: str) -> RunRecord | None:
     return None
 
 
+def _wait_for_orphans(previous: RunRecord, options: ApplyOptions, progress: Progress) -> None:
+    """An installer started by a killed spdeploy may still be running (it has its own session):
+    let it finish (up to the timeout, then kill its tree) before anything is probed or rerun."""
+    import psutil
+
+    for step in previous.steps:
+        if step.status != "running" or step.pid is None:
+            continue
+        try:
+            proc = psutil.Process(step.pid)
+            if step.pid_started is not None and abs(proc.create_time() - step.pid_started) > 1:
+                continue  # the pid was reused by an unrelated process
+        except psutil.NoSuchProcess:
+            continue
+        progress.waiting(step.component, step.pid)
+        try:
+            proc.wait(timeout=options.timeout)
+        except psutil.TimeoutExpired:
+            process.kill_tree(step.pid)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _rescan(prep: Prepared) -> Prepared:
+    inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
+    return replace(prep, inventory=inventory)
+
+
 def _apply_locked(
     prep: Prepared,
     plan: Plan,
     store: Store,
     options: ApplyOptions,
     progress: Progress,
-    lock_file: Path,
+    run_id: str,
+    previous: RunRecord | None,
 ) -> ApplyResult:
-    target_key = str(prep.target.resolve())
-    previous = _resume_run(store, target_key) if options.resume else None
-    if options.resume and previous is None:
-        raise BadInput(f"{prep.target}: no interrupted run to resume (see `spdeploy history`)")
-    run_id = previous.id if previous else new_run_id()
-    seq = len(previous.steps) if previous else 0
+    seq = max((s.seq for s in previous.steps), default=0) if previous else 0
     run_dir = store.run_dir(run_id)
     commands = commands_for(prep, plan, options, run_dir / "staged")
-    refuse_early(prep, plan, commands, options)
-    lock_file.with_suffix(".holder").write_text(run_id)
     if previous is None:
         store.open_run(
             RunRecord(
                 run_id,
                 prep.profile.id,
-                target_key,
+                str(prep.target.resolve()),
                 prep.media.location,
                 prep.language,
                 prep.platform,
@@ -244,7 +292,13 @@ def _apply_locked(
                 "",
             )
         )
+    try:
+        refuse_early(prep, plan, commands, options)
+    except SpdeployError as exc:  # recorded: the history shows every attempt, refused ones too
+        store.close_run(run_id, "refused", exc.exit_code, exc.message)
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
+    attempts = _attempts(previous)
 
     try:
         staged = _stage_all(prep, plan, run_dir / "staged", options, progress)
@@ -256,12 +310,14 @@ def _apply_locked(
         _interrupted(store, run_id, exc)
         raise
     try:
-        steps = _run_steps(prep, plan, commands, staged, store, run_id, seq, options, progress)
+        steps = _run_steps(
+            prep, plan, commands, staged, store, (run_id, seq), attempts, options, progress
+        )
     except BaseException as exc:
         _interrupted(store, run_id, exc)
         raise
     final = _final_plan(prep)
-    result = ApplyResult(plan, run_id, commands, tuple(steps), final)
+    result = ApplyResult(plan, run_id, commands, tuple(steps), final, resumed=previous is not None)
     status = {0: OK, 3: REBOOT}.get(result.exit_code, FAILED)
     store.close_run(run_id, status, result.exit_code)
     if result.exit_code == 0:
@@ -310,7 +366,7 @@ def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
     files its interrupted installer may already have changed.
     """
     manifest = backup_manifest(run_dir, comp.id)
-    if manifest.exists():
+    if not comp.backup or manifest.exists():
         return
     tree = open_target(prep.target)
     files: list[dict[str, object]] = []
@@ -355,17 +411,30 @@ def _collect_logs(
             shutil.copy2(src, dest)
 
 
+_MAX_STARTS = 3  # times one component may start within one run (crashes and reboots included)
+
+
+def _attempts(previous: RunRecord | None) -> dict[str, list[str]]:
+    """Component id -> how each earlier start in this run ended (for the loop breaker)."""
+    seen: dict[str, list[str]] = {}
+    for step in previous.steps if previous else ():
+        if step.status != SKIPPED:
+            seen.setdefault(step.component, []).append(step.status)
+    return seen
+
+
 def _run_steps(
     prep: Prepared,
     plan: Plan,
     commands: tuple[Command, ...],
     staged: dict[str, Staged],
     store: Store,
-    run_id: str,
-    seq: int,
+    key: tuple[str, int],  # (run id, last step number recorded)
+    attempts: dict[str, list[str]],
     options: ApplyOptions,
     progress: Progress,
 ) -> list[StepRecord]:
+    run_id, seq = key
     run_dir = store.run_dir(run_id)
     variables = _variables(prep)
     rows = {r.id: r for r in plan.updates}
@@ -375,35 +444,73 @@ def _run_steps(
         row = rows[command.id]
         comp = prep.profile.component(command.id)
         seq += 1
+        earlier = attempts.get(command.id, [])
         if stopped is not None:
-            step = StepRecord(
-                run_id,
-                seq,
-                command.id,
-                SKIPPED,
-                None,
-                time.time(),
-                0.0,
-                row.version,
-                row.version,
-                None,
-                f"not run: {stopped}",
-            )
+            step = _not_run(run_id, seq, row, SKIPPED, f"not run: {stopped}")
+        elif earlier.count(REBOOT) >= 2 or len(earlier) >= _MAX_STARTS:
+            step = _not_run(run_id, seq, row, FAILED, _loop_message(earlier))
         else:
+            # The journal: the step is in the history before it touches anything.
+            journal = StepRecord(
+                run_id, seq, comp.id, "running", None, time.time(), 0.0, row.version, None,
+                str(run_dir / "logs" / f"{comp.id}.log"), "started",
+            )  # fmt: skip
+            store.record_step(journal)
             _backup(prep, comp, run_dir)
             progress.step_started(command, comp.name)
-            step = _run_one(
-                prep, comp, row, command, staged[command.id], run_dir, (run_id, seq), options
-            )
+            step = _run_one(prep, comp, row, command, staged[command.id], journal, store, options)
+            if REBOOT in earlier and not _reached_level(step, row):
+                # It asked for a reboot before, the reboot came, and it is still not done.
+                step = replace(step, status=FAILED, message=_loop_message([*earlier, step.status]))
             _collect_logs(prep, comp, run_dir, variables)
-            if step.status in (FAILED, TIMEOUT):
-                stopped = f"{command.id} {step.status}"
-            elif step.status == REBOOT and step.exit_code == 1641:
-                stopped = f"{command.id} started a reboot; run `spdeploy apply --resume` after it"
+        if step.status in (FAILED, TIMEOUT):
+            stopped = f"{command.id} {step.status}"
+        elif step.status == REBOOT and step.exit_code == 1641:
+            stopped = f"{command.id} started a reboot; run `spdeploy apply --resume` after it"
         store.record_step(step)
         progress.step_finished(step)
         results.append(step)
     return results
+
+
+def _not_run(run_id: str, seq: int, row: PlannedComponent, status: str, why: str) -> StepRecord:
+    return StepRecord(
+        run_id, seq, row.id, status, None, time.time(), 0.0, row.version, row.version, None, why
+    )
+
+
+def _loop_message(earlier: list[str]) -> str:
+    reboots = earlier.count(REBOOT)
+    return (
+        f"still not at the media's level after {len(earlier)} start(s) in this run "
+        f"({reboots} asked for a reboot); stopping instead of looping: read its setup log, "
+        "then start a new run with `spdeploy apply`"
+    )
+
+
+def _reached_level(step: StepRecord, row: PlannedComponent) -> bool:
+    return step.status == OK or (
+        step.status == REBOOT and _reached(row.version, step.version_after, row.media_version)
+    )
+
+
+def _run_hooks(
+    commands: tuple[tuple[str, ...], ...],
+    variables: Mapping[str, str],
+    log_path: Path,
+    options: ApplyOptions,
+) -> str:
+    """Run pre/post commands in order, stopping at the first failure; '' or what failed."""
+    for template in commands:
+        argv = [_render(a, variables) for a in template]
+        result = process.run(argv, timeout=options.timeout, log_path=log_path)
+        if result.timed_out:
+            return f"{' '.join(argv)}: killed after {options.timeout:g} s"
+        if result.exit_code is None:
+            return f"{' '.join(argv)}: could not start: {result.error}"
+        if result.exit_code != 0:
+            return f"{' '.join(argv)}: exited {result.exit_code}"
+    return ""
 
 
 def _run_one(
@@ -412,56 +519,91 @@ def _run_one(
     row: PlannedComponent,
     command: Command,
     staged: Staged,
-    run_dir: Path,
-    key: tuple[str, int],  # (run id, step number) of the history row
+    journal: StepRecord,
+    store: Store,
     options: ApplyOptions,
 ) -> StepRecord:
-    started = time.time()
-    log_path = run_dir / "logs" / f"{comp.id}.log"
+    """pre, the installer, post (always, even after a failure: Q234293), then verify."""
+    variables = {**_variables(prep), "staged": str(staged.folder)}
+    log_dir = Path(journal.log or ".").parent
+    failed_pre = _run_hooks(comp.pre, variables, log_dir / f"{comp.id}.pre.log", options)
+    if failed_pre:
+        result = process.ProcessResult(command.argv, None, False, 0.0, None, "")
+    else:
+        result = _run_installer(command, staged, journal, store, options)
+    failed_post = _run_hooks(comp.post, variables, log_dir / f"{comp.id}.post.log", options)
+    after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
+    reached = _reached(row.version, after.version, row.media_version)
+    status, message = _judge(comp, command, result, options)
+    if failed_pre:
+        status, message = FAILED, f"pre command failed, installer not run: {failed_pre}"
+    elif status == REBOOT and not reached:
+        message += "; the new version shows after it"
+    elif status == OK and not reached:
+        status, message = (
+            FAILED,
+            (
+                "installer reported success but the version did not change "
+                f"({row.version} -> {after.version}, expected {row.media_version})"
+            ),
+        )
+    if failed_post:
+        status = FAILED
+        message = "; ".join(m for m in (message, f"post command failed: {failed_post}") if m)
+    return replace(
+        journal,
+        status=status,
+        exit_code=result.exit_code,
+        duration_s=round(time.time() - journal.started, 3),
+        version_after=after.version,
+        log=None if command.interactive and options.has_terminal else journal.log,
+        message=message,
+        pid=None,
+        pid_started=None,
+    )
+
+
+def _run_installer(
+    command: Command, staged: Staged, journal: StepRecord, store: Store, options: ApplyOptions
+) -> process.ProcessResult:
+    def started(pid: int) -> None:
+        # The journal learns the installer's process, so a resume after a crash can wait for it.
+        import psutil
+
+        try:
+            created: float | None = psutil.Process(pid).create_time()
+        except psutil.Error:
+            created = None
+        store.record_step(replace(journal, pid=pid, pid_started=created))
+
     attached = command.interactive and options.has_terminal
-    result = process.run(
+    return process.run(
         command.argv,
         timeout=options.timeout,
-        log_path=None if attached else log_path,
+        log_path=None if attached else Path(journal.log or ""),
         cwd=staged.folder,
         attach=attached,
+        on_start=started,
     )
-    log = None if attached else str(log_path)
-    after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
 
-    def done(status: str, message: str = "") -> StepRecord:
-        return StepRecord(
-            *key,
-            comp.id,
-            status,
-            result.exit_code,
-            started,
-            round(result.duration_s, 3),
-            row.version,
-            after.version,
-            log,
-            message,
-        )
 
+def _judge(
+    comp: Component,
+    command: Command,
+    result: process.ProcessResult,
+    options: ApplyOptions,
+) -> tuple[str, str]:
+    """(status, message) from how the installer ended; the version check comes after."""
     if result.timed_out:
-        return done(TIMEOUT, f"killed with its child processes after {options.timeout:g} s")
+        return TIMEOUT, f"killed with its child processes after {options.timeout:g} s"
     if result.exit_code is None:
-        return done(FAILED, f"could not start {command.argv[0]}: {result.error}")
+        return FAILED, f"could not start {command.argv[0]}: {result.error}"
     meaning = comp.exit_codes.get(result.exit_code, "failed")
     if meaning == "failed":
-        return done(FAILED, f"installer exited {result.exit_code}")
-    reached = _reached(row.version, after.version, row.media_version)
+        return FAILED, f"installer exited {result.exit_code}"
     if meaning == "reboot":
-        return done(
-            REBOOT, "reboot required" + ("" if reached else "; the new version shows after it")
-        )
-    if not reached:
-        return done(
-            FAILED,
-            "installer reported success but the version did not change "
-            f"({row.version} -> {after.version}, expected {row.media_version})",
-        )
-    return done(OK)
+        return REBOOT, "reboot required"
+    return OK, ""
 
 
 def _reached(before: str | None, after: str | None, media_version: str | None) -> bool:
@@ -474,8 +616,7 @@ def _reached(before: str | None, after: str | None, media_version: str | None) -
 
 
 def _final_plan(prep: Prepared) -> Plan:
-    inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
-    return replace(prep, inventory=inventory).plan()
+    return _rescan(prep).plan()
 
 
 __all__ = ["ApplyOptions", "ApplyResult", "Command", "apply"]

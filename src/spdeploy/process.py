@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +70,12 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     attach: bool = False,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to completion or ``timeout``; output to ``log_path`` unless ``attach``.
 
     ``attach`` leaves stdin/stdout/stderr on the console, for installers that need a person.
+    ``on_start`` hears the process id as soon as it exists (the journal records it).
     """
     args = tuple(str(a) for a in argv)
     log.debug("run %s (timeout %ss, log %s)", args, timeout, log_path)
@@ -100,6 +102,8 @@ def run(
                 out.write(f"spdeploy: could not start {args[0]}: {reason}\n".encode())
             return ProcessResult(args, None, False, time.monotonic() - started, log_path, reason)
         try:
+            if on_start is not None:
+                on_start(proc.pid)
             code: int | None = proc.wait(timeout=timeout)
             timed_out = False
         except subprocess.TimeoutExpired:

@@ -88,12 +88,16 @@ class Behaviour:
     hang: bool = False  # start a child and a grandchild (both ``sleep``), then sleep forever
     output_bytes: int = 0  # write this many bytes to stdout
     write_marker: bool = True  # append "<id> ran" to <target>/../spdeploy-sandbox-ran.txt
+    delay_s: float = 0.0  # sleep this long before changing anything (a slow installer)
+    delete_self: bool = False  # remove its own (staged) copy as it starts, as some setups do
 
     def __post_init__(self) -> None:
         if not 0 <= self.exit_code <= 0xFFFFFFFF:
             raise ValueError(f"exit_code must be in 0..2**32-1 (a DWORD), got {self.exit_code}")
         if self.output_bytes < 0:
             raise ValueError(f"output_bytes must be >= 0, got {self.output_bytes}")
+        if self.delay_s < 0:
+            raise ValueError(f"delay_s must be >= 0, got {self.delay_s}")
 
     @property
     def posix_exit_code(self) -> int:
@@ -183,6 +187,10 @@ def _installer_script(
     ]
     if behaviour.write_marker:
         out.append(f"printf '%s\\n' {q(cid + ' ran')} >> \"$target/../spdeploy-sandbox-ran.txt\"")
+    if behaviour.delete_self:
+        out.append('rm -f -- "$0"')
+    if behaviour.delay_s:
+        out.append(f"sleep {behaviour.delay_s:g}")
     if behaviour.output_bytes:
         out.append(f"yes {q(exe + ': working')} | head -c {behaviour.output_bytes}")
     if behaviour.hang:
@@ -249,13 +257,15 @@ def build_media(
     upper: bool = False,
     behaviours: Mapping[str, Behaviour] | None = None,
     notes_languages: Sequence[str] | None = None,
+    pad_bytes: int = 0,
 ) -> Path:
     """Write a service-pack CD: ``{lang}/Server/Setup/{plat}/Update.exe`` and the connectors'
     ``{lang}/Exchconn/Setup/{plat}/[Setup/]<Folder>/<Folder>.exe`` (Q242250, Q263702).
 
     Each installer folder holds the script and ``payload/`` with the new PE files. ``upper``
     writes every name in upper case as on an ISO 9660 CD; ``notes_languages`` limits the Notes
-    connector to some languages (Q286559: English only).
+    connector to some languages (Q286559: English only). ``pad_bytes`` adds a ``Support.cab``
+    of that size to every installer folder, so that staging takes measurable time.
     """
     _check_ids(components, "components")
     _check_ids(behaviours or {}, "behaviours")
@@ -299,6 +309,12 @@ def build_media(
                 behaviour = (behaviours or {}).get(cid, Behaviour())
                 script = _installer_script(cid, name(exe), payload, version, behaviour)
                 _write_text(where / name(exe), script, mode=0o755)
+                if pad_bytes:
+                    block = (f"{cid} support data " * 64).encode()[:1024]
+                    with (where / name("Support.cab")).open("wb") as fh:
+                        for _ in range(pad_bytes // len(block)):
+                            fh.write(block)
+                        fh.write(block[: pad_bytes % len(block)])
     _write_text(root / name("README.TXT"), _readme(version))
     return root
 

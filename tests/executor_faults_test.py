@@ -1,0 +1,298 @@
+"""Fault injection: spdeploy killed at random moments, hostile installers, rival applies.
+
+Every case ends with the question an administrator asks: is the server at the level, and does
+the history say what happened? Seeded, so a failure can be replayed; bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import cli, cli_process, world_args
+
+from spdeploy.sandbox.world import SP2, Behaviour, World, build_world
+from spdeploy.store import Store
+
+UPDATED = ["server", "calcon", "ntsconn", "gwxconn"]
+KILLS = 50
+SEED = 20261125
+
+
+def _ran(world: World) -> list[str]:
+    marker = world.root / "spdeploy-sandbox-ran.txt"
+    return [line.split()[0] for line in marker.read_text().splitlines()] if marker.exists() else []
+
+
+def _spawn(world: World, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "spdeploy", *world_args(world, "apply", *extra)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _slow_world(root: Path, **behaviour: object) -> World:
+    """Installers that take a while and folders that take a while to stage: room to be killed."""
+    slow = Behaviour(delay_s=0.15, **behaviour)  # type: ignore[arg-type]
+    media = {
+        "behaviours": dict.fromkeys(UPDATED, slow),
+        "pad_bytes": 8 << 20,
+        "platforms": ["I386"],
+    }
+    return build_world(root, media_kwargs=media)
+
+
+def _phase(world: World) -> str:
+    """Where the kill landed, read back from the history."""
+    runs = Store(world.state).runs()
+    if not runs:
+        return "before the run opened"
+    steps = runs[0].steps
+    if not steps:
+        return "staging" if runs[0].status == "running" else runs[0].status
+    if any(s.status == "running" and s.pid for s in steps):
+        return "during an installer"
+    if any(s.status == "running" for s in steps):
+        return "backing up / starting a step"
+    return "between steps" if runs[0].status == "running" else "after the run"
+
+
+def _kill_and_resume(root: Path, delay: float) -> tuple[str, World]:
+    world = _slow_world(root)
+    proc = _spawn(world)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    phase = _phase(world)
+    resumed = cli_process(*world_args(world, "apply", "--resume"), timeout=120)
+    assert resumed.code == 0, (phase, resumed.out, resumed.err)
+    return phase, world
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    # one unkilled run says how long a run lasts; the kills land anywhere inside it
+    world = _slow_world(tmp_path / "timing")
+    started = time.monotonic()
+    assert _spawn(world).wait() == 0
+    span = time.monotonic() - started
+    delays = [rng.uniform(0.05, span) for _ in range(KILLS)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(
+            pool.map(lambda n: _kill_and_resume(tmp_path / f"k{n}", delays[n]), range(KILLS))
+        )
+    phases = Counter(phase for phase, _ in outcomes)
+    print(f"\nkill moments over {span:.2f}s runs: {dict(phases)}")
+    for _phase_hit, world in outcomes:
+        status = cli_process(*world_args(world, "status"))
+        assert status.code == 0 and status.json()["compliant"] is True
+        runs = Store(world.state).runs(limit=100)
+        steps = [s for run in runs for s in run.steps]
+        for component in UPDATED:
+            mine = [s for s in steps if s.component == component]
+            # a step verified done is never run again
+            assert sum(s.status == "ok" for s in mine) <= 1, mine
+            interrupted = sum(s.status == "interrupted" for s in mine)
+            assert _ran(world).count(component) <= 1 + interrupted, (component, mine)
+            # nothing is left "running" once a resume has finished
+            assert all(s.status != "running" for s in mine)
+    # the kills landed in more than one place (staging, installers, between steps)
+    assert len(phases) >= 2, phases
+
+
+def test_killed_during_an_installer_resume_waits_for_it(tmp_path: Path) -> None:
+    """The installer outlives spdeploy (own session): resume lets it finish, never doubles it."""
+    world = _slow_world(tmp_path)
+    proc = _spawn(world)
+    deadline = time.monotonic() + 30
+    while _phase(world) != "during an installer" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (run,) = Store(world.state).runs()
+    running = [s for s in run.steps if s.status == "running"]
+    assert [s.component for s in running] == ["server"] and running[0].pid is not None
+    resumed = cli_process(*world_args(world, "apply", "--resume"))
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["resumed"] is True and resumed.json()["run_id"] == run.id
+    assert _ran(world) == UPDATED  # the server's installer ran once
+    (run,) = Store(world.state).runs()
+    assert [(s.component, s.status) for s in run.steps][:1] == [("server", "interrupted")]
+    assert run.status == "ok"
+
+
+def test_a_stale_lock_from_a_killed_apply_does_not_block(tmp_path: Path) -> None:
+    world = _slow_world(tmp_path)
+    proc = _spawn(world)
+    time.sleep(0.6)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    res = cli_process(*world_args(world, "apply", "--resume"))
+    assert res.code == 0, res.err
+
+
+def test_eight_concurrent_applies_one_runs(tmp_path: Path) -> None:
+    world = _slow_world(tmp_path)
+    procs = [_spawn(world) for _ in range(8)]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in outs)
+    assert codes == [0] + [4] * 7, outs
+    winner = next(json.loads(out) for code, out, _ in outs if code == 0)
+    for code, out, _ in outs:
+        if code == 4:
+            error = json.loads(out)["error"]
+            assert error["code"] == "locked"
+            assert f"(run {winner['run_id']}, pid " in error["message"]
+    assert _ran(world) == UPDATED  # each installer ran once
+    assert len(Store(world.state).runs()) == 1
+
+
+# -- hostile installers ----------------------------------------------------------------------
+
+
+def _apply(capsys: pytest.CaptureFixture[str], world: World, *extra: str):  # type: ignore[no-untyped-def]
+    return cli(capsys, *world_args(world, "apply", *extra))
+
+
+def test_exit_1603_fails_and_stops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"ntsconn": Behaviour(1603)}})
+    res = _apply(capsys, world)
+    assert res.code == 1
+    steps = {s["id"]: s for s in res.json()["steps"]}
+    assert steps["ntsconn"]["status"] == "failed" and steps["gwxconn"]["status"] == "skipped"
+    assert "installer exited" in steps["ntsconn"]["message"]
+
+
+def test_reboot_then_resume_reaches_the_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
+    first = _apply(capsys, world)
+    assert first.code == 3 and first.json()["reboot_required"] is True
+    # ... the machine reboots; the playbook (or the admin) resumes
+    resumed = _apply(capsys, world, "--resume")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["run_id"] == first.json()["run_id"] and resumed.json()["steps"] == []
+    assert _ran(world) == UPDATED
+
+
+def test_reboot_loop_is_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An installer that asks for a reboot and never takes: rerun once after it, then stop."""
+    never = Behaviour(3010, change=False)
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"gwxconn": never}})
+    assert _apply(capsys, world).code == 3
+    again = _apply(capsys, world, "--resume")
+    assert again.code == 1
+    (step,) = again.json()["steps"]
+    assert step["id"] == "gwxconn" and step["status"] == "failed"
+    assert "stopping instead of looping" in step["message"]
+    third = _apply(capsys, world, "--resume")  # the run is closed failed: a new run starts
+    assert third.json()["run_id"] != again.json()["run_id"]
+    assert _ran(world).count("gwxconn") == 3
+
+
+def test_1641_stops_later_steps_and_resume_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1641: the installer is rebooting the machine now. POSIX exits keep 8 bits, so the
+    server's installer is made to report 1641 as a Windows one would."""
+    from spdeploy import process
+
+    real_run = process.run
+
+    def server_reboots(argv, **kw):  # type: ignore[no-untyped-def]
+        done = real_run(argv, **kw)
+        code = 1641 if argv[0].endswith("Update.exe") else done.exit_code
+        return process.ProcessResult(done.argv, code, False, done.duration_s, done.log_path)
+
+    monkeypatch.setattr(process, "run", server_reboots)
+    world = build_world(tmp_path)
+    first = _apply(capsys, world)
+    assert first.code == 3
+    assert [s["status"] for s in first.json()["steps"]] == ["reboot-required"] + ["skipped"] * 3
+    monkeypatch.undo()  # ... the machine comes back
+    resumed = _apply(capsys, world, "--resume")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["run_id"] == first.json()["run_id"]
+    assert [s["id"] for s in resumed.json()["steps"]] == ["calcon", "ntsconn", "gwxconn"]
+    assert _ran(world) == UPDATED
+
+
+def test_installer_deleting_its_own_staged_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(
+        tmp_path, media_kwargs={"behaviours": {"ntsconn": Behaviour(delete_self=True)}}
+    )
+    res = _apply(capsys, world)
+    assert res.code == 0, res.err
+    assert (world.media / "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe").is_file()  # media intact
+
+
+def test_gigabytes_of_output_cost_no_memory(tmp_path: Path) -> None:
+    size = 1 << 30
+    world = build_world(
+        tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(output_bytes=size)}}
+    )
+    proc = _spawn(world)
+    peak = 0
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    assert proc.returncode == 0, proc.stderr.read()  # type: ignore[union-attr]
+    (run,) = Store(world.state).runs()
+    log = Path(next(s.log for s in run.steps if s.component == "calcon") or "")
+    assert log.stat().st_size >= size
+    assert peak < 200 << 20, f"spdeploy grew to {peak >> 20} MiB while the installer wrote 1 GiB"
+    log.unlink()
+
+
+def test_success_without_change_is_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(change=False)}})
+    res = _apply(capsys, world)
+    assert res.code == 1
+    calcon = next(s for s in res.json()["steps"] if s["id"] == "calcon")
+    assert calcon["status"] == "failed"
+    assert (calcon["version_before"], calcon["version_after"]) == (SP2, SP2)
+    assert "did not change" in calcon["message"]
+
+
+def test_a_rerun_in_the_same_run_keeps_the_first_backup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second start of a step must not back up files its first attempt already changed."""
+    world = build_world(
+        tmp_path, media_kwargs={"behaviours": {"ntsconn": Behaviour(3010, change=False)}}
+    )
+    tables = world.target / "Connect/Exchconn/Dxamex"
+    original = {p.name: p.read_bytes() for p in tables.iterdir()}
+    first = _apply(capsys, world)
+    assert first.code == 3
+    for table in tables.iterdir():  # what a half-done first attempt could leave behind
+        table.write_text("; half-written by the first attempt\n")
+    again = _apply(capsys, world, "--resume")
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert _ran(world).count("ntsconn") == 2
+    backup = world.state / "runs" / first.json()["run_id"] / "backup/ntsconn"
+    assert {p.name: p.read_bytes() for p in (backup / "Connect/Exchconn/Dxamex").iterdir()} == (
+        original
+    )
+    assert (backup.parent / "ntsconn.manifest.json").is_file()

@@ -69,10 +69,22 @@ def _phase(world: World) -> str:
     return "between steps" if runs[0].status == "running" else "after the run"
 
 
-def _kill_and_resume(root: Path, delay: float) -> tuple[str, World]:
+def _run_opened(world: World, proc: subprocess.Popen[str]) -> None:
+    """Wait until the run is in the history: start-up and imports are over."""
+    while not (world.state / "history.sqlite3").exists() and proc.poll() is None:
+        time.sleep(0.005)
+
+
+def _kill_and_resume(root: Path, fraction: float, span: float) -> tuple[str, World]:
+    """Kill at ``fraction`` of a run: the first tenth lands in start-up, the rest spreads over
+    the run proper (staging, backups, installers, between steps), whatever the machine's load."""
     world = _slow_world(root)
     proc = _spawn(world)
-    time.sleep(delay)
+    if fraction < 0.1:
+        time.sleep(fraction * 2)
+    else:
+        _run_opened(world, proc)
+        time.sleep((fraction - 0.1) / 0.9 * span)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     phase = _phase(world)
@@ -83,15 +95,19 @@ def _kill_and_resume(root: Path, delay: float) -> tuple[str, World]:
 
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    # one unkilled run says how long a run lasts; the kills land anywhere inside it
+    # one unkilled run says how long a run lasts once open; the kills land anywhere inside it
     world = _slow_world(tmp_path / "timing")
-    started = time.monotonic()
-    assert _spawn(world).wait() == 0
-    span = time.monotonic() - started
-    delays = [rng.uniform(0.05, span) for _ in range(KILLS)]
+    proc = _spawn(world)
+    _run_opened(world, proc)
+    opened = time.monotonic()
+    assert proc.wait() == 0
+    span = time.monotonic() - opened
+    fractions = [rng.random() for _ in range(KILLS)]
     with ThreadPoolExecutor(max_workers=6) as pool:
         outcomes = list(
-            pool.map(lambda n: _kill_and_resume(tmp_path / f"k{n}", delays[n]), range(KILLS))
+            pool.map(
+                lambda n: _kill_and_resume(tmp_path / f"k{n}", fractions[n], span), range(KILLS)
+            )
         )
     phases = Counter(phase for phase, _ in outcomes)
     print(f"\nkill moments over {span:.2f}s runs: {dict(phases)}")

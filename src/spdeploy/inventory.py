@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,11 @@ class Inventory:
     components: tuple[Installed, ...]
 
     def get(self, cid: str) -> Installed:
-        return next(c for c in self.components if c.id == cid)
+        return self._by_id[cid]
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Installed]:
+        return {c.id: c for c in self.components}
 
 
 def target_variables(target: Path) -> dict[str, str]:

@@ -23,6 +23,7 @@ class FolderTree:
         self.what = what
         self._real_root = os.path.realpath(self.root)
         self._listing: dict[str, dict[str, str]] = {}
+        self._inside: set[str] = set()  # paths already checked not to leave the root
 
     def _entries(self, rel: str) -> dict[str, str]:
         """Folded name -> real name for one folder (cached: media does not change mid-run)."""
@@ -50,6 +51,8 @@ class FolderTree:
         return rel
 
     def _check_inside(self, rel: str) -> None:
+        if rel in self._inside:
+            return
         full = self.root / rel
         if full.is_symlink():
             real = os.path.realpath(full)
@@ -57,6 +60,7 @@ class FolderTree:
                 raise MediaError(
                     f"{full}: symlink points outside the {self.what} root ({real}); refused"
                 )
+        self._inside.add(rel)
 
     def is_dir(self, path: str) -> bool:
         rel = self.find(path) if path else ""
@@ -102,3 +106,4 @@ class FolderTree:
 
     def close(self) -> None:
         self._listing.clear()
+        self._inside.clear()

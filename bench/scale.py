@@ -1,0 +1,172 @@
+"""How ``plan`` and ``status`` scale with the profile and the target, and what a status costs.
+
+Run by hand (not in CI), from the repository root::
+
+    python bench/scale.py [--components N] [--files F] [--repeat R] [--json]
+
+In a temporary folder it writes a profile of N generated components (default 1,000) and of 10 N,
+media holding one installer per component, and a target of F files (default 100,000): every
+component has a version file, the rest is filler spread over many folders, as on a real server.
+It times, as the administrator would run them (whole processes, interpreter start-up included):
+
+* ``spdeploy --json plan`` and ``spdeploy --json status`` with N components (goal: at most 2 s);
+* the same with 10 N components (goal: at most 11 times the N figure: linear, not worse);
+* ``spdeploy --json status`` on the demo world against ``python -c pass`` (goal: at most 4 times
+  the bare interpreter: a status answers in a small multiple of start-up).
+
+It prints medians and ratios measured in the same run. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+_HEADER = """\
+id = "bench-scale"
+name = "spdeploy scale benchmark"
+platforms = { I386 = ["x86", "x86_64", "amd64", "i386", "i686"] }
+"""
+_COMPONENT = """
+[[component]]
+id = "{cid}"
+name = "Generated component {cid}"
+installer = "{{language}}/Setup/{{platform}}/{cid}/{cid}.exe"
+installed = {{ exists = "comp/{group}/{cid}/version.txt" }}
+version = {{ text = {{ file = "comp/{group}/{cid}/version.txt", regex = "(\\\\S+)" }} }}
+media_version = {{ literal = "2.0" }}
+args = ["{{target}}"]
+interactive = false
+"""
+_FILLER_PER_FOLDER = 200
+
+
+def _cid(n: int) -> str:
+    return f"c{n:05d}"
+
+
+def write_world(root: Path, components: int, files: int) -> tuple[Path, Path, Path]:
+    """(profile, media, target): every third component installed at 1.0, the rest absent."""
+    profile = root / f"profile-{components}.toml"
+    parts = [_HEADER]
+    media = root / f"media-{components}"
+    for n in range(components):
+        cid = _cid(n)
+        parts.append(_COMPONENT.format(cid=cid, group=cid[:4]))
+        installer = media / "Eng" / "Setup" / "I386" / cid / f"{cid}.exe"
+        installer.parent.mkdir(parents=True, exist_ok=True)
+        installer.write_text("#!/bin/sh\nexit 0\n")
+    profile.write_text("".join(parts))
+    target = root / f"target-{components}"
+    written = 0
+    for n in range(0, components, 3):
+        cid = _cid(n)
+        version = target / "comp" / cid[:4] / cid / "version.txt"
+        version.parent.mkdir(parents=True, exist_ok=True)
+        version.write_text("1.0\n")
+        written += 1
+    folder = 0
+    while written < files:
+        place = target / "filler" / f"d{folder // 100:03d}" / f"d{folder:05d}"
+        place.mkdir(parents=True, exist_ok=True)
+        for i in range(min(_FILLER_PER_FOLDER, files - written)):
+            (place / f"f{i:03d}.dll").write_bytes(b"")
+        written += min(_FILLER_PER_FOLDER, files - written)
+        folder += 1
+    return profile, media, target
+
+
+def _time(argv: Sequence[str], repeat: int, codes: tuple[int, ...] = (0, 1)) -> float:
+    """Median wall time of a whole process, in seconds (one uncounted warm-up)."""
+    times = []
+    for i in range(repeat + 1):
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, check=False)
+        elapsed = time.perf_counter() - started
+        if done.returncode not in codes:
+            sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
+        if i:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def _spdeploy(state: Path, profile: Path, command: str, media: Path, target: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "spdeploy", "--profile", str(profile), "--state", str(state),
+        "--json", command, "--media", str(media), "--target", str(target), "--platform", "I386",
+    ]  # fmt: skip
+
+
+def run(components: int, files: int, repeat: int) -> dict[str, float]:
+    from spdeploy.sandbox.world import build_world
+
+    root = Path(tempfile.mkdtemp(prefix="spdeploy-scale-"))
+    try:
+        results: dict[str, float] = {}
+        for n in (components, components * 10):
+            started = time.perf_counter()
+            profile, media, target = write_world(root, n, files)
+            print(
+                f"wrote {n} components, {files} target files in {time.perf_counter() - started:.1f}s"
+            )
+            for command in ("plan", "status"):
+                argv = _spdeploy(root / "state", profile, command, media, target)
+                results[f"{command}_{n}"] = _time(argv, repeat)
+                print(f"  {command:6} with {n:6} components: {results[f'{command}_{n}']:.3f}s")
+            shutil.rmtree(media)
+            shutil.rmtree(target)
+        world = build_world(root / "demo")
+        status = [
+            sys.executable, "-m", "spdeploy", "--profile", str(world.profile), "--state",
+            str(world.state), "--json", "status", "--media", str(world.media), "--target",
+            str(world.target), "--platform", "I386",
+        ]  # fmt: skip
+        results["demo_status"] = _time(status, repeat * 3)
+        results["python_pass"] = _time([sys.executable, "-c", "pass"], repeat * 3)
+        return results
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--components", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    r = run(args.components, args.files, args.repeat)
+    n, n10 = args.components, args.components * 10
+    summary = {
+        **r,
+        "plan_ratio_10x": r[f"plan_{n10}"] / r[f"plan_{n}"],
+        "status_ratio_10x": r[f"status_{n10}"] / r[f"status_{n}"],
+        "demo_status_over_python": r["demo_status"] / r["python_pass"],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print()
+    print("| measure | value | goal |\n|---|---:|---|")
+    print(f"| plan, {n} components, {args.files} files | {r[f'plan_{n}']:.2f} s | ≤ 2 s |")
+    print(f"| status, {n} components | {r[f'status_{n}']:.2f} s | ≤ 2 s |")
+    print(f"| plan, {n10} components | {r[f'plan_{n10}']:.2f} s | |")
+    print(f"| status, {n10} components | {r[f'status_{n10}']:.2f} s | |")
+    print(f"| plan: 10× components → × time | {summary['plan_ratio_10x']:.2f}× | ≤ 11× |")
+    print(f"| status: 10× components → × time | {summary['status_ratio_10x']:.2f}× | ≤ 11× |")
+    print(f"| status on the demo world | {r['demo_status'] * 1000:.0f} ms | |")
+    print(f"| `python -c pass` | {r['python_pass'] * 1000:.0f} ms | |")
+    ratio = summary["demo_status_over_python"]
+    print(f"| demo status / python -c pass | {ratio:.2f}× | ≤ 4× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -114,9 +114,8 @@ def run(components: int, files: int, repeat: int) -> dict[str, float]:
         for n in (components, components * 10):
             started = time.perf_counter()
             profile, media, target = write_world(root, n, files)
-            print(
-                f"wrote {n} components, {files} target files in {time.perf_counter() - started:.1f}s"
-            )
+            took = time.perf_counter() - started
+            print(f"wrote {n} components, {files} target files in {took:.1f}s")
             for command in ("plan", "status"):
                 argv = _spdeploy(root / "state", profile, command, media, target)
                 results[f"{command}_{n}"] = _time(argv, repeat)

@@ -70,25 +70,31 @@ def selectors(f: F) -> F:
     return f
 
 
-def media_option(f: F) -> F:
+def media_option(f: F, required: bool = True) -> F:
     return click.option(
         "--media",
         "media",
-        required=True,
+        required=required,
         metavar="M",
         help="The service pack: a folder, an ISO 9660 image or a zip archive (told apart by "
-        "content, read in place).",
+        "content, read in place)." + ("" if required else " Default: the one --plan FILE saw."),
     )(f)
 
 
-def target_option(f: F) -> F:
+def target_option(f: F, required: bool = True) -> F:
     return click.option(
         "--target",
         "target",
-        required=True,
+        required=required,
         metavar="T",
-        help="The installed product's root folder (e.g. C:\\exchsrvr).",
+        help="The installed product's root folder (e.g. C:\\exchsrvr)."
+        + ("" if required else " Default: the one --plan FILE saw."),
     )(f)
+
+
+def saved_plan_locations(f: F) -> F:
+    """``apply``'s --media and --target: optional, since ``--plan FILE`` records both."""
+    return media_option(target_option(f, required=False), required=False)
 
 
 def _ids(text: str) -> tuple[str, ...]:
@@ -203,9 +209,25 @@ def scan(ctx: click.Context, target: str, only: str, skip: str, json_flag: bool)
 @media_option
 @target_option
 @selectors
+@click.option(
+    "--save",
+    "save_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write the plan, the installers' SHA-256 fingerprints and the inventory to FILE, "
+    "for `spdeploy apply --plan FILE`.",
+)
 @json_option
 @click.pass_context
-def plan(ctx: click.Context, /, media: str, target: str, json_flag: bool, **kw: Any) -> int:
+def plan(
+    ctx: click.Context,
+    /,
+    media: str,
+    target: str,
+    save_file: Path | None,
+    json_flag: bool,
+    **kw: Any,
+) -> int:
     """One action per component, in execution order, with the reason.
 
     Exits 0 when every installed component can be brought to the level, 1 when the media lacks
@@ -214,17 +236,32 @@ def plan(ctx: click.Context, /, media: str, target: str, json_flag: bool, **kw: 
     from spdeploy.commands.plan import make_plan, plan_exit_code
 
     s = _settings(ctx, json_flag)
-    result = make_plan(s.profile, _selection(media, target, kw))
-    s.output().plan(result)
+    result = make_plan(s.profile, _selection(media, target, kw), save_file)
+    out = s.output()
+    out.plan(result)
+    if save_file is not None:
+        out.plan_saved(save_file)
     return plan_exit_code(result)
 
 
 @main.command()
-@media_option
-@target_option
+@saved_plan_locations
 @selectors
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Apply a plan saved with `plan --save FILE`; refused (exit 1) if the media or the "
+    "target changed since. Profile, media, target and selectors default to the file's.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and the exact commands; run nothing.")
-@click.option("--resume", is_flag=True, help="Continue the last interrupted run on this target.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last interrupted run on this target (after a crash or a reboot): "
+    "re-probe, skip what is done, rerun what was cut off. With nothing to resume, a new run.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--args",
@@ -238,8 +275,9 @@ def plan(ctx: click.Context, /, media: str, target: str, json_flag: bool, **kw: 
 def apply(
     ctx: click.Context,
     /,
-    media: str,
-    target: str,
+    media: str | None,
+    target: str | None,
+    plan_file: Path | None,
     dry_run: bool,
     resume: bool,
     yes: bool,
@@ -255,6 +293,9 @@ def apply(
     from spdeploy.commands.apply import parse_args_overrides, run_apply
     from spdeploy.executor import ApplyOptions
 
+    for name, value in (("--media", media), ("--target", target)):
+        if value is None and plan_file is None:
+            raise click.UsageError(f"Missing option '{name}' (or --plan FILE, which records it).")
     s = _settings(ctx, json_flag)
     out = s.output()
     terminal = sys.stdin.isatty() and not s.json
@@ -268,9 +309,27 @@ def apply(
 
     def confirm(plan: Any) -> bool:
         out.plan(plan)
-        return click.confirm(f"Run {len(plan.updates)} installer(s) on {target}?", default=False)
+        question = f"Run {len(plan.updates)} installer(s) on {plan.target}?"
+        return click.confirm(question, default=False)
 
     ask = None if (yes or s.json or not terminal) else confirm
+    if plan_file is not None:
+        from click.core import ParameterSource
+
+        from spdeploy.commands.apply import run_saved_plan, saved_plan_exit_code
+
+        given = ctx.find_root().get_parameter_source("profile") != ParameterSource.DEFAULT
+        result, check = run_saved_plan(
+            s.profile if given else None,
+            plan_file,
+            _selection(media, target, kw),
+            s.state_dir(),
+            options,
+            ask,
+            out.progress(),
+        )
+        out.saved_apply(result, check)
+        return saved_plan_exit_code(result, check)
     result = run_apply(
         s.profile, _selection(media, target, kw), s.state_dir(), options, ask, out.progress()
     )
@@ -334,6 +393,26 @@ def history(ctx: click.Context, limit: int, target: str | None, json_flag: bool)
 
     s = _settings(ctx, json_flag)
     s.output().history(read_history(s.state_dir(), target=target, limit=limit))
+    return 0
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--dry-run", is_flag=True, help="List what would be put back; change nothing.")
+@click.option("--only", default="", help="Only these component ids (comma list).")
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, run_id: str, dry_run: bool, only: str, json_flag: bool) -> int:
+    """Put back the files run RUN_ID backed up before its installers ran (profile `backup`).
+
+    Each current file about to be overwritten is first saved in the run's folder
+    (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
+    """
+    from spdeploy.commands.restore import restore as run_restore
+    from spdeploy.store import Store
+
+    s = _settings(ctx, json_flag)
+    s.output().restore(run_restore(Store(s.state_dir()), run_id, dry_run, _ids(only)))
     return 0
 
 

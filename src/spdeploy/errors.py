@@ -3,11 +3,13 @@
 SpdeployError (1)
 ├── NotCompliant (1)            status found drift
 ├── Refused (1)                 apply refused before running (missing-on-media, integrity)
+│   └── PlanChanged (1)         apply --plan: the media or the target changed since it was saved
 ├── StepFailed (1)
 ├── BadInput (2)                usage, profile, media, target
 │   ├── ProfileError (2)
 │   ├── MediaError (2)
 │   ├── TargetError (2)
+│   ├── PlanFileError (2)       a saved plan that cannot be read
 │   └── ProbeError (2)
 │       └── NotApplicable (2)   a probe that cannot run on this system
 └── LockHeld (4)
@@ -35,6 +37,10 @@ class Refused(SpdeployError):
     code = "refused"
 
 
+class PlanChanged(Refused):
+    code = "plan-changed"
+
+
 class StepFailed(SpdeployError):
     code = "step-failed"
 
@@ -54,6 +60,10 @@ class MediaError(BadInput):
 
 class TargetError(BadInput):
     code = "target"
+
+
+class PlanFileError(BadInput):
+    code = "plan-file"
 
 
 class ProbeError(BadInput):

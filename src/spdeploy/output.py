@@ -247,6 +247,32 @@ class Output:
                 always=True,
             )
 
+    def plan_saved(self, path: Any) -> None:
+        self.line(f"Plan saved to {path}; carry it out with `spdeploy apply --plan {path}`.")
+
+    def saved_apply(self, result: ApplyResult, check: Any) -> None:
+        """``apply --plan``: the run (or dry run) and whether the saved plan still holds."""
+        if self.json_mode:
+            self.json({**data.apply_dict(result), "saved_plan": data.saved_plan_dict(check)})
+            return
+        self.apply(result)
+        if check.holds:
+            self.line(
+                f"Saved plan {check.file} (saved {check.saved_at}) holds: media and target "
+                "unchanged.",
+                "green",
+                always=True,
+            )
+            return
+        self.line(
+            f"Saved plan {check.file} (saved {check.saved_at}) no longer holds; apply --plan would "
+            "refuse it:",
+            "bold red",
+            always=True,
+        )
+        for change in check.changes:
+            self.line(f"  {change}", "red", always=True)
+
     def history(self, runs: Sequence[Any]) -> None:
         if self.json_mode:
             self.json({"runs": [data.run_dict(r) for r in runs]})
@@ -268,6 +294,31 @@ class Output:
                 ]
             )
         self.table("History", ["run", "started (UTC)", "status", "exit", "target", "steps"], rows)
+
+    def restore(self, report: Any) -> None:
+        if self.json_mode:
+            self.json(data.restore_dict(report))
+            return
+        for warning in report.warnings:
+            self.line(f"warning: {warning}", "yellow", always=True)
+        if not report.files:
+            self.line(f"Run {report.run_id} backed up no files: nothing to restore.", always=True)
+            return
+        self.line(f"Restore of run {report.run_id} on {report.target}")
+        notes = {
+            "overwrite": "overwrites the current file",
+            "recreate": "recreates a deleted file",
+            "unchanged": "unchanged: identical",
+        }
+        for f in report.files:
+            self.line(f"  restore {f.path} ({notes[f.action]})", always=report.dry_run)
+        count = len(report.changed)
+        if report.dry_run:
+            self.line(f"Dry run: nothing changed ({count} file(s) would be put back).", always=True)
+            return
+        self.line(f"{count} file(s) put back, timestamps kept.", "green", always=True)
+        if report.saved_current_to:
+            self.line(f"The files overwritten were saved in {report.saved_current_to}", always=True)
 
     def profiles(self, profiles: Sequence[Any]) -> None:
         if self.json_mode:
@@ -368,6 +419,11 @@ class StepPrinter:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+    def waiting(self, component: str, pid: int) -> None:
+        self.out.line(
+            f"waiting for {component}'s installer (pid {pid}), left running by the interrupted run"
+        )
 
     def step_started(self, command: Command, name: str) -> None:
         if self.out.json_mode or self.out.quiet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,52 @@ def test_json_errors_are_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     res = cli(capsys, "--json", "plan", "--media", tmp_path / "nope", "--target", tmp_path)
     assert res.code == 2
     assert res.json()["error"]["code"] == "media"
+
+
+def test_plan_save_writes_the_file_and_prints_the_same_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    plain = cli(capsys, *world_args(world, "plan"))
+    saved = tmp_path / "plans" / "approved.json"
+    res = cli(capsys, *world_args(world, "plan", "--save", saved))
+    assert res.code == 0, res.err
+    assert res.json() == plain.json()  # stdout is exactly `plan --json`
+    doc = json.loads(saved.read_text())
+    assert doc["format"] == "spdeploy-plan/1"
+    assert {k: doc[k] for k in plain.json()} == plain.json()
+    assert doc["steps"] == ["server", "calcon", "ntsconn", "gwxconn"]
+    assert set(doc["fingerprints"]) == set(doc["steps"])
+    assert doc["inventory"]["ntsconn"] == {"installed": True, "version": SP2}
+
+
+def test_plan_save_in_text_mode_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    saved = tmp_path / "approved.json"
+    res = cli(capsys, *world_args(world, "plan", "--save", saved, json_mode=False))
+    assert res.code == 0, res.err
+    assert f"Plan saved to {saved}" in res.out and f"apply --plan {saved}" in res.out
+    assert saved.is_file()
+
+
+def test_plan_save_with_an_installer_missing_still_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"components": ("server", "calcon", "ntsconn")})
+    saved = tmp_path / "approved.json"
+    res = cli(capsys, *world_args(world, "plan", "--save", saved))
+    assert res.code == 1
+    assert "gwxconn" not in json.loads(saved.read_text())["fingerprints"]
+
+
+def test_plan_save_to_an_unwritable_place_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    res = cli(capsys, *world_args(world, "plan", "--save", tmp_path / "a-file" / "p.json"))
+    assert res.code == 2
+    assert res.json()["error"]["code"] == "plan-file"  # one JSON document: no plan before it
+    assert "cannot write the saved plan" in res.json()["error"]["message"]

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from spdeploy.commands.common import Selection, prepare
-from spdeploy.errors import BadInput
+from spdeploy import savedplan
+from spdeploy.commands.common import Prepared, Selection, prepare
+from spdeploy.errors import BadInput, PlanChanged
 from spdeploy.executor import ApplyOptions, ApplyResult, Progress, apply
 from spdeploy.planner import Plan
 from spdeploy.store import Store
@@ -43,11 +44,58 @@ def run_apply(
     progress: Progress | None = None,
 ) -> ApplyResult:
     prep = prepare(profile_ref, sel)
+    _check_args(prep, options)
+    _confirm(prep.plan(), options, confirm)
+    return apply(prep, Store(state), replace(options), progress)
+
+
+def run_saved_plan(
+    profile_ref: str | None,
+    plan_file: Path,
+    sel: Selection,
+    state: Path,
+    options: ApplyOptions,
+    confirm: Callable[[Plan], bool] | None = None,
+    progress: Progress | None = None,
+) -> tuple[ApplyResult, savedplan.Check]:
+    """``apply --plan FILE``: the saved plan, only while the media and the target are as it saw.
+
+    Profile and selectors the command line leaves out come from the file. Any change refuses
+    (exit 1) before anything is staged; the fingerprints then go to the executor, which checks
+    each staged folder again, so the media cannot change between this check and the copy.
+    """
+    if options.resume:
+        raise BadInput(
+            "--plan cannot be combined with --resume: a resumed run has changed the target the "
+            "plan was saved for; use `spdeploy apply --resume --media M --target T`"
+        )
+    saved = savedplan.load(plan_file)
+    prep = prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel))
+    _check_args(prep, options)
+    plan = prep.plan()
+    found = savedplan.check(saved, prep, plan)
+    if options.dry_run:
+        return apply(prep, Store(state), options, progress), found
+    if not found.holds:
+        raise PlanChanged(f"refusing the saved plan {plan_file}: {'; '.join(found.changes)}")
+    _confirm(plan, options, confirm)
+    options = replace(options, expected_fingerprints=dict(saved.fingerprints))
+    return apply(prep, Store(state), options, progress), found
+
+
+def saved_plan_exit_code(result: ApplyResult, found: savedplan.Check) -> int:
+    """A dry run of a saved plan that no longer holds exits 1: the real one would refuse."""
+    return result.exit_code or (0 if found.holds else 1)
+
+
+def _check_args(prep: Prepared, options: ApplyOptions) -> None:
     unknown = sorted(set(options.args) - {c.id for c in prep.profile.components})
     if unknown:
         raise BadInput(f"--args {unknown[0]}=...: no such component in profile {prep.profile.id}")
-    if confirm is not None and not options.dry_run:
-        plan = prep.plan()
-        if plan.updates and not plan.missing and not confirm(plan):
-            raise Declined("nothing applied: not confirmed")
-    return apply(prep, Store(state), replace(options), progress)
+
+
+def _confirm(plan: Plan, options: ApplyOptions, confirm: Callable[[Plan], bool] | None) -> None:
+    if confirm is None or options.dry_run:
+        return
+    if plan.updates and not plan.missing and not confirm(plan):
+        raise Declined("nothing applied: not confirmed")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from spdeploy.commands.common import Selection, prepare
 from spdeploy.planner import Plan
 
 
-def make_plan(profile_ref: str, sel: Selection) -> Plan:
-    return prepare(profile_ref, sel).plan()
+def make_plan(profile_ref: str, sel: Selection, save: Path | None = None) -> Plan:
+    """The plan; with ``save``, also written there for ``apply --plan`` (see ``savedplan``)."""
+    prep = prepare(profile_ref, sel)
+    result = prep.plan()
+    if save is not None:
+        from spdeploy import savedplan
+
+        savedplan.save(save, prep, result, sel)
+    return result
 
 
 def plan_exit_code(plan: Plan) -> int:

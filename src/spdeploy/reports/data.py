@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 from spdeploy.commands.media import MediaReport
+from spdeploy.commands.restore import RestoreReport
 from spdeploy.executor import ApplyResult
 from spdeploy.inventory import Inventory
 from spdeploy.planner import Plan
 from spdeploy.profile import Profile
+from spdeploy.savedplan import Check
 from spdeploy.staging import Verification
 from spdeploy.store import RunRecord, StepRecord
 
@@ -62,6 +64,7 @@ def apply_dict(result: ApplyResult) -> dict[str, Any]:
     data = plan_dict(result.final or result.plan)
     data["run_id"] = result.run_id
     data["dry_run"] = result.dry_run
+    data["resumed"] = result.resumed
     data["steps"] = [step_dict(s) for s in result.steps]
     data["reboot_required"] = result.reboot_required
     data["commands"] = [
@@ -143,6 +146,9 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "exit_code": run.exit_code,
         "message": run.message,
         "steps": [step_dict(s) for s in run.steps],
+        "folder": run.folder,
+        "collected_logs": list(run.collected),
+        "backups": list(run.backups),
     }
 
 
@@ -167,10 +173,35 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
                 "media_version": c.media_version.describe(),
                 "backup": list(c.backup),
                 "logs": list(c.logs),
+                "pre": [list(cmd) for cmd in c.pre],
+                "post": [list(cmd) for cmd in c.post],
                 "notes": c.notes,
             }
             for c in profile.ordered()
         ],
+    }
+
+
+def restore_dict(report: RestoreReport) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "target": report.target,
+        "dry_run": report.dry_run,
+        "files": [
+            {"component": f.component, "path": f.path, "action": f.action} for f in report.files
+        ],
+        "saved_current_to": report.saved_current_to,
+        "warnings": list(report.warnings),
+    }
+
+
+def saved_plan_dict(check: Check) -> dict[str, Any]:
+    """``apply --plan``: which saved plan, and whether it still holds (else what changed)."""
+    return {
+        "file": check.file,
+        "saved_at": check.saved_at,
+        "holds": check.holds,
+        "changes": list(check.changes),
     }
 
 

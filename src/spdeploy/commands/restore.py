@@ -1,0 +1,296 @@
+"""``spdeploy restore RUN_ID``: put back the files a run backed up before its installers ran.
+
+Everything is read and checked before anything is written: the manifests (a path that is absolute
+or climbs with ``..`` is refused, so a tampered manifest cannot write outside the target), the
+backup copies (each must still be the file the manifest describes), and every destination (it
+must stay inside the target, symlinks followed). Then, under the same per-target lock ``apply``
+takes, each current file about to be overwritten is first copied into the run's folder
+(``restore-<UTC time>/<component>/<path>``, so a restore can itself be undone by hand), and each
+backed-up file is put back with its timestamps. Nothing is ever deleted: files the service pack
+added, which were not backed up, stay.
+
+A backup folder without its manifest is an interrupted copy: ``apply`` writes the manifest last
+and takes the backup before the component's installer runs (and again on ``--resume``), so that
+installer never ran in this run and there is nothing of its to undo. Such a folder is skipped with
+a warning, or refused when ``--only`` names it.
+
+A restore is not recorded in the history database: it would become the target's latest run and
+hide an interrupted run from ``apply --resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spdeploy.errors import BadInput, LockHeld, MediaError, StepFailed
+from spdeploy.executor import lock_path
+from spdeploy.media import open_target
+from spdeploy.media.base import split_path
+from spdeploy.store import RunRecord, Store
+
+OVERWRITE = "overwrite"  # the current file differs from the backup
+RECREATE = "recreate"  # the file is gone from the target
+UNCHANGED = "unchanged"  # identical (bytes and modification time): left alone
+
+_MANIFEST_SUFFIX = ".manifest.json"
+
+
+@dataclass(frozen=True)
+class RestoreFile:
+    component: str
+    path: str  # target-relative, with forward slashes
+    action: str  # OVERWRITE | RECREATE | UNCHANGED
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    run_id: str
+    target: str
+    dry_run: bool
+    files: tuple[RestoreFile, ...]
+    saved_current_to: str | None  # where the overwritten current files were saved
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> tuple[RestoreFile, ...]:
+        return tuple(f for f in self.files if f.action != UNCHANGED)
+
+
+@dataclass(frozen=True)
+class _Action:
+    file: RestoreFile
+    source: Path  # the backup copy
+    dest: Path  # where it goes back
+
+
+@dataclass(frozen=True)
+class _Backup:
+    component: str
+    root: Path  # <run>/backup/<component>
+    files: tuple[tuple[str, tuple[str, ...]], ...]  # (path as recorded, its segments)
+
+
+def restore(
+    store: Store, run_id: str, dry_run: bool, only: Sequence[str] | None = None
+) -> RestoreReport:
+    """Put back what run ``run_id`` backed up; ``dry_run`` only says what it would do."""
+    run = _find_run(store, run_id)
+    backups, warnings = _read_backups(store.run_dir(run.id), run, only or ())
+    if not backups:
+        return RestoreReport(run.id, run.target, dry_run, (), None, warnings)
+    target = Path(run.target)
+    open_target(target)  # TargetError (exit 2) when the folder is gone
+    if dry_run:
+        planned = _plan(target, backups)
+        return RestoreReport(run.id, run.target, True, _files(planned), None, warnings)
+    with _target_lock(store, target):
+        planned = _plan(target, backups)  # again, under the lock: the target may have changed
+        saved = _carry_out(target, store.run_dir(run.id), planned)
+    return RestoreReport(run.id, run.target, False, _files(planned), saved, warnings)
+
+
+def _files(planned: list[_Action]) -> tuple[RestoreFile, ...]:
+    return tuple(a.file for a in planned)
+
+
+def _find_run(store: Store, run_id: str) -> RunRecord:
+    runs = store.runs(run_id=run_id, limit=1)
+    if not runs:
+        raise BadInput(f"run {run_id} not found in {store.path} (see `spdeploy history`)")
+    return runs[0]
+
+
+def _read_backups(
+    run_dir: Path, run: RunRecord, only: Sequence[str]
+) -> tuple[list[_Backup], tuple[str, ...]]:
+    folder = run_dir / "backup"
+    manifests = sorted(folder.glob(f"*{_MANIFEST_SUFFIX}")) if folder.is_dir() else []
+    found = {m.name[: -len(_MANIFEST_SUFFIX)]: m for m in manifests}
+    incomplete = sorted(
+        p.name
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.is_dir() and p.name not in found
+    )
+    for cid in only:
+        if cid in incomplete:
+            raise BadInput(
+                f"{cid}: the backup in {folder / cid} is incomplete (no manifest: the copy was "
+                "interrupted before its installer ran); nothing to restore for it"
+            )
+        if cid not in found and cid not in {s.component for s in run.steps}:
+            known = ", ".join(found) or "none"
+            raise BadInput(f"--only {cid}: not a step of run {run.id} (backups: {known})")
+    warnings = tuple(
+        f"{cid}: the backup in {folder / cid} is incomplete (no manifest: the copy was "
+        "interrupted before its installer ran); skipped"
+        for cid in incomplete
+        if not only
+    )
+    # Execution order: when two components backed up the same file, the first copy is the one
+    # taken before the run changed anything.
+    order = {cid: i for i, cid in enumerate(dict.fromkeys(s.component for s in run.steps))}
+    chosen = sorted(
+        (c for c in found if not only or c in only),
+        key=lambda c: (c not in order, order.get(c, 0), c),
+    )
+    return [_read_manifest(found[cid], cid, run) for cid in chosen], warnings
+
+
+def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
+    def bad(detail: str) -> BadInput:
+        return BadInput(f"{manifest}: {detail}; nothing restored")
+
+    try:
+        data: Any = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise bad(f"not a readable backup manifest ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise bad('not a backup manifest (expected an object with a "files" list)')
+    if data.get("component") != cid:
+        raise bad(f"names component {data.get('component')!r}, expected {cid!r}")
+    if data.get("target") != run.target:
+        raise bad(f"is a backup of {data.get('target')!r}, but run {run.id} was on {run.target}")
+    root = manifest.parent / cid
+    real_root = os.path.realpath(root)
+    files = []
+    for entry in data["files"]:
+        path = entry.get("path") if isinstance(entry, dict) else None
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or not isinstance(size, int):
+            raise bad(f'{entry!r}: expected {{"path": "...", "size": N, "mtime": T}}')
+        try:
+            parts = tuple(split_path(path, "target"))
+        except MediaError as exc:
+            raise bad(exc.message) from None
+        if not parts:
+            raise bad(f"{path!r}: an empty path")
+        copy = root.joinpath(*parts)
+        if os.path.commonpath([os.path.realpath(copy), real_root]) != real_root:
+            raise bad(f"{copy}: leads outside the backup folder")
+        if copy.is_symlink() or not copy.is_file() or copy.stat().st_size != size:
+            raise bad(
+                f"{copy}: the backup copy is missing or changed (the manifest says {size} bytes)"
+            )
+        files.append((path, parts))
+    return _Backup(cid, root, tuple(files))
+
+
+def _plan(target: Path, backups: list[_Backup]) -> list[_Action]:
+    """One action per backed-up file (the first backup of a path wins); raise before writing."""
+    real_target = os.path.realpath(target)
+    seen: set[tuple[str, ...]] = set()
+    planned = []
+    for backup in backups:
+        for path, parts in backup.files:
+            if parts in seen:
+                continue
+            seen.add(parts)
+            dest = target.joinpath(*parts)
+            real = os.path.realpath(dest)
+            if os.path.commonpath([real, real_target]) != real_target:
+                raise BadInput(f"{dest}: leads outside the target ({real}); nothing restored")
+            for depth in range(1, len(parts)):
+                parent = target.joinpath(*parts[:depth])
+                if parent.exists() and not parent.is_dir():
+                    raise BadInput(
+                        f"{parent}: not a folder, so {path} cannot be put back; nothing restored"
+                    )
+            source = backup.root.joinpath(*parts)
+            if not os.path.lexists(dest):
+                action = RECREATE
+            elif not dest.is_file():
+                raise BadInput(f"{dest}: not a file, so it cannot be put back; nothing restored")
+            else:
+                action = UNCHANGED if _identical(source, dest) else OVERWRITE
+            planned.append(_Action(RestoreFile(backup.component, path, action), source, dest))
+    return planned
+
+
+def _identical(a: Path, b: Path) -> bool:
+    sa, sb = a.stat(), b.stat()
+    if (sa.st_size, sa.st_mtime_ns) != (sb.st_size, sb.st_mtime_ns):
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            chunk = fa.read(1 << 20)
+            if chunk != fb.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
+@contextlib.contextmanager
+def _target_lock(store: Store, target: Path) -> Iterator[None]:
+    """The lock ``apply`` takes: a restore never races an installer."""
+    import filelock
+
+    lock_file = lock_path(store, target)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_file, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockHeld(
+            f"{target}: an apply or a restore holds this target's lock; try again when it has "
+            "finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _carry_out(target: Path, run_dir: Path, planned: list[_Action]) -> str | None:
+    """Save every current file about to be overwritten, then put the backups back."""
+    changes = [a for a in planned if a.file.action != UNCHANGED]
+    overwrites = [a for a in changes if a.file.action == OVERWRITE]
+    saved = _saved_folder(run_dir) if overwrites else None
+    for a in overwrites:
+        assert saved is not None
+        keep = saved / a.file.component / a.dest.relative_to(target)
+        try:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(a.dest, keep)
+        except OSError as exc:
+            raise StepFailed(
+                f"saving {a.dest} in {saved} failed ({exc}); nothing restored"
+            ) from None
+    for done, a in enumerate(changes):
+        try:
+            _put_back(a.source, a.dest)
+        except OSError as exc:
+            where = f"; the current files were saved in {saved}" if saved else ""
+            raise StepFailed(
+                f"restoring {a.dest} failed ({exc}) after {done} of {len(changes)} files{where}"
+            ) from None
+    return str(saved) if saved else None
+
+
+def _put_back(source: Path, dest: Path) -> None:
+    """Copy next to the destination, then rename over it: never a half-written file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.spdeploy-restore")
+    try:
+        shutil.copy2(source, tmp)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _saved_folder(run_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = run_dir / f"restore-{stamp}"
+    n = 1
+    while folder.exists():  # two restores within one second
+        n += 1
+        folder = run_dir / f"restore-{stamp}-{n}"
+    folder.mkdir(parents=True)
+    return folder

@@ -1,0 +1,272 @@
+"""``restore RUN_ID``: the files a run backed up come back byte for byte, and nothing else moves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import filelock
+import pytest
+from helpers import Result, cli, tree_hash, world_args
+
+from spdeploy.executor import lock_path
+from spdeploy.sandbox.world import SP2, World, build_world
+from spdeploy.store import Store
+
+DXAMEX = "Connect/Exchconn/Dxamex"
+TABLES = [f"{DXAMEX}/Domains.tbl", f"{DXAMEX}/Mapping.tbl", "Connect/Exchconn/Dxanotes/Mapping.tbl"]
+
+
+def _snapshot(target: Path) -> dict[str, tuple[bytes, int]]:
+    return {rel: ((target / rel).read_bytes(), (target / rel).stat().st_mtime_ns) for rel in TABLES}
+
+
+def _applied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[World, str]:
+    world = build_world(tmp_path)
+    res = cli(capsys, *world_args(world, "apply"))
+    assert res.code == 0, res.err
+    return world, res.json()["run_id"]
+
+
+def _restore(
+    capsys: pytest.CaptureFixture[str], world: World, *args: str, json_mode: bool = True
+) -> Result:
+    flags = ["--json"] if json_mode else []
+    return cli(capsys, "--state", world.state, *flags, "restore", *args)
+
+
+def test_restore_brings_back_the_site_tables_and_keeps_everything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    before = _snapshot(world.target)
+    res = cli(capsys, *world_args(world, "apply"))
+    assert res.code == 0, res.err
+    run_id = res.json()["run_id"]
+    # the sandbox SP overwrote the Dxamex tables, as SP1 did (Q195697)
+    for rel in TABLES[:2]:
+        assert b"edited by the site administrator" not in (world.target / rel).read_bytes()
+        assert b"default mapping table" in (world.target / rel).read_bytes()
+    sp_tables = {rel: (world.target / rel).read_bytes() for rel in TABLES[:2]}
+    # after the run: a file the SP added (not backed up), one the admin deleted
+    added = world.target / DXAMEX / "Added.tbl"
+    added.write_text("added by the service pack\n")
+    (world.target / TABLES[2]).unlink()
+    connector = (world.target / "Connect/Exchconn/Lsmexout.exe").read_bytes()
+
+    res = cli(capsys, "--state", world.state, "--json", "restore", run_id)
+    assert res.code == 0, res.err
+    data = res.json()
+    # the JSON contract
+    assert set(data) == {"run_id", "target", "dry_run", "files", "saved_current_to", "warnings"}
+    assert (data["run_id"], data["target"], data["dry_run"]) == (
+        run_id,
+        str(world.target.resolve()),
+        False,
+    )
+    assert data["files"] == [
+        {"component": "ntsconn", "path": TABLES[0], "action": "overwrite"},
+        {"component": "ntsconn", "path": TABLES[1], "action": "overwrite"},
+        {"component": "ntsconn", "path": TABLES[2], "action": "recreate"},
+    ]
+    assert data["warnings"] == []
+    # byte-identical, with the site's modification times
+    assert _snapshot(world.target) == before
+    # nothing deleted, nothing else touched
+    assert added.read_text() == "added by the service pack\n"
+    assert (world.target / "Connect/Exchconn/Lsmexout.exe").read_bytes() == connector
+    # the overwritten current files were saved first
+    saved = Path(data["saved_current_to"])
+    assert saved.parent == world.state / "runs" / run_id
+    assert saved.name.startswith("restore-") and saved.name.endswith("Z")
+    kept = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+    assert kept == [f"ntsconn/{rel}" for rel in TABLES[:2]]
+    for rel in TABLES[:2]:
+        assert (saved / "ntsconn" / rel).read_bytes() == sp_tables[rel]
+
+
+def test_a_second_restore_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    assert _restore(capsys, world, run_id).code == 0
+    folders = sorted((world.state / "runs" / run_id).iterdir())
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id)
+    assert res.code == 0
+    assert {f["action"] for f in res.json()["files"]} == {"unchanged"}
+    assert res.json()["saved_current_to"] is None
+    assert tree_hash(world.target) == before
+    assert sorted((world.state / "runs" / run_id).iterdir()) == folders
+
+
+def test_dry_run_lists_the_actions_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    (world.target / TABLES[2]).unlink()
+    target, run_dir = tree_hash(world.target), tree_hash(world.state / "runs")
+    res = _restore(capsys, world, run_id, "--dry-run", json_mode=False)
+    assert res.code == 0, res.err
+    out = res.out
+    assert f"restore {TABLES[1]} (overwrites the current file)" in out
+    assert f"restore {TABLES[2]} (recreates a deleted file)" in out
+    assert "nothing changed" in out
+    assert (tree_hash(world.target), tree_hash(world.state / "runs")) == (target, run_dir)
+    data = _restore(capsys, world, run_id, "--dry-run").json()
+    assert data["dry_run"] is True and data["saved_current_to"] is None
+    assert [f["action"] for f in data["files"]] == ["overwrite", "overwrite", "recreate"]
+    assert tree_hash(world.target) == target
+
+
+def test_unchanged_files_are_listed_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    res = _restore(capsys, world, run_id, "--dry-run", json_mode=False)
+    assert f"restore {TABLES[2]} (unchanged: identical)" in res.out
+
+
+def test_unknown_run_id_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = cli(capsys, "--state", tmp_path / "state", "restore", "20991231T000000-beef")
+    assert res.code == 2
+    assert res.out == ""
+    assert res.err.count("\n") == 1
+    assert "run 20991231T000000-beef not found" in res.err and "spdeploy history" in res.err
+    res = cli(capsys, "--state", tmp_path / "state", "restore", "--json", "nope")
+    assert (res.code, res.json()["error"]["exit_code"]) == (2, 2)
+
+
+def test_a_run_without_backups_has_nothing_to_restore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, installed={"server": SP2})
+    res = cli(capsys, *world_args(world, "apply"))
+    assert res.code == 0, res.err
+    run_id = res.json()["run_id"]
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 0
+    assert "nothing to restore" in res.out
+    assert _restore(capsys, world, run_id).json()["files"] == []
+
+
+@pytest.mark.parametrize(
+    "evil", ["../escape.tbl", "Connect/../../escape.tbl", "/tmp/escape.tbl", "C:/escape.tbl"]
+)
+def test_a_tampered_manifest_cannot_write_outside_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], evil: str
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    backup = world.state / "runs" / run_id / "backup"
+    manifest = backup / "ntsconn.manifest.json"
+    data = json.loads(manifest.read_text())
+    data["files"].append({"path": evil, "size": 7, "mtime": 0.0})
+    manifest.write_text(json.dumps(data))
+    (backup / "escape.tbl").write_text("hostile")
+    (backup / "ntsconn" / "escape.tbl").write_text("hostile")
+    before = tree_hash(world.root / "exchsrvr")
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 2
+    assert evil in res.err and "nothing restored" in res.err
+    assert tree_hash(world.target) == before  # not even the good files: all is checked first
+    assert not (world.root / "escape.tbl").exists()
+    assert not Path("/tmp/escape.tbl").exists()
+
+
+def test_a_manifest_cannot_read_through_a_symlink_out_of_the_backup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.tbl").write_text("not yours")
+    backup = world.state / "runs" / run_id / "backup"
+    (backup / "ntsconn/Connect/Exchconn/Evil").symlink_to(secret)
+    manifest = backup / "ntsconn.manifest.json"
+    data = json.loads(manifest.read_text())
+    data["files"].append({"path": "Connect/Exchconn/Evil/key.tbl", "size": 9, "mtime": 0.0})
+    manifest.write_text(json.dumps(data))
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 2
+    assert "outside the backup folder" in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_a_symlink_leading_out_of_the_target_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for table in (world.target / DXAMEX).iterdir():
+        table.unlink()
+    (world.target / DXAMEX).rmdir()
+    (world.target / DXAMEX).symlink_to(outside)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 2
+    assert "outside the target" in res.err
+    assert list(outside.iterdir()) == []
+
+
+def test_a_changed_backup_copy_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    copy = world.state / "runs" / run_id / "backup" / "ntsconn" / TABLES[0]
+    copy.write_text("not what was backed up, and longer than it was\n")
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 2
+    assert "backup copy is missing or changed" in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_restore_waits_for_no_one_while_the_target_is_locked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    before = tree_hash(world.target)
+    with filelock.FileLock(lock_path(Store(world.state), world.target)):
+        res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 4
+    assert "lock" in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_target_gone_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    world.target.rename(tmp_path / "moved")
+    res = _restore(capsys, world, run_id)
+    assert res.code == 2
+    assert res.json()["error"]["code"] == "target"
+    assert not world.target.exists()
+
+
+def test_an_incomplete_backup_is_skipped_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    (world.state / "runs" / run_id / "backup" / "ntsconn.manifest.json").unlink()
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 0
+    assert "ntsconn" in res.err + res.out and "incomplete" in res.out
+    assert tree_hash(world.target) == before
+    res = _restore(capsys, world, run_id, "--only", "ntsconn")
+    assert res.code == 2
+    assert "incomplete" in res.json()["error"]["message"]
+
+
+def test_only_selects_components(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    res = _restore(capsys, world, run_id, "--only", "ntsconn", "--dry-run")
+    assert res.code == 0
+    assert {f["component"] for f in res.json()["files"]} == {"ntsconn"}
+    res = _restore(capsys, world, run_id, "--only", "calcon")  # a step with nothing to back up
+    assert (res.code, res.json()["files"]) == (0, [])
+    res = _restore(capsys, world, run_id, "--only", "ovvconn")  # not installed: no step
+    assert res.code == 2
+    assert "not a step of run" in res.json()["error"]["message"]

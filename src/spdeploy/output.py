@@ -9,13 +9,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from spdeploy.errors import SpdeployError
-from spdeploy.executor import ApplyResult, Command
 from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, Plan
 from spdeploy.reports import data
-from spdeploy.store import StepRecord
+
+if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
+    from spdeploy.executor import ApplyResult, Command
+    from spdeploy.store import StepRecord
 
 _ACTION_STYLE = {UPDATE: "yellow", CURRENT: "green", ABSENT: "dim", MISSING: "bold red"}
 _STATUS_STYLE = {

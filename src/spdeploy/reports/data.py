@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spdeploy.commands.media import MediaReport
-from spdeploy.commands.restore import RestoreReport
-from spdeploy.executor import ApplyResult
-from spdeploy.inventory import Inventory
-from spdeploy.planner import Plan
-from spdeploy.profile import Profile
-from spdeploy.savedplan import Check
-from spdeploy.staging import Verification
-from spdeploy.store import RunRecord, StepRecord
+if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
+    from spdeploy.commands.media import MediaReport
+    from spdeploy.commands.restore import RestoreReport
+    from spdeploy.executor import ApplyResult
+    from spdeploy.inventory import Inventory
+    from spdeploy.planner import Plan
+    from spdeploy.profile import Profile
+    from spdeploy.savedplan import Check
+    from spdeploy.staging import Verification
+    from spdeploy.store import RunRecord, StepRecord
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:

@@ -344,17 +344,18 @@ def apply(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "junit", "prometheus", "html"]),
     default="table",
     show_default=True,
-    help="Report format.",
+    help="table (people at a console), json (scripts), junit (CI servers), prometheus "
+    "(node_exporter's textfile collector), html (one self-contained page).",
 )
 @click.option(
     "--output",
     "output_file",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, dir_okay=False),
     metavar="FILE",
-    help="Write the report to FILE instead of stdout.",
+    help="Write the report to FILE (atomically: readers never see half a file) instead of stdout.",
 )
 @json_option
 @click.pass_context
@@ -370,15 +371,26 @@ def status(
 ) -> int:
     """Compliance report: exit 0 when every installed component is at the media's level."""
     from spdeploy.commands.plan import make_plan, status_exit_code
+    from spdeploy.reports import NEEDS_HISTORY, render_status
 
     s = _settings(ctx, json_flag or fmt == "json")
+    if s.json and fmt not in ("table", "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
+    fmt = "json" if s.json else fmt
     result = make_plan(s.profile, _selection(media, target, kw))
-    if output_file is not None:
-        from spdeploy.output import write_report
+    runs = []
+    if fmt in NEEDS_HISTORY:
+        from spdeploy.commands.history import history as read_history
 
-        write_report(output_file, result, fmt)
-    else:
+        runs = read_history(s.state_dir(), target=result.target, limit=10)
+    if output_file is not None:
+        from spdeploy.output import write_atomic
+
+        write_atomic(output_file, render_status(fmt, result, runs))
+    elif fmt in ("table", "json"):
         s.output().status(result)
+    else:
+        click.echo(render_status(fmt, result, runs), nl=False)
     return status_exit_code(result)
 
 

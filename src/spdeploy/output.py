@@ -468,17 +468,19 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def write_report(path: Any, plan: Plan, fmt: str) -> None:
-    """Write a status report atomically: a reader never sees half a file."""
-    import io
+def write_atomic(path: Any, text: str) -> None:
+    """Write a report atomically: a reader (node_exporter, a CI server) never sees half a file."""
     import tempfile
     from pathlib import Path
 
-    buffer = io.StringIO()
-    Output(json_mode=fmt == "json", stream=buffer).status(plan)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(buffer.getvalue())
-    Path(tmp).replace(target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        Path(tmp).chmod(0o644)  # mkstemp's 0600 would hide it from node_exporter's user
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -65,7 +65,8 @@ def prepare(profile_ref: str, sel: Selection) -> Prepared:
     components = select(profile, sel.only, sel.skip)
     assert sel.media is not None and sel.target is not None
     media = open_media(sel.media)
-    target = Path(sel.target)
+    # resolved: reports, metrics and the history name a target the same way however it is typed
+    target = Path(sel.target).resolve()
     tree = open_target(target)
     language, platform = choose(profile, media, sel.language, sel.platform)
     inventory = scan(profile, tree, target, components)

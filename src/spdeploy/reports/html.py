@@ -1,0 +1,385 @@
+"""One self-contained HTML page (``status --format html``): mail it, attach it, print it.
+
+Inline CSS only, no script, nothing fetched (a Content-Security-Policy says so to the browser
+too). Targets come worst first; in each, the suite-compliance finding (Q242250's trap) comes
+before the component table, then the recent runs with their steps. Status is always spelled out
+in text beside its colour; tables stack into cards on a phone and print in black and white.
+
+:func:`render_data` works on the SPEC §5 JSON (``plan_dict``, ``run_dict``), so a fleet report
+can feed it what it collected from many hosts; :func:`render` is the same for records.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE
+
+if TYPE_CHECKING:
+    from spdeploy.planner import Plan
+    from spdeploy.store import RunRecord
+
+TITLE = "spdeploy compliance report"
+
+# (css class, symbol, text); the symbol is decoration, the text carries the meaning.
+_ACTION = {
+    UPDATE: ("warn", "↑", "update"),
+    CURRENT: ("good", "✓", "current"),
+    ABSENT: ("neutral", "–", "absent"),
+    MISSING: ("bad", "✗", "missing on media"),
+}
+_STATUS = {
+    "ok": "good",
+    "failed": "bad",
+    "timeout": "bad",
+    "refused": "bad",
+    "reboot-required": "warn",
+    "interrupted": "warn",
+}
+_FINDING_TITLE = {"core-updated-components-behind": "core updated, components left behind"}
+_SYMBOL = {"good": "✓", "bad": "✗", "warn": "!", "neutral": "–"}
+# Controls and lone surrogates (undecodable file names) cannot be written out as UTF-8 text.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+_CSS = """
+:root { color-scheme: light; --fg: #1b1b1b; --muted: #4a4a4a; --line: #c4c4c4;
+  --bad: #a4001d; --bad-bg: #fdecee; --good: #1a5e20; --good-bg: #e8f4e9; --warn: #7a4100;
+  --neutral: #595959; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 75rem; padding: 1rem; color: var(--fg); background: #fff;
+  font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.3rem; margin: 0 0 .5rem; }
+h3 { font-size: 1.1rem; margin: 1.25rem 0 .5rem; }
+h4 { font-size: 1rem; margin: 1rem 0 .25rem; }
+p, dd, td, tbody th, li, h2, h4 { overflow-wrap: anywhere; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono",
+  monospace; font-size: .9em; }
+.report { border-bottom: .3rem solid var(--neutral); padding-bottom: .75rem; }
+.report.bad { border-color: var(--bad); }
+.report.good { border-color: var(--good); }
+.overall { font-size: 1.15rem; margin: .25rem 0; }
+.muted, .name, .log { color: var(--muted); }
+.name, .log { display: block; font-size: .9em; font-weight: 400; }
+.badge { display: inline-block; padding: .05em .45em; border-radius: .25em; color: #fff;
+  background: var(--neutral); font-weight: 700; font-size: .85em; white-space: nowrap; }
+.badge.bad { background: var(--bad); }
+.badge.good { background: var(--good); }
+.badge.warn { background: var(--warn); }
+nav ul { margin: .5rem 0 0; padding-left: 1.2rem; }
+a { color: #0b4f9c; }
+section.target { margin: 1.5rem 0 2.5rem; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem;
+  margin: .5rem 0; }
+.facts dt { font-weight: 600; }
+.facts dd { margin: 0; }
+.finding { margin: 1rem 0; padding: .75rem 1rem; border: 2px solid var(--bad);
+  border-left-width: .6rem; background: var(--bad-bg); }
+.finding h3 { margin: 0 0 .35rem; color: var(--bad); }
+.finding p { margin: .25rem 0; }
+.suite-ok { margin: 1rem 0; padding: .5rem 1rem; border-left: .6rem solid var(--good);
+  background: var(--good-bg); }
+table { width: 100%; border-collapse: collapse; margin: .5rem 0 1rem; }
+caption { text-align: left; font-weight: 700; padding: .25rem 0; }
+th, td { text-align: left; vertical-align: top; padding: .4rem .5rem;
+  border-bottom: 1px solid var(--line); }
+thead th { border-bottom: 2px solid var(--fg); white-space: nowrap; }
+.nw { white-space: nowrap; }
+tbody th { font-weight: 600; }
+tr.missing-on-media { background: var(--bad-bg); }
+.run { margin: 0 0 1.25rem; }
+.run p { margin: .15rem 0; }
+@media (max-width: 600px) {
+  body { padding: .6rem; }
+  .facts { grid-template-columns: 1fr; }
+  .facts dd { margin-bottom: .35rem; }
+  table.stack, table.stack tbody, table.stack tr, table.stack th, table.stack td {
+    display: block; width: 100%; }
+  table.stack caption { display: block; }
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip-path: inset(50%); white-space: nowrap; }
+  table.stack tr { margin: 0 0 .75rem; padding: .25rem .5rem; border: 1px solid var(--line);
+    border-radius: .3rem; }
+  table.stack td, table.stack tbody th { position: relative; min-height: 1.6rem;
+    padding: .2rem 0 .2rem 7.2rem; border: 0; }
+  table.stack td::before, table.stack tbody th::before { content: attr(data-label);
+    position: absolute; left: 0; width: 6.8rem; font-weight: 600; color: var(--muted); }
+}
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; color: #000; }
+  nav { display: none; }
+  .badge, .badge.bad, .badge.good, .badge.warn { color: #000; background: none;
+    border: 1px solid #000; }
+  .finding, .suite-ok, tr.missing-on-media { background: none; }
+  .finding { border-color: #000; }
+  .finding h3, .muted, .name, .log { color: #000; }
+  tr, .finding, .run h4 { break-inside: avoid; }
+  h2, h3, h4 { break-after: avoid; }
+  thead { display: table-header-group; }
+}
+"""
+
+
+def render(
+    plans: Sequence[Plan],
+    runs: Sequence[RunRecord],
+    title: str = TITLE,
+    *,
+    now: float | None = None,
+) -> str:
+    """The report for the plans (one target or several) and their targets' recent runs."""
+    from spdeploy.reports.data import plan_dict, run_dict
+
+    return render_data([plan_dict(p) for p in plans], [run_dict(r) for r in runs], title, now=now)
+
+
+def render_data(
+    plans: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    title: str = TITLE,
+    *,
+    now: float | None = None,
+) -> str:
+    """The report for SPEC §5 ``status`` documents and ``history`` runs (``now``: when taken)."""
+    ordered = worst_first(plans)
+    generated = time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime(time.time() if now is None else now)
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        '<meta name="generator" content="spdeploy">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        _header(ordered, title, generated),
+        "<main>",
+        *(_target(i, plan, runs) for i, plan in enumerate(ordered, 1)),
+        "</main>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def worst_first(plans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Not compliant first: missing installers (errors) before updates, most behind first."""
+
+    def key(plan: Mapping[str, Any]) -> tuple[bool, bool, int]:
+        actions = [c["action"] for c in plan["components"]]
+        behind = sum(1 for a in actions if a not in (CURRENT, ABSENT))
+        return bool(plan["compliant"]), MISSING not in actions, -behind
+
+    return sorted(plans, key=key)  # stable: ties keep the given order
+
+
+def _header(plans: Sequence[Mapping[str, Any]], title: str, generated: str) -> str:
+    failing = [p for p in plans if not p["compliant"]]
+    findings = sum(len(p.get("findings") or ()) for p in plans)
+    if not plans:
+        kind, verdict, detail = "neutral", "NO TARGETS", "nothing was checked"
+    elif failing:
+        kind, verdict = "bad", "NOT COMPLIANT"
+        detail = f"{len(failing)} of {len(plans)} target(s) not at the media's level"
+        if findings:
+            detail += f"; {findings} suite-compliance finding(s)"
+    else:
+        kind, verdict = "good", "COMPLIANT"
+        detail = f"all {len(plans)} target(s) at the media's level"
+    out = [
+        f'<header class="report {kind}">',
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="overall">{_badge(kind, verdict)} {_e(detail)}</p>',
+        f'<p class="muted">Generated {_e(generated)} by spdeploy.</p>',
+    ]
+    if len(plans) > 1:
+        out.append('<nav aria-label="Targets"><ul>')
+        for i, plan in enumerate(plans, 1):
+            state = ("good", "compliant") if plan["compliant"] else ("bad", "not compliant")
+            out.append(f'<li><a href="#target-{i}">{_e(plan["target"])}</a> {_badge(*state)}</li>')
+        out.append("</ul></nav>")
+    out.append("</header>")
+    return "\n".join(out)
+
+
+def _target(index: int, plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
+    state = ("good", "COMPLIANT") if plan["compliant"] else ("bad", "NOT COMPLIANT")
+    anchor = f"target-{index}"
+    out = [
+        f'<section class="target" id="{anchor}" aria-labelledby="{anchor}-title">',
+        f'<h2 id="{anchor}-title">{_badge(*state)} {_e(plan["target"])}</h2>',
+        '<dl class="facts">',
+        f"<dt>Profile</dt><dd>{_e(plan['profile'])}</dd>",
+        f"<dt>Media</dt><dd>{_e(plan['media'])}</dd>",
+        f"<dt>Language, platform</dt><dd>{_e(plan['language'])}, {_e(plan['platform'])}</dd>",
+        "</dl>",
+        _findings(plan),
+        _components(plan),
+        _runs(plan, runs),
+        "</section>",
+    ]
+    return "\n".join(out)
+
+
+def _findings(plan: Mapping[str, Any]) -> str:
+    findings: list[Mapping[str, Any]] = list(plan.get("findings") or ())
+    if not findings:
+        return (
+            '<p class="suite-ok"><strong>Suite compliance: passed.</strong> '
+            "No component was left behind the core it runs on.</p>"
+        )
+    out = []
+    for f in findings:
+        out += [
+            '<div class="finding">',
+            f"<h3>Suite compliance: FAILED, {_e(_FINDING_TITLE.get(f['code'], f['code']))}</h3>",
+            f"<p><strong>{_e(f['message'])}</strong></p>",
+            f'<p class="muted">Finding <code>{_e(f["code"])}</code>; components: '
+            f"{_e(', '.join(map(str, f['components'])))}</p>",
+            "</div>",
+        ]
+    return "\n".join(out)
+
+
+def _components(plan: Mapping[str, Any]) -> str:
+    out = [
+        '<table class="components stack">',
+        "<caption>Components, in execution order</caption>",
+        "<thead><tr>",
+        *(
+            f'<th scope="col">{h}</th>'
+            for h in ("Component", "Level", "Version", "Action", "Reason")
+        ),
+        "</tr></thead>",
+        "<tbody>",
+    ]
+    for c in plan["components"]:
+        action = str(c["action"])
+        kind, symbol, text = _ACTION.get(action, ("neutral", "?", action))
+        out += [
+            f'<tr class="{_e(action)}" data-component="{_e(c["id"])}">',
+            f'<th scope="row" data-label="Component">{_e(c["id"])}'
+            f'<span class="name">{_e(c["name"])}</span></th>',
+            f'<td data-label="Level">{_arrow(_levels(c))}</td>',
+            f'<td data-label="Version">{_arrow(_versions(c))}</td>',
+            f'<td data-label="Action">{_badge(kind, text, symbol)}</td>',
+            f'<td data-label="Reason">{_e(c["reason"])}</td>',
+            "</tr>",
+        ]
+    out += ["</tbody>", "</table>"]
+    return "\n".join(out)
+
+
+def _levels(c: Mapping[str, Any]) -> str:
+    """``SP2 → SP4`` for a component behind, ``SP4`` when current, "not installed" when absent."""
+    media = c.get("media_level") or c.get("media_version") or "?"
+    if c["action"] == ABSENT:
+        return f"not installed (media {media})"
+    installed = c.get("level") or c.get("version") or "unknown"
+    if c["action"] == CURRENT:
+        return f"{installed} (media {media})"
+    return f"{installed} → {media}"
+
+
+def _versions(c: Mapping[str, Any]) -> str:
+    if c["action"] == ABSENT:
+        return f"— (media {c.get('media_version') or '?'})"
+    installed = c.get("version") or "unknown"
+    if c["action"] == CURRENT:
+        return str(installed)
+    return f"{installed} → {c.get('media_version') or '?'}"
+
+
+def _runs(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
+    # Newest first; SPEC §5 times have whole seconds, so ties keep the given (newest-first) order.
+    mine = sorted(
+        (r for r in runs if r["target"] == plan["target"]),
+        key=lambda r: str(r["started"]),
+        reverse=True,
+    )
+    out = ["<h3>Recent runs</h3>"]
+    if not mine:
+        out.append('<p class="muted">No apply run recorded for this target.</p>')
+    for run in mine:
+        status = str(run["status"])
+        exit_code = "-" if run.get("exit_code") is None else str(run["exit_code"])
+        out += [
+            f'<div class="run" data-run="{_e(run["run_id"])}">',
+            f"<h4>Run {_e(run['run_id'])} {_badge(_STATUS.get(status, 'neutral'), status)}</h4>",
+            f"<p>Started {_e(_when(run['started']))}, finished {_e(_when(run.get('finished')))}"
+            f"; exit code {_e(exit_code)}; media {_e(run.get('media'))}</p>",
+        ]
+        if run.get("message"):
+            out.append(f"<p>{_e(run['message'])}</p>")
+        out.append(_steps(run))
+        out.append("</div>")
+    return "\n".join(out)
+
+
+def _steps(run: Mapping[str, Any]) -> str:
+    steps: list[Mapping[str, Any]] = list(run.get("steps") or ())
+    if not steps:
+        return '<p class="muted">No steps ran.</p>'
+    headers = ("Component", "Status", "Exit code", "Versions", "Duration", "Message")
+    out = [
+        '<table class="steps stack">',
+        f"<caption>Steps of run {_e(run['run_id'])}</caption>",
+        "<thead><tr>",
+        *(f'<th scope="col">{h}</th>' for h in headers),
+        "</tr></thead>",
+        "<tbody>",
+    ]
+    for s in steps:
+        status = str(s["status"])
+        exit_code = "-" if s.get("exit_code") is None else str(s["exit_code"])
+        versions = f"{s.get('version_before') or '?'} → {s.get('version_after') or '?'}"
+        duration = "-" if s.get("duration_s") is None else f"{float(s['duration_s']):.2f} s"
+        log = f'<span class="log">log: {_e(s["log"])}</span>' if s.get("log") else ""
+        out += [
+            f'<tr data-step="{_e(s["id"])}">',
+            f'<th scope="row" data-label="Component">{_e(s["id"])}</th>',
+            f'<td data-label="Status">{_badge(_STATUS.get(status, "neutral"), status)}</td>',
+            f'<td data-label="Exit code">{_e(exit_code)}</td>',
+            f'<td data-label="Versions">{_arrow(versions)}</td>',
+            f'<td data-label="Duration">{_e(duration)}</td>',
+            f'<td data-label="Message">{_e(s.get("message") or "")}{log}</td>',
+            "</tr>",
+        ]
+    out += ["</tbody>", "</table>"]
+    return "\n".join(out)
+
+
+def _arrow(text: str) -> str:
+    """``SP2 → SP4`` may wrap at the arrow only: a version never breaks in two."""
+    return " → ".join(f'<span class="nw">{_e(part)}</span>' for part in text.split(" → "))
+
+
+def _when(iso: Any) -> str:
+    """``2026-11-25T14:53:56Z`` -> ``2026-11-25 14:53:56 UTC``; a run still going has none."""
+    if not iso:
+        return "(not finished)"
+    text = str(iso)
+    return text[:-1].replace("T", " ") + " UTC" if text.endswith("Z") else text
+
+
+def _badge(kind: str, text: str, symbol: str | None = None) -> str:
+    mark = _SYMBOL.get(kind, "") if symbol is None else symbol
+    return (
+        f'<span class="badge {kind}"><span aria-hidden="true">{_e(mark)}</span> {_e(text)}</span>'
+    )
+
+
+def _e(value: Any) -> str:
+    """Escaped text: ``&<>"'`` as entities; what UTF-8 cannot carry as U+FFFD."""
+    return html.escape(_UNPRINTABLE.sub("\ufffd", "" if value is None else str(value)))

@@ -1,0 +1,247 @@
+"""The HTML report: self-contained, finding first, worst target first, escaped; and in a browser."""
+
+from __future__ import annotations
+
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from helpers import require_tool
+from report_samples import NASTY, Applied, nasty_plan, nasty_run
+
+from spdeploy.planner import Plan
+from spdeploy.reports import html
+
+NOW = 1_795_615_267.0
+COMPONENTS = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+# What chromium needs to stay off a closed network (see the env notes: it otherwise dials out).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Attributes through which a page loads or links to something.
+_REFERENCES = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background"}
+
+
+class Page(HTMLParser):
+    """Tags, references, inline styles, all text, and the text of each component/step row."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.references: list[str] = []
+        self.css: list[str] = []
+        self.text: list[str] = []
+        self.rows: list[tuple[str, str]] = []  # (data-component, text) of component rows
+        self.steps: list[tuple[str, str]] = []  # (data-step, text) of step rows
+        self.sections: list[str] = []  # section ids, in order
+        self._row: tuple[str, str, list[str]] | None = None
+        self._in_style = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        self.references += [v or "" for k, v in attrs if k in _REFERENCES]
+        self.css += [v or "" for k, v in attrs if k == "style"]
+        self._in_style = tag == "style"
+        for kind in ("data-component", "data-step"):
+            if tag == "tr" and attributes.get(kind) is not None:
+                self._row = (kind, attributes[kind] or "", [])
+        if tag == "section":
+            self.sections.append(attributes.get("id") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+        if tag == "tr" and self._row is not None:
+            kind, key, parts = self._row
+            text = " ".join(" ".join(parts).split())
+            (self.rows if kind == "data-component" else self.steps).append((key, text))
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.css.append(data)
+            return
+        self.text.append(data)
+        if self._row is not None:
+            self._row[2].append(data)
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+def _assert_self_contained(text: str) -> Page:
+    page = Page(text)
+    names = {tag for tag, _ in page.tags}
+    assert not names & {"script", "link", "img", "iframe", "object", "embed", "base"}, names
+    assert all(ref.startswith("#") for ref in page.references), page.references
+    css = "\n".join(page.css).lower()
+    assert "@import" not in css and "url(" not in css
+    assert "http://" not in text and "https://" not in text and "//" not in css
+    return page
+
+
+def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:
+    text = html.render([trap], [], now=NOW)
+    page = _assert_self_contained(text)
+    assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert ("meta", {"charset": "utf-8"}) in page.tags
+    assert page.all_text.count("NOT COMPLIANT") == 2  # the overall verdict and the target's
+    finding = trap.findings[0].message
+    assert finding in page.all_text
+    # the finding comes before the component table
+    assert page.all_text.index(finding) < page.all_text.index("Components, in execution order")
+    rows = dict(page.rows)
+    assert list(rows) == COMPONENTS
+    assert rows["calcon"].startswith("calcon Microsoft Exchange Calendar Connector SP2 → SP4")
+    assert "5.5.2448.0 → 5.5.2653.0" in rows["calcon"] and "update" in rows["calcon"]
+    assert "missing on media" in rows["gwxconn"] and "no installer" in rows["gwxconn"]
+    assert "SP4 (media SP4)" in rows["server"] and "current" in rows["server"]
+    assert "not installed" in rows["ovvconn"] and "absent" in rows["ovvconn"]
+    headers = [a.get("scope") for tag, a in page.tags if tag == "th"]
+    assert headers.count("col") == 5 and headers.count("row") == len(COMPONENTS)
+    assert "No apply run recorded for this target." in page.all_text
+    assert "Generated 2026-11-25 14:01 UTC" in page.all_text
+
+
+def test_runs_newest_first_with_their_steps(applied: Applied) -> None:
+    text = html.render([applied.plan], applied.runs, now=NOW)
+    page = _assert_self_contained(text)
+    assert "Suite compliance: passed." in page.all_text
+    runs = [a["data-run"] for tag, a in page.tags if tag == "div" and "data-run" in a]
+    assert runs == [r.id for r in applied.runs]  # Store gives newest first; so does the page
+    latest, failed = applied.runs
+    assert [key for key, _ in page.steps] == [s.component for r in applied.runs for s in r.steps]
+    rows = [row for key, row in page.steps if key == "calcon"]
+    calcon_failed = next(s for s in failed.steps if s.component == "calcon")
+    assert calcon_failed.status == "failed"
+    assert any(
+        row.startswith(f"calcon ✗ failed {calcon_failed.exit_code} ") and "installer exited" in row
+        for row in rows
+    ), rows
+    reboot = next(s for s in latest.steps if s.status == "reboot-required")
+    assert any(
+        row.startswith(f"{reboot.component} ! reboot-required 194 ") for _, row in page.steps
+    )
+    assert f"Run {latest.id} ! reboot-required" in " ".join(page.all_text.split())
+
+
+def test_worst_target_first(trap: Plan, applied: Applied) -> None:
+    text = html.render([applied.plan, trap], applied.runs, now=NOW)
+    page = _assert_self_contained(text)
+    flat = " ".join(page.all_text.split())
+    assert "NOT COMPLIANT 1 of 2 target(s) not at the media's level" in flat
+    assert flat.index(trap.target) < flat.index(applied.plan.target)
+    assert page.sections == ["target-1", "target-2"]
+    assert [a["href"] for tag, a in page.tags if tag == "a"] == ["#target-1", "#target-2"]
+
+
+def test_everything_is_escaped() -> None:
+    plan = nasty_plan()
+    text = html.render([plan], [nasty_run()], title=f"Title {NASTY}", now=NOW)
+    text.encode("utf-8")  # writable as UTF-8
+    page = _assert_self_contained(text)
+    assert {tag for tag, _ in page.tags} & {"i", "script"} == set()
+    readable = NASTY.replace("\x01", "\ufffd").replace("\udcff", "\ufffd")
+    for expected in (
+        f"Title {readable}",
+        f"/srv/{readable}",
+        f"finding {readable}",
+        f"reason {readable}",
+        f"run {readable}",
+        f"step {readable}",
+        f"log: /state/{readable}.log",
+    ):
+        assert expected in page.all_text, expected
+    assert [key for key, _ in page.rows] == ["core", 'odd"id']
+    assert [key for key, _ in page.steps] == ['odd"id']
+
+
+def test_no_targets() -> None:
+    page = _assert_self_contained(html.render([], [], now=NOW))
+    assert "NO TARGETS" in page.all_text
+
+
+def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Path) -> None:
+    """Open the file as a person would, on a phone's width: nothing leaves the file, the
+    finding and every row are visible, nothing scrolls sideways."""
+    chromium = require_tool("chromium")
+    from playwright.sync_api import Route, sync_playwright
+
+    started = time.perf_counter()
+    report = tmp_path / "status.html"
+    plans = [applied.plan, nasty_plan(), trap]
+    report.write_text(html.render(plans, [*applied.runs, nasty_run()], now=NOW), encoding="utf-8")
+    url = report.as_uri()
+    requested: list[str] = []
+    blocked: list[str] = []
+    problems: list[str] = []
+
+    def guard(route: Route) -> None:
+        if route.request.url in (url, (tmp_path / "canary.html").as_uri()):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 375, "height": 740})
+            context.route("**/*", guard)
+            context.on("request", lambda request: requested.append(request.url))
+            page = context.new_page()
+            # the net catches what a page asks for: a canary page's image is seen and refused
+            canary = tmp_path / "canary.html"
+            canary.write_text('<!DOCTYPE html><img src="canary.png" alt="">', encoding="utf-8")
+            page.goto(canary.as_uri(), wait_until="load")
+            assert blocked == [(tmp_path / "canary.png").as_uri()], blocked
+            requested.clear()
+            blocked.clear()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+            page.goto(url, wait_until="load")
+
+            # worst first: the trap's section leads, its finding and rows are on screen
+            assert page.locator("section").first.get_attribute("id") == "target-1"
+            assert page.locator("#target-1 h2").inner_text().endswith(trap.target)
+            finding = page.get_by_text(trap.findings[0].message, exact=True)
+            assert finding.is_visible()
+            for section, plan in (("#target-1", trap), ("#target-3", applied.plan)):
+                for c in plan.components:
+                    row = page.locator(f'{section} tr[data-component="{c.id}"]')
+                    assert row.is_visible(), (section, c.id)
+            calcon = page.locator('#target-1 tr[data-component="calcon"]').inner_text()
+            assert "SP2 → SP4" in calcon and "update" in calcon
+
+            def overflow() -> Any:
+                return page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+
+            width, inner = overflow()
+            assert width <= inner, f"at 375px the page is {width}px wide"
+            shot = artifacts / "status-report-375px.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nscreenshot: {shot}")
+
+            page.set_viewport_size({"width": 1280, "height": 900})
+            width, inner = overflow()
+            assert width <= inner, f"at 1280px the page is {width}px wide"
+            page.emulate_media(media="print")
+            assert finding.is_visible()
+            page.screenshot(path=str(artifacts / "status-report-print.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert requested == [url], requested  # the file itself, nothing else
+    assert blocked == [] and problems == [], (blocked, problems)
+    print(f"browser test: {time.perf_counter() - started:.2f} s")

@@ -87,7 +87,7 @@ def require_tool(name: str) -> str:
     return path
 
 
-def cli_pty(*args: str | Path, timeout: float = 120) -> Result:
+def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
     """Run ``python -m spdeploy ARGS`` on a pseudo-terminal, as a person at a console would;
     ``out`` is everything the terminal received (stdout and stderr, escapes included)."""
     import pty
@@ -95,8 +95,10 @@ def cli_pty(*args: str | Path, timeout: float = 120) -> Result:
     import time
 
     master, slave = pty.openpty()
+    extra = env or {}
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     env.pop("NO_COLOR", None)
+    env.update(extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "spdeploy", *map(str, args)],
         stdin=slave,

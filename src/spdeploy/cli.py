@@ -156,6 +156,7 @@ def main(
     3 applied but a reboot is required, 4 another apply holds the target's lock.
     """
     ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
+    _SEEN["state"] = state  # for the crash log, written after click has unwound
 
 
 @main.command()
@@ -395,16 +396,30 @@ def status(
 
 
 @main.command()
-@click.option("--limit", type=int, default=20, show_default=True, help="Most recent N runs.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent N runs."
+)
 @click.option("--target", metavar="T", help="Only runs on this target.")
+@click.option(
+    "--run",
+    "run_id",
+    metavar="RUN_ID",
+    help="One run in full: each step's message and log, the collected setup logs, the backups.",
+)
 @json_option
 @click.pass_context
-def history(ctx: click.Context, limit: int, target: str | None, json_flag: bool) -> int:
+def history(
+    ctx: click.Context, limit: int, target: str | None, run_id: str | None, json_flag: bool
+) -> int:
     """Past runs and their steps, newest first."""
     from spdeploy.commands.history import history as read_history
 
     s = _settings(ctx, json_flag)
-    s.output().history(read_history(s.state_dir(), target=target, limit=limit))
+    runs = read_history(s.state_dir(), target=target, limit=limit, run_id=run_id)
+    if run_id is not None:
+        s.output().run_detail(runs[0])
+    else:
+        s.output().history(runs)
     return 0
 
 
@@ -490,45 +505,64 @@ def demo(ctx: click.Context, directory: Path | None, media_format: str, json_fla
     return run_demo(directory, s.output(), media_format)
 
 
-def _crash_log(exc: BaseException) -> str:
+_SEEN: dict[str, Path | None] = {"state": None}
+
+
+def _crash_log(exc: BaseException, argv: list[str]) -> str:
+    """Append the traceback to ``crash.log`` in the state folder (``--state`` if given)."""
+    import time
     import traceback
 
     from spdeploy.store import default_state_dir
 
     try:
-        folder = default_state_dir()
+        folder = _SEEN["state"] or default_state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "crash.log"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} spdeploy {__version__}: spdeploy {' '.join(argv)}\n")
             fh.write("".join(traceback.format_exception(exc)) + "\n")
         return str(path)
     except OSError:
         return "(could not write a crash log)"
 
 
+class _Internal(SpdeployError):
+    """An unexpected exception: a bug. One line for the user, the traceback in the crash log."""
+
+    exit_code = 70
+    code = "internal"
+
+
+class _Interrupted(SpdeployError):
+    exit_code = 130
+    code = "interrupted"
+
+
 def run(argv: list[str]) -> int:
-    """Entry point: parse, dispatch, and turn every outcome into an exit code."""
+    """Entry point: parse, dispatch, and turn every outcome into an exit code.
+
+    The one error boundary: expected errors are one line (or a JSON envelope with a stable
+    ``code``) and their exit code; Ctrl-C is 130, after the executor has recorded the run as
+    interrupted; anything else is a bug: 70, with the traceback in the state folder's crash log.
+    """
     json_mode = "--json" in argv
+    _SEEN["state"] = None
     try:
         code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
         return _report(BadInput(exc.format_message()), json_mode)
-    except click.exceptions.Abort:
-        sys.stderr.write("spdeploy: aborted\n")
-        return 130
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _report(_Interrupted("interrupted"), json_mode)
     except SpdeployError as exc:
         return _report(exc, json_mode)
-    except KeyboardInterrupt:
-        sys.stderr.write("spdeploy: interrupted\n")
-        return 130
     except Exception as exc:
-        where = _crash_log(exc)
-        sys.stderr.write(
-            f"spdeploy: internal error: {type(exc).__name__}: {exc} (traceback in {where})\n"
-        )
-        return 70
+        where = _crash_log(exc, argv)
+        message = f"internal error: {type(exc).__name__}: {exc} (traceback in {where})"
+        return _report(_Internal(message), json_mode)
     return int(code or 0)
 
 

@@ -322,6 +322,38 @@ class Output:
         if report.saved_current_to:
             self.line(f"The files overwritten were saved in {report.saved_current_to}", always=True)
 
+    def run_detail(self, run: Any) -> None:
+        """``history --run``: one run in full."""
+        if self.json_mode:
+            self.json(data.run_dict(run))
+            return
+        shown = data.run_dict(run)
+        self.line(f"Run {run.id}: {run.status} (exit {run.exit_code}) on {run.target}")
+        self.line(f"  profile {run.profile}, media {run.media} ({run.language}, {run.platform})")
+        self.line(f"  started {shown['started']}, finished {shown['finished'] or '-'}")
+        if run.message:
+            self.line(f"  {run.message}")
+        rows = [
+            [
+                s.component,
+                s.status,
+                "-" if s.exit_code is None else str(s.exit_code),
+                f"{s.version_before or '-'} -> {s.version_after or '-'}",
+                f"{s.duration_s:.1f}s",
+                s.message or "",
+            ]
+            for s in run.steps
+        ]
+        self.table("Steps", ["component", "status", "exit", "versions", "took", "message"], rows)
+        for step in run.steps:
+            if step.log:
+                self.line(f"  log of {step.component}: {step.log}")
+        for path in run.collected:
+            self.line(f"  collected: {path}")
+        for path in run.backups:
+            self.line(f"  backup: {path} (spdeploy restore {run.id})")
+        self.line(f"  folder: {run.folder}")
+
     def profiles(self, profiles: Sequence[Any]) -> None:
         if self.json_mode:
             self.json(
@@ -432,7 +464,21 @@ class StepPrinter:
             return
         text = f"running {command.id} ({name}): {_argv(command.argv)}"
         if self.out.rich and not command.interactive:
-            self._status = self.out.console.status(text)
+            if self.out.verbose:
+                self.out.line(text)
+            # the installer's name, not its whole command line: the elapsed time must fit
+            text = f"running {command.id} ({name}): {_basename(command.argv[0])}"
+            # a spinner with the time elapsed: installers can take many minutes in silence
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._status = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.out.console,
+                transient=True,
+            )
+            self._status.add_task(text, total=None)
             self._status.start()
         else:
             self.out.line(text)
@@ -453,6 +499,10 @@ def _version(version: str | None, level: str | None) -> str:
     if version is None:
         return "-"
     return f"{version} ({level})" if level else version
+
+
+def _basename(path: str) -> str:
+    return path.replace("\\", "/").rpartition("/")[2]
 
 
 def _argv(argv: Sequence[str]) -> str:

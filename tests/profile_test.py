@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from importlib import resources
 from pathlib import Path
@@ -666,3 +667,30 @@ def test_pre_and_post_take_one_command_or_several(tmp_path: Path) -> None:
     (comp,) = load_profile(str(path)).components
     assert comp.pre == (("net", "stop", "LME-NOTES"),)
     assert comp.post == (("net", "start", "LME-NOTES"), ("net", "start", "MSExchangeMTA"))
+
+
+@pytest.mark.parametrize(
+    ("installer", "why"),
+    [
+        ("{target}/Update.exe", "unknown placeholder {target}"),  # only {language} {platform}
+        ("{platform:>9}/x.exe", "unknown placeholder {platform:>9}"),  # no format specs
+        ("{platform.upper}/x.exe", "unknown placeholder {platform.upper}"),  # no attributes
+    ],
+)
+def test_installer_templates_take_only_language_and_platform(
+    tmp_path: Path, installer: str, why: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        HEADER + f'[[component]]\nid = "a"\nname = "A"\ninstaller = ["{installer}"]\n'
+        'installed = { exists = "a.exe" }\n'
+    )
+    with pytest.raises(ProfileError, match=re.escape(why)):
+        load_profile(str(path))
+
+
+def test_nul_in_an_argument_is_a_profile_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(HEADER + component("a", 'args = ["a\\u0000b"]'))
+    with pytest.raises(ProfileError, match="NUL"):
+        load_profile(str(path))

@@ -92,3 +92,10 @@ def test_level_name_with_the_exchange55_levels(
 
 def test_level_name_with_no_levels() -> None:
     assert level_name({}, "5.5.2448") is None
+
+
+def test_absurdly_long_numbers_are_not_versions() -> None:
+    """int() of thousands of digits is refused by Python: such text is simply not a version."""
+    assert not is_version("1" * 4400)
+    assert not is_version(".".join(["1"] * 40))
+    assert is_version("5.5.2653.0") and is_version("1" * 18)

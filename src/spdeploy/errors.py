@@ -17,6 +17,8 @@ SpdeployError (1)
 
 from __future__ import annotations
 
+_CONTROLS = {c: f"\\x{c:02x}" for c in range(32) if c != 9} | {10: "\\n", 13: "\\r"}
+
 
 class SpdeployError(Exception):
     """Base of every expected error: one line for the user, one exit code."""
@@ -25,6 +27,8 @@ class SpdeployError(Exception):
     code = "error"
 
     def __init__(self, message: str) -> None:
+        # One line, always: a profile's own strings (ids, keys, paths) may hold line breaks.
+        message = message.translate(_CONTROLS)
         super().__init__(message)
         self.message = message
 

@@ -115,7 +115,9 @@ class Silent:
 
 
 def _render(template: str, variables: Mapping[str, str]) -> str:
-    return template.format_map(variables)
+    from spdeploy.templates import render
+
+    return render(template, variables)  # the profile's templates were checked when it loaded
 
 
 def step_args(component: Component, options: ApplyOptions) -> tuple[str, ...]:
@@ -130,15 +132,11 @@ def is_interactive(component: Component, options: ApplyOptions) -> bool:
 def commands_for(
     prep: Prepared, plan: Plan, options: ApplyOptions, staged_root: Path
 ) -> tuple[Command, ...]:
-    variables = _variables(prep)
     result = []
     for row in plan.updates:
         comp = prep.profile.component(row.id)
-        assert row.installer is not None
-        staged_dir = staged_root / row.id
-        local = staged_dir / local_name(row.installer.rpartition("/")[2])
-        env = {**variables, "language": row.language or prep.language, "staged": str(staged_dir)}
-        argv = (str(local), *(_render(a, env) for a in step_args(comp, options)))
+        env = step_variables(prep, row, staged_root / row.id)
+        argv = (env["installer"], *(_render(a, env) for a in step_args(comp, options)))
         result.append(Command(row.id, argv, is_interactive(comp, options)))
     return tuple(result)
 
@@ -149,6 +147,18 @@ def _variables(prep: Prepared) -> dict[str, str]:
         "media": prep.media.location,
         "platform": prep.platform,
         "language": prep.language,
+    }
+
+
+def step_variables(prep: Prepared, row: PlannedComponent, staged_dir: Path) -> dict[str, str]:
+    """Every placeholder a profile may use in args, pre/post and logs (profile.PLACEHOLDERS)."""
+    assert row.installer is not None
+    local = staged_dir / local_name(row.installer.rpartition("/")[2])
+    return {
+        **_variables(prep),
+        "language": row.language or prep.language,
+        "staged": str(staged_dir),
+        "installer": str(local),
     }
 
 
@@ -436,7 +446,6 @@ def _run_steps(
 ) -> list[StepRecord]:
     run_id, seq = key
     run_dir = store.run_dir(run_id)
-    variables = _variables(prep)
     rows = {r.id: r for r in plan.updates}
     results: list[StepRecord] = []
     stopped: str | None = None
@@ -462,7 +471,7 @@ def _run_steps(
             if REBOOT in earlier and not _reached_level(step, row):
                 # It asked for a reboot before, the reboot came, and it is still not done.
                 step = replace(step, status=FAILED, message=_loop_message([*earlier, step.status]))
-            _collect_logs(prep, comp, run_dir, variables)
+            _collect_logs(prep, comp, run_dir, step_variables(prep, row, staged[command.id].folder))
         if step.status in (FAILED, TIMEOUT):
             stopped = f"{command.id} {step.status}"
         elif step.status == REBOOT and step.exit_code == 1641:
@@ -524,7 +533,7 @@ def _run_one(
     options: ApplyOptions,
 ) -> StepRecord:
     """pre, the installer, post (always, even after a failure: Q234293), then verify."""
-    variables = {**_variables(prep), "staged": str(staged.folder)}
+    variables = step_variables(prep, row, staged.folder)
     log_dir = Path(journal.log or ".").parent
     failed_pre = _run_hooks(comp.pre, variables, log_dir / f"{comp.id}.pre.log", options)
     if failed_pre:

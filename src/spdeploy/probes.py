@@ -33,10 +33,12 @@ class ProbeContext:
     variables: Mapping[str, str] = field(default_factory=dict)
 
     def expand(self, template: str) -> str:
+        from spdeploy.templates import render
+
         try:
-            return template.format_map(self.variables)
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ProbeError(f"cannot expand {template!r}: unknown placeholder {exc}") from None
+            return render(template, self.variables)
+        except ValueError as exc:
+            raise ProbeError(f"cannot expand {template!r}: {exc}") from None
 
 
 class Probe(Protocol):

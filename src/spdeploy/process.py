@@ -96,8 +96,8 @@ def run(
                 start_new_session=_POSIX,
                 creationflags=0 if _POSIX else _NEW_GROUP,
             )
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument
+            reason = getattr(exc, "strerror", None) or str(exc)
             if out is not None:
                 out.write(f"spdeploy: could not start {args[0]}: {reason}\n".encode())
             return ProcessResult(args, None, False, time.monotonic() - started, log_path, reason)
@@ -136,7 +136,7 @@ def capture(argv: Sequence[str], *, timeout: float) -> Captured:
         )
     except FileNotFoundError:
         return Captured(None, "")
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         log.debug("capture %s failed: %s", argv, exc)
         return Captured(None, "")
     return Captured(done.returncode, done.stdout.decode("utf-8", errors="replace"))

@@ -249,6 +249,8 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ProfileError(f"{where}: expected a list of non-empty strings, got {value!r}")
+    if any("\0" in v for v in value):
+        raise ProfileError(f"{where}: a NUL character cannot be part of a path or an argument")
     return tuple(value)
 
 
@@ -270,20 +272,19 @@ def _commands(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
     return commands
 
 
-def _check_templates(values: tuple[str, ...], where: str) -> None:
-    import string
+# Installer candidates are resolved on the media before anything else is known.
+INSTALLER_PLACEHOLDERS = ("language", "platform")
+
+
+def _check_templates(
+    values: tuple[str, ...], where: str, allowed: tuple[str, ...] = PLACEHOLDERS
+) -> None:
+    from spdeploy.templates import problem
 
     for value in values:
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-        except ValueError as exc:
-            raise ProfileError(f"{where}: bad template {value!r}: {exc}") from None
-        for name in fields:
-            if name not in PLACEHOLDERS:
-                raise ProfileError(
-                    f"{where}: unknown placeholder {{{name}}} in {value!r} "
-                    f"(expected {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
-                )
+        wrong = problem(value, allowed)
+        if wrong is not None:
+            raise ProfileError(f"{where}: {wrong}")
 
 
 def _build_component(raw: dict[str, Any], top_source: str) -> Component:
@@ -302,7 +303,7 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     installer = _strings(raw["installer"], where("installer"))
     if not installer:
         raise ProfileError(f"{where('installer')}: expected at least one candidate path")
-    _check_templates(installer, where("installer"))
+    _check_templates(installer, where("installer"), INSTALLER_PLACEHOLDERS)
     args = _strings(raw.get("args", []), where("args"))
     _check_templates(args, where("args"))
     interactive = raw.get("interactive", False)

@@ -6,7 +6,9 @@ import re
 from collections.abc import Mapping
 from functools import total_ordering
 
-_VERSION = re.compile(r"^\s*v?(\d+(?:[.,]\d+)*)\s*$")
+# At most 16 parts of at most 18 digits: real versions are far shorter, and int() of thousands of
+# digits is slow at best and refused at worst (Python's int-string limit).
+_VERSION = re.compile(r"^\s*v?(\d{1,18}(?:[.,]\d{1,18}){0,15})\s*$")
 
 
 @total_ordering

@@ -79,3 +79,11 @@ def test_special_files_are_never_read(media: Path) -> None:
         list(tree.walk("eng/exchconn/setup/i386/ntsconn"))
     with pytest.raises(MediaError, match="not a regular file"):
         tree.read_bytes("eng/exchconn/setup/i386/ntsconn/pipe")
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_broken_symlinks_are_one_clear_error(media: Path, kind: str) -> None:
+    link = media / "ENG/EXCHCONN/SETUP/I386/NTSCONN/BROKEN.DLL"
+    link.symlink_to(link if kind == "loop" else media / "nowhere")
+    with pytest.raises(MediaError, match="broken symlink"):
+        list(FolderTree(media).walk("eng/exchconn/setup/i386/ntsconn"))

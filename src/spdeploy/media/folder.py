@@ -31,7 +31,7 @@ class FolderTree:
         if entries is None:
             try:
                 names = os.listdir(self.root / rel) if rel else os.listdir(self.root)
-            except (NotADirectoryError, FileNotFoundError):
+            except OSError:  # not a folder, gone, or a symlink loop: nothing to list
                 names = []
             # sorted so that two names differing only in case resolve the same way every time
             entries = {}
@@ -78,7 +78,10 @@ class FolderTree:
         if rel is None:
             raise MediaError(f"{self.root / path}: no such file on the {self.what}")
         full = self.root / rel
-        mode = full.stat().st_mode
+        try:
+            mode = full.stat().st_mode
+        except OSError as exc:  # a dangling symlink, or one that loops
+            raise MediaError(f"{full}: broken symlink ({exc.strerror}); refused") from None
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise MediaError(f"{full}: not a regular file (device or special file); refused")
         return full

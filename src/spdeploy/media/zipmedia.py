@@ -28,7 +28,14 @@ _MAX_LINKS = 8  # symlink hops while resolving one path; more means a loop
 _MAX_LINK_TEXT = 4096  # PATH_MAX: a longer "link" is not a link target but a hostile entry
 
 # What zipfile raises on damaged data, at open or mid-read (CRC errors are BadZipFile).
-_DAMAGE: tuple[type[Exception], ...] = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+# A damaged local header can also carry a name that is not the UTF-8 it claims.
+_DAMAGE: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    UnicodeDecodeError,
+)
 try:
     import lzma
 

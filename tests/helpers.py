@@ -128,3 +128,81 @@ def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None 
         os.close(master)
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     return Result(code, received.decode("utf-8", "replace"), "")
+
+
+# The fleet of `spdeploy report --from DIR`: host -> its verdict, worst first.
+FLEET = {
+    "exch05": "error",  # the target is gone: the task failed before a plan
+    "exch03": "error",  # applied: the calendar connector's installer failed (1603)
+    "exch04": "not-compliant",  # checked only: server and three connectors at SP2
+    "exch02": "reboot-required",  # applied: the Notes connector's installer asked for a reboot
+    "exch01": "compliant",  # applied
+}
+
+
+def write_result(
+    folder: Path,
+    host: str,
+    mode: str,
+    result: dict[str, Any] | None,
+    error: Any = None,
+    checked_at: str | None = None,
+) -> Path:
+    """``folder/<host>.json`` as the Ansible module writes it (``report_dir``); ``error``: an
+    exception (``code``, ``message``, ``exit_code``), or by default what the module reports
+    for a result: a failed step, or a host not at the level (unless a reboot is pending)."""
+    import time
+
+    if error is not None:
+        error = {"code": error.code, "message": error.message, "exit_code": error.exit_code}
+    elif result is not None:
+        failed = [s["id"] for s in result.get("steps", ()) if s["status"] in ("failed", "timeout")]
+        if failed:
+            error = {"code": "step-failed", "message": f"failed: {failed}", "exit_code": 1}
+        elif not result["compliant"] and not result.get("reboot_required"):
+            error = {"code": "not-compliant", "message": "not at the level", "exit_code": 1}
+    doc = {
+        "host": host,
+        "checked_at": checked_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": mode,
+        "result": result,
+        "error": error,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{host}.json"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return path
+
+
+def build_fleet_results(root: Path) -> Path:
+    """Five sandbox hosts (:data:`FLEET`), really checked or applied; the folder of results."""
+    from spdeploy.commands.common import Prepared, Selection, prepare
+    from spdeploy.errors import SpdeployError
+    from spdeploy.executor import ApplyOptions, apply
+    from spdeploy.reports.data import apply_dict, plan_dict
+    from spdeploy.sandbox.world import Behaviour, World, build_world
+    from spdeploy.store import Store
+
+    results = root / "results"
+
+    def prep(world: World) -> Prepared:
+        selection = Selection(str(world.media), str(world.target), platform="I386")
+        return prepare(str(world.profile), selection)
+
+    behaviours = {
+        "exch02": {"ntsconn": Behaviour(exit_code=3010)},
+        "exch03": {"calcon": Behaviour(exit_code=1603)},
+    }
+    for host in sorted(FLEET):
+        world = build_world(root / host, media_kwargs={"behaviours": behaviours.get(host, {})})
+        if host == "exch04":
+            write_result(results, host, "checked", plan_dict(prep(world).plan()))
+        elif host == "exch05":
+            shutil.rmtree(world.target)
+            with pytest.raises(SpdeployError) as failed:
+                prep(world)
+            write_result(results, host, "applied", None, failed.value)
+        else:
+            done = apply(prep(world), Store(world.state), ApplyOptions(timeout=60))
+            write_result(results, host, "applied", apply_dict(done))
+    return results

@@ -397,6 +397,59 @@ def status(
 
 @main.command()
 @click.option(
+    "--from",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="The folder of per-host results, <host>.json (the Ansible module's report_dir).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table (one row per host), json (scripts), html (hosts x components, then each host's "
+    "status report, on one self-contained page).",
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the report to FILE (atomically: readers never see half a file) instead of stdout.",
+)
+@json_option
+@click.pass_context
+def report(
+    ctx: click.Context, directory: Path, fmt: str, output_file: Path | None, json_flag: bool
+) -> int:
+    """Fleet report: every host's result in DIR, worst first.
+
+    Exits 0 when every host is at the media's level with no error (a pending reboot is shown,
+    not failed), 1 otherwise; an unreadable result file is that host's error.
+    """
+    from spdeploy.reports import fleet
+
+    s = _settings(ctx, json_flag or fmt == "json")
+    if s.json and fmt not in ("table", "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
+    fmt = "json" if s.json else fmt
+    hosts = fleet.load(directory)
+    if output_file is not None:
+        from spdeploy.output import write_atomic
+
+        write_atomic(output_file, fleet.render(fmt, hosts))
+    elif fmt in ("table", "json"):
+        s.output().fleet(hosts)
+    else:
+        click.echo(fleet.render(fmt, hosts), nl=False)
+    return hosts.exit_code
+
+
+@main.command()
+@click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent N runs."
 )
 @click.option("--target", metavar="T", help="Only runs on this target.")

@@ -17,6 +17,7 @@ from spdeploy.reports import data
 
 if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
     from spdeploy.executor import ApplyResult, Command
+    from spdeploy.reports.fleet import Fleet
     from spdeploy.store import StepRecord
 
 _ACTION_STYLE = {UPDATE: "yellow", CURRENT: "green", ABSENT: "dim", MISSING: "bold red"}
@@ -26,6 +27,12 @@ _STATUS_STYLE = {
     "timeout": "bold red",
     "skipped": "dim",
     "reboot-required": "yellow",
+}
+_VERDICT_STYLE = {
+    "error": "bold red",
+    "not-compliant": "red",
+    "reboot-required": "yellow",
+    "compliant": "green",
 }
 
 
@@ -91,12 +98,14 @@ class Output:
             return
         if self.rich:
             from rich.table import Table
+            from rich.text import Text
 
-            table = Table(title=title, title_justify="left", header_style="bold")
+            # Text, not markup: a path or a host's message may hold "[/]" (MarkupError) or "[b]"
+            table = Table(title=Text(title), title_justify="left", header_style="bold")
             for col in columns:
                 table.add_column(col, overflow="fold")
             for i, row in enumerate(rows):
-                table.add_row(*row, style=styles[i] if styles else None)
+                table.add_row(*map(Text, row), style=styles[i] if styles else None)
             self.console.print(table)
             return
         widths = [
@@ -148,6 +157,32 @@ class Output:
         behind = [c.id for c in plan.components if c.action in (UPDATE, MISSING)]
         detail = "" if plan.compliant else f": {', '.join(behind)} not at the media's level"
         self.line(f"{verdict}{detail}", "bold green" if plan.compliant else "bold red", always=True)
+
+    def fleet(self, fleet: Fleet) -> None:
+        """``report --from DIR``: one row per host, worst first, then the fleet's verdict."""
+        from spdeploy.reports import fleet as report
+
+        if self.json_mode:
+            self.json(report.to_dict(fleet))
+            return
+        rows = [
+            [
+                h.host,
+                h.verdict,
+                ", ".join(h.behind) or "-",
+                "yes" if h.reboot_required else "no",
+                h.problem or "-",
+            ]
+            for h in fleet.hosts
+        ]
+        self.table(
+            f"Fleet: {len(fleet.hosts)} host(s) in {fleet.directory}",
+            ["host", "verdict", "behind", "reboot", "error"],
+            rows,
+            [_VERDICT_STYLE.get(h.verdict) for h in fleet.hosts],
+        )
+        style = "bold green" if fleet.compliant else "bold red"
+        self.line(fleet.headline(), style, always=True)
 
     def _findings(self, plan: Plan) -> None:
         for finding in plan.findings:

@@ -3,96 +3,29 @@
 from __future__ import annotations
 
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from helpers import require_tool
-from report_samples import NASTY, Applied, nasty_plan, nasty_run
+from report_samples import (
+    CHROMIUM_ARGS,
+    NASTY,
+    Applied,
+    assert_self_contained,
+    nasty_plan,
+    nasty_run,
+)
 
 from spdeploy.planner import Plan
 from spdeploy.reports import html
 
 NOW = 1_795_615_267.0
 COMPONENTS = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
-# What chromium needs to stay off a closed network (see the env notes: it otherwise dials out).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Attributes through which a page loads or links to something.
-_REFERENCES = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background"}
-
-
-class Page(HTMLParser):
-    """Tags, references, inline styles, all text, and the text of each component/step row."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.references: list[str] = []
-        self.css: list[str] = []
-        self.text: list[str] = []
-        self.rows: list[tuple[str, str]] = []  # (data-component, text) of component rows
-        self.steps: list[tuple[str, str]] = []  # (data-step, text) of step rows
-        self.sections: list[str] = []  # section ids, in order
-        self._row: tuple[str, str, list[str]] | None = None
-        self._in_style = False
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        self.tags.append((tag, attributes))
-        self.references += [v or "" for k, v in attrs if k in _REFERENCES]
-        self.css += [v or "" for k, v in attrs if k == "style"]
-        self._in_style = tag == "style"
-        for kind in ("data-component", "data-step"):
-            if tag == "tr" and attributes.get(kind) is not None:
-                self._row = (kind, attributes[kind] or "", [])
-        if tag == "section":
-            self.sections.append(attributes.get("id") or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_style = False
-        if tag == "tr" and self._row is not None:
-            kind, key, parts = self._row
-            text = " ".join(" ".join(parts).split())
-            (self.rows if kind == "data-component" else self.steps).append((key, text))
-            self._row = None
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            self.css.append(data)
-            return
-        self.text.append(data)
-        if self._row is not None:
-            self._row[2].append(data)
-
-    @property
-    def all_text(self) -> str:
-        return "".join(self.text)
-
-
-def _assert_self_contained(text: str) -> Page:
-    page = Page(text)
-    names = {tag for tag, _ in page.tags}
-    assert not names & {"script", "link", "img", "iframe", "object", "embed", "base"}, names
-    assert all(ref.startswith("#") for ref in page.references), page.references
-    css = "\n".join(page.css).lower()
-    assert "@import" not in css and "url(" not in css
-    assert "http://" not in text and "https://" not in text and "//" not in css
-    return page
 
 
 def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:
     text = html.render([trap], [], now=NOW)
-    page = _assert_self_contained(text)
+    page = assert_self_contained(text)
     assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert ("meta", {"charset": "utf-8"}) in page.tags
     assert page.all_text.count("NOT COMPLIANT") == 2  # the overall verdict and the target's
@@ -115,7 +48,7 @@ def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:
 
 def test_runs_newest_first_with_their_steps(applied: Applied) -> None:
     text = html.render([applied.plan], applied.runs, now=NOW)
-    page = _assert_self_contained(text)
+    page = assert_self_contained(text)
     assert "Suite compliance: passed." in page.all_text
     runs = [a["data-run"] for tag, a in page.tags if tag == "div" and "data-run" in a]
     assert runs == [r.id for r in applied.runs]  # Store gives newest first; so does the page
@@ -137,7 +70,7 @@ def test_runs_newest_first_with_their_steps(applied: Applied) -> None:
 
 def test_worst_target_first(trap: Plan, applied: Applied) -> None:
     text = html.render([applied.plan, trap], applied.runs, now=NOW)
-    page = _assert_self_contained(text)
+    page = assert_self_contained(text)
     flat = " ".join(page.all_text.split())
     assert "NOT COMPLIANT 1 of 2 target(s) not at the media's level" in flat
     assert flat.index(trap.target) < flat.index(applied.plan.target)
@@ -149,7 +82,7 @@ def test_everything_is_escaped() -> None:
     plan = nasty_plan()
     text = html.render([plan], [nasty_run()], title=f"Title {NASTY}", now=NOW)
     text.encode("utf-8")  # writable as UTF-8
-    page = _assert_self_contained(text)
+    page = assert_self_contained(text)
     assert {tag for tag, _ in page.tags} & {"i", "script"} == set()
     readable = NASTY.replace("\x01", "\ufffd").replace("\udcff", "\ufffd")
     for expected in (
@@ -167,7 +100,7 @@ def test_everything_is_escaped() -> None:
 
 
 def test_no_targets() -> None:
-    page = _assert_self_contained(html.render([], [], now=NOW))
+    page = assert_self_contained(html.render([], [], now=NOW))
     assert "NO TARGETS" in page.all_text
 
 

@@ -1,8 +1,10 @@
-"""Shared report inputs: the applied-target record, and records full of text to escape."""
+"""Shared report inputs and checks: the applied-target record, records full of text to escape,
+an HTML page's parts, and how chromium is started."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from spdeploy.planner import Finding, Plan, PlannedComponent
 from spdeploy.sandbox.world import SP2, SP4
@@ -87,3 +89,78 @@ def nasty_run(target: str = f"/srv/{NASTY}") -> RunRecord:
         message=f"run {NASTY}",
         steps=(step,),
     )
+
+
+# What chromium needs to stay off a closed network (see the env notes: it otherwise dials out).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Attributes through which a page loads or links to something.
+_REFERENCES = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background"}
+
+
+class Page(HTMLParser):
+    """Tags, references, inline styles, all text, and the text of each component/step row."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.references: list[str] = []
+        self.css: list[str] = []
+        self.text: list[str] = []
+        self.rows: list[tuple[str, str]] = []  # (data-component, text) of component rows
+        self.steps: list[tuple[str, str]] = []  # (data-step, text) of step rows
+        self.sections: list[str] = []  # section ids, in order
+        self._row: tuple[str, str, list[str]] | None = None
+        self._in_style = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        self.references += [v or "" for k, v in attrs if k in _REFERENCES]
+        self.css += [v or "" for k, v in attrs if k == "style"]
+        self._in_style = tag == "style"
+        for kind in ("data-component", "data-step"):
+            if tag == "tr" and attributes.get(kind) is not None:
+                self._row = (kind, attributes[kind] or "", [])
+        if tag == "section":
+            self.sections.append(attributes.get("id") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+        if tag == "tr" and self._row is not None:
+            kind, key, parts = self._row
+            text = " ".join(" ".join(parts).split())
+            (self.rows if kind == "data-component" else self.steps).append((key, text))
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.css.append(data)
+            return
+        self.text.append(data)
+        if self._row is not None:
+            self._row[2].append(data)
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+def assert_self_contained(text: str) -> Page:
+    page = Page(text)
+    names = {tag for tag, _ in page.tags}
+    assert not names & {"script", "link", "img", "iframe", "object", "embed", "base"}, names
+    assert all(ref.startswith("#") for ref in page.references), page.references
+    css = "\n".join(page.css).lower()
+    assert "@import" not in css and "url(" not in css
+    assert "http://" not in text and "https://" not in text and "//" not in css
+    return page

@@ -6,7 +6,8 @@ before the component table, then the recent runs with their steps. Status is alw
 in text beside its colour; tables stack into cards on a phone and print in black and white.
 
 :func:`render_data` works on the SPEC §5 JSON (``plan_dict``, ``run_dict``), so a fleet report
-can feed it what it collected from many hosts; :func:`render` is the same for records.
+can feed it what it collected from many hosts (``reports/fleet.py``, with its own ``header``);
+:func:`render` is the same for records.
 """
 
 from __future__ import annotations
@@ -94,8 +95,15 @@ tbody th { font-weight: 600; }
 tr.missing-on-media { background: var(--bad-bg); }
 .run { margin: 0 0 1.25rem; }
 .run p { margin: .15rem 0; }
+.scroll { overflow-x: auto; }
+table.matrix tbody th { overflow-wrap: break-word; min-width: 6rem; }
+table.matrix td.verdict { min-width: 9rem; }
+table.matrix td[data-component] { white-space: nowrap; }
+table.matrix td .badge { display: block; width: fit-content; margin-top: .15rem; }
 @media (max-width: 600px) {
   body { padding: .6rem; }
+  table.matrix td[data-component] { white-space: normal; }
+  table.matrix td .badge { display: inline-block; margin: 0 .25rem 0 0; }
   .facts { grid-template-columns: 1fr; }
   .facts dd { margin-bottom: .35rem; }
   table.stack, table.stack tbody, table.stack tr, table.stack th, table.stack td {
@@ -113,6 +121,7 @@ tr.missing-on-media { background: var(--bad-bg); }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; color: #000; }
   nav { display: none; }
+  .scroll { overflow: visible; }
   .badge, .badge.bad, .badge.good, .badge.warn { color: #000; background: none;
     border: 1px solid #000; }
   .finding, .suite-ok, tr.missing-on-media { background: none; }
@@ -144,8 +153,13 @@ def render_data(
     title: str = TITLE,
     *,
     now: float | None = None,
+    header: str | None = None,
 ) -> str:
-    """The report for SPEC §5 ``status`` documents and ``history`` runs (``now``: when taken)."""
+    """The report for SPEC §5 ``status`` documents and ``history`` runs (``now``: when taken).
+
+    ``header``: HTML shown above the targets instead of the verdict computed from ``plans``
+    alone (a fleet report also counts the hosts that produced no plan).
+    """
     ordered = worst_first(plans)
     generated = time.strftime(
         "%Y-%m-%d %H:%M UTC", time.gmtime(time.time() if now is None else now)
@@ -163,7 +177,7 @@ def render_data(
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
-        _header(ordered, title, generated),
+        _header(ordered, title, generated) if header is None else header,
         "<main>",
         *(_target(i, plan, runs) for i, plan in enumerate(ordered, 1)),
         "</main>",
@@ -358,6 +372,29 @@ def _steps(run: Mapping[str, Any]) -> str:
         ]
     out += ["</tbody>", "</table>"]
     return "\n".join(out)
+
+
+def component_cell(c: Mapping[str, Any]) -> str:
+    """A component's level and action in a few words: a cell of a hosts × components matrix."""
+    action = str(c["action"])
+    kind, symbol, text = _ACTION.get(action, ("neutral", "?", action))
+    if action == ABSENT:
+        level = "not installed"
+    elif action == CURRENT:
+        level = str(c.get("level") or c.get("version") or "unknown")
+    else:
+        level = _levels(c)
+    return f"{_arrow(level)} {_badge(kind, text, symbol)}"
+
+
+def badge(kind: str, text: str, symbol: str | None = None) -> str:
+    """A status in text beside its colour: ``kind`` is good, bad, warn or neutral."""
+    return _badge(kind, text, symbol)
+
+
+def escape(value: Any) -> str:
+    """Text as this page writes it: markup escaped, what UTF-8 cannot carry as U+FFFD."""
+    return _e(value)
 
 
 def _arrow(text: str) -> str:

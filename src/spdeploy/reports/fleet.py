@@ -1,0 +1,500 @@
+"""The fleet report (``spdeploy report --from DIR``): every host's result in one view.
+
+The Ansible module (``report_dir``) writes one file per host, ``DIR/<host>.json``, atomically::
+
+    {"host": "exch01", "checked_at": "2026-11-25T15:04:05Z", "mode": "checked" | "applied",
+     "result": <the SPEC §5 status dict; applied adds run_id, steps, reboot_required> | null,
+     "error": null | {"code": str, "message": str, "exit_code": int}}
+
+:func:`load` reads every ``*.json`` in DIR (hidden files, such as a writer's temporary file, are
+left out). A file that cannot be read or is not in that format becomes a host with the error
+``bad-result-file``, so one broken host does not hide the fleet; a missing folder, or one without
+a result file, is bad input (exit 2).
+
+Each host gets one verdict, from its result more than from its error (the module also reports
+a host merely behind as an error, ``not-compliant``). Worst first:
+
+- ``error``: no result (the task failed before a plan, or the file is unreadable) first, then
+  an installer that failed or timed out, then an error the result does not explain;
+- ``not-compliant``: a component behind the media's level; a missing installer first, then the
+  most components behind;
+- ``reboot-required``: at the level, a reboot pending;
+- ``compliant``.
+
+Ties go by host name. The JSON (``--format json``; stable, additive changes only)::
+
+    {"format": "spdeploy-fleet/1", "directory": str, "compliant": bool,
+     "summary": {"hosts": n, "compliant": n, "not_compliant": n, "reboot_required": n,
+                 "errors": n},
+     "components": [id, ...],
+     "hosts": [{"host", "file", "verdict", "checked_at", "mode", "compliant", "reboot_required",
+                "run_id", "behind": [id, ...], "error": null | {"code", "message", "exit_code"},
+                "components": {id: {"action", "version", "media_version", "level",
+                                    "media_level", "step": null | {"status", "exit_code"}}}}]}
+
+A host is ``compliant`` when its verdict is compliant or reboot-required; the fleet (and exit
+0) when every host is: a pending reboot is shown, not failed, as ``status`` exits 0 on such a
+host. The summary counts hosts by verdict (the four add up to ``hosts``). ``error`` is the
+file's own (or ``bad-result-file``). ``components`` lists every component id in the
+order first seen (hosts by name, each in execution order); a host's ``components`` holds those
+its result has, in execution order, and ``step`` is the status of its installer in an applied
+run. :func:`render_html` is the status report's page with a hosts × components matrix on top.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from spdeploy.errors import BadInput
+from spdeploy.planner import MISSING, UPDATE
+
+FORMAT = "spdeploy-fleet/1"
+TITLE = "spdeploy fleet report"
+ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT = "error", "not-compliant", "reboot-required", "compliant"
+VERDICTS = (ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT)  # worst first
+BAD_FILE = "bad-result-file"
+_MODES = ("checked", "applied")
+_FAILED_STEPS = ("failed", "timeout")
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """One host's result file, as read (``result`` and ``error`` as the file has them)."""
+
+    host: str
+    file: str  # the file's name in the folder
+    checked_at: str | None
+    mode: str | None
+    result: Mapping[str, Any] | None
+    error: Mapping[str, Any] | None
+
+    @property
+    def components(self) -> list[Mapping[str, Any]]:
+        return list(self.result["components"]) if self.result is not None else []
+
+    @property
+    def compliant(self) -> bool:
+        return self.verdict in (REBOOT, COMPLIANT)
+
+    @property
+    def reboot_required(self) -> bool:
+        return self.result is not None and bool(self.result.get("reboot_required"))
+
+    @property
+    def behind(self) -> list[str]:
+        """Components not at the media's level: to update, or with no installer on the media."""
+        return [c["id"] for c in self.components if c["action"] in (UPDATE, MISSING)]
+
+    @property
+    def verdict(self) -> str:
+        if self.result is None or self.failed:
+            return ERROR
+        if not self.result["compliant"]:
+            return NOT_COMPLIANT
+        if self.error is not None:  # an error its result does not explain
+            return ERROR
+        return REBOOT if self.reboot_required else COMPLIANT
+
+    @property
+    def steps(self) -> dict[str, Mapping[str, Any]]:
+        """Each component's step in the applied run (the last one, should it have run twice)."""
+        steps = self.result.get("steps") if self.result is not None else None
+        return {s["id"]: s for s in steps or ()}
+
+    @property
+    def failed(self) -> list[Mapping[str, Any]]:
+        """The steps of the applied run that failed or timed out."""
+        return [s for s in self.steps.values() if s["status"] in _FAILED_STEPS]
+
+    @property
+    def problem(self) -> str:
+        """Why the verdict is ``error``, in one line: the installers that failed, else the
+        error; nothing for the other verdicts (their result says it all)."""
+        if self.verdict != ERROR:
+            return ""
+        if self.failed:
+            return "; ".join(f"{s['id']} {_step_text(s)}" for s in self.failed)
+        assert self.error is not None
+        return f"{self.error['code']}: {self.error['message']}"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    directory: Path
+    hosts: tuple[HostResult, ...]  # worst first
+    components: tuple[str, ...]  # every component id, in the order first seen
+
+    @property
+    def compliant(self) -> bool:
+        return all(h.compliant for h in self.hosts)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.compliant else 1
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for h in self.hosts if h.verdict == verdict)
+
+    def headline(self) -> str:
+        """``NOT COMPLIANT: 2 of 5 host(s) behind the media's level; 1 error`` and the like."""
+        total = len(self.hosts)
+        behind, errors, reboots = (self.count(v) for v in (NOT_COMPLIANT, ERROR, REBOOT))
+        parts = []
+        if behind:
+            parts.append(f"{behind} of {total} host(s) behind the media's level")
+        if errors:
+            parts.append(f"{errors} of {total} host(s) with an error")
+        if not parts:
+            parts.append(f"all {total} host(s) at the media's level")
+        if reboots:
+            parts.append(f"{reboots} reboot(s) pending")
+        return f"{'COMPLIANT' if self.compliant else 'NOT COMPLIANT'}: {'; '.join(parts)}"
+
+
+class _Bad(Exception):
+    """A result file that is not in the format: the problem, for the host's error."""
+
+
+def load(directory: str | Path) -> Fleet:
+    """Every host's result in ``directory``, worst first (module docstring)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise BadInput(f"{folder}: {what} (expected the hosts' result files, <host>.json)")
+    try:
+        files = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    except OSError as exc:
+        raise BadInput(f"{folder}: cannot list the folder: {exc.strerror or exc}") from None
+    if not files:
+        raise BadInput(f"{folder}: no result files (<host>.json) in this folder")
+    # a host reported twice: the file named <host>.json is its result, the other one an error
+    read = sorted((_read(p) for p in files), key=lambda h: (h.host, h.file != f"{h.host}.json"))
+    hosts: list[HostResult] = []
+    for host in read:
+        if hosts and hosts[-1].host == host.host and _readable(host):
+            message = f"host {host.host!r} is also reported by {hosts[-1].file}"
+            host = _unreadable(folder / host.file, message, host.host)
+        hosts.append(host)
+    components = list(dict.fromkeys(c["id"] for h in hosts for c in h.components))
+    return Fleet(folder, tuple(sorted(hosts, key=_worst_first)), tuple(components))
+
+
+def _readable(h: HostResult) -> bool:
+    return h.error is None or h.error["code"] != BAD_FILE
+
+
+def _worst_first(h: HostResult) -> tuple[int, bool, bool, bool, int]:
+    return (
+        VERDICTS.index(h.verdict),
+        h.result is not None,
+        not h.failed,
+        MISSING not in (c["action"] for c in h.components),
+        -len(h.behind),
+    )
+
+
+def _read(path: Path) -> HostResult:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return _unreadable(path, f"cannot read it: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        return _unreadable(path, f"not UTF-8 text (byte {exc.start})")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return _unreadable(path, f"not JSON: {exc}")
+    except RecursionError:
+        return _unreadable(path, "not JSON: nested too deeply")
+    try:
+        return _parse(path, doc)
+    except _Bad as exc:
+        return _unreadable(path, str(exc))
+
+
+def _unreadable(path: Path, problem: str, host: str | None = None) -> HostResult:
+    message = f"unreadable result file {path}: {problem}"
+    error = {"code": BAD_FILE, "message": message, "exit_code": 2}
+    return HostResult(host or path.stem, path.name, None, None, None, error)
+
+
+def _parse(path: Path, doc: Any) -> HostResult:
+    _need(doc, "the file", {"host": str, "checked_at": str, "mode": str})
+    if not doc["host"] or not doc["host"].isprintable():
+        raise _Bad(f'"host" is empty or holds control characters: {json.dumps(doc["host"])}')
+    try:
+        datetime.fromisoformat(doc["checked_at"])
+    except ValueError:
+        raise _Bad(f'"checked_at" is not an ISO 8601 time: {doc["checked_at"]!r}') from None
+    if doc["mode"] not in _MODES:
+        raise _Bad(f'"mode" is {doc["mode"]!r}, expected one of {", ".join(_MODES)}')
+    result, error = doc.get("result"), doc.get("error")
+    if result is None and error is None:
+        raise _Bad('neither a "result" nor an "error"')
+    if error is not None:
+        _need(error, '"error"', {"code": str, "message": str, "exit_code": int})
+    if result is not None:
+        _check_result(result)
+    return HostResult(doc["host"], path.name, doc["checked_at"], doc["mode"], result, error)
+
+
+def _check_result(result: Any) -> None:
+    text = {k: str for k in ("profile", "media", "target", "language", "platform")}
+    _need(result, '"result"', {**text, "compliant": bool, "components": list})
+    for i, c in enumerate(result["components"]):
+        fields = {"id": str, "name": str, "action": str, "reason": str}
+        _need(c, f'"result.components[{i}]"', fields)
+    optional = {"steps": list, "findings": list, "reboot_required": bool, "run_id": str}
+    for key, kind in optional.items():
+        if result.get(key) is not None and not _is(result[key], kind):
+            raise _Bad(f'"result.{key}" should be {_KIND[kind]}')
+    for i, s in enumerate(result.get("steps") or ()):
+        _need(s, f'"result.steps[{i}]"', {"id": str, "status": str})
+    for i, f in enumerate(result.get("findings") or ()):
+        _need(f, f'"result.findings[{i}]"', {"code": str, "message": str, "components": list})
+
+
+_KIND = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+
+
+def _need(obj: Any, where: str, fields: Mapping[str, type]) -> None:
+    if not isinstance(obj, dict):
+        raise _Bad(f"{where} should be a JSON object")
+    for key, kind in fields.items():
+        if key not in obj:
+            raise _Bad(f'{where} has no "{key}"')
+        if not _is(obj[key], kind):
+            shown = json.dumps(obj[key])
+            shown = shown if len(shown) <= 40 else shown[:39] + "…"
+            raise _Bad(f'{where}: "{key}" should be {_KIND[kind]}, not {shown}')
+
+
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+# -- renderers ---------------------------------------------------------------------------------
+
+
+def to_dict(fleet: Fleet) -> dict[str, Any]:
+    """The JSON of ``report --format json`` (module docstring)."""
+    return {
+        "format": FORMAT,
+        "directory": str(fleet.directory),
+        "compliant": fleet.compliant,
+        "summary": {
+            "hosts": len(fleet.hosts),
+            "compliant": fleet.count(COMPLIANT),
+            "not_compliant": fleet.count(NOT_COMPLIANT),
+            "reboot_required": fleet.count(REBOOT),
+            "errors": fleet.count(ERROR),
+        },
+        "components": list(fleet.components),
+        "hosts": [_host_dict(h) for h in fleet.hosts],
+    }
+
+
+def _host_dict(h: HostResult) -> dict[str, Any]:
+    steps = h.steps
+    return {
+        "host": h.host,
+        "file": h.file,
+        "verdict": h.verdict,
+        "checked_at": h.checked_at,
+        "mode": h.mode,
+        "compliant": h.compliant,
+        "reboot_required": h.reboot_required,
+        "run_id": h.result.get("run_id") if h.result is not None else None,
+        "behind": h.behind,
+        "error": dict(h.error) if h.error is not None else None,
+        "components": {
+            c["id"]: {
+                "action": c["action"],
+                "version": c.get("version"),
+                "media_version": c.get("media_version"),
+                "level": c.get("level"),
+                "media_level": c.get("media_level"),
+                "step": _step_dict(steps.get(c["id"])),
+            }
+            for c in h.components
+        },
+    }
+
+
+def _step_dict(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if step is None else {"status": step["status"], "exit_code": step.get("exit_code")}
+
+
+def render(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
+    """The fleet report as text: ``table``, ``json`` or ``html``."""
+    if fmt == "html":
+        return render_html(fleet, now=now)
+    if fmt == "json":
+        return json.dumps(to_dict(fleet), indent=2) + "\n"
+    import io
+
+    from spdeploy.output import Output
+
+    buffer = io.StringIO()
+    Output(stream=buffer).fleet(fleet)
+    return buffer.getvalue()
+
+
+def render_html(fleet: Fleet, title: str = TITLE, *, now: float | None = None) -> str:
+    """The status report's page for every host that has a plan, under a hosts × components
+    matrix (worst first, each host linked to its section). A host's section is titled
+    ``<host>: <target>``; an applied host's run is shown with the steps its result carries."""
+    from spdeploy.reports import html
+
+    plans: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    labels: dict[str, str] = {}
+    for h in fleet.hosts:
+        if h.result is None:
+            continue
+        labels[h.host] = label = f"{h.host}: {h.result['target']}"
+        plans.append({**h.result, "target": label})
+        run = _run(h, label)
+        if run is not None:
+            runs.append(run)
+    # the sections come in html's own worst-first order: link each host to its section's anchor
+    anchors = {p["target"]: f"target-{i}" for i, p in enumerate(html.worst_first(plans), 1)}
+    links = {host: anchors[label] for host, label in labels.items()}
+    header = _header(fleet, title, now, links)
+    return html.render_data(plans, runs, title, now=now, header=header)
+
+
+def _run(h: HostResult, label: str) -> dict[str, Any] | None:
+    """The applied run as ``run_dict`` has it, from what the result carries: it finished when
+    the host reported, and its exit code and status are the ones ``apply`` gives."""
+    if h.result is None or not h.result.get("run_id"):
+        return None
+    steps: list[Mapping[str, Any]] = list(h.result.get("steps") or ())
+    if any(s["status"] in _FAILED_STEPS for s in steps):
+        code, status = 1, "failed"
+    elif h.reboot_required:
+        code, status = 3, REBOOT
+    else:
+        code = 0 if h.result["compliant"] else 1
+        status = "ok" if code == 0 else "failed"
+    started = min((str(s["started"]) for s in steps if s.get("started")), default=h.checked_at)
+    return {
+        "run_id": h.result["run_id"],
+        "target": label,
+        "media": h.result["media"],
+        "started": started,
+        "finished": h.checked_at,
+        "status": status,
+        "exit_code": code,
+        "message": f"Reported by {h.host} at {_when(h.checked_at)}.",
+        "steps": steps,
+    }
+
+
+_VERDICT_BADGE = {
+    ERROR: ("bad", "error"),
+    NOT_COMPLIANT: ("bad", "not compliant"),
+    REBOOT: ("warn", "reboot required"),
+    COMPLIANT: ("good", "compliant"),
+}
+
+
+def _header(fleet: Fleet, title: str, now: float | None, links: Mapping[str, str]) -> str:
+    from spdeploy.reports.html import badge, escape
+
+    verdict, detail = fleet.headline().split(": ", 1)
+    kind = "good" if fleet.compliant else "bad"
+    generated = time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime(time.time() if now is None else now)
+    )
+    times = sorted(h.checked_at for h in fleet.hosts if h.checked_at)
+    checked = f"; checked {_when(times[0])} to {_when(times[-1])}" if times else ""
+    return "\n".join(
+        [
+            f'<header class="report {kind}">',
+            f"<h1>{escape(title)}</h1>",
+            f'<p class="overall">{badge(kind, verdict)} {escape(detail)}</p>',
+            f'<p class="muted">Generated {escape(generated)} by spdeploy from '
+            f"{len(fleet.hosts)} result file(s) in {escape(fleet.directory)}{escape(checked)}.</p>",
+            "</header>",
+            _matrix(fleet, links),
+        ]
+    )
+
+
+def _matrix(fleet: Fleet, links: Mapping[str, str]) -> str:
+    from spdeploy.reports.html import badge, escape
+
+    heads = ["Host", "Verdict", *fleet.components]
+    out = [
+        '<section class="fleet" id="fleet" aria-labelledby="fleet-title">',
+        '<h2 id="fleet-title">Hosts × components, worst first</h2>',
+        '<div class="scroll">',
+        '<table class="matrix stack">',
+        "<caption>Each component's level and action on each host</caption>",
+        "<thead><tr>",
+        *(f'<th scope="col">{escape(h)}</th>' for h in heads),
+        "</tr></thead>",
+        "<tbody>",
+    ]
+    for h in fleet.hosts:
+        name = escape(h.host)
+        if h.host in links:
+            name = f'<a href="#{links[h.host]}">{name}</a>'
+        # "applied 2026-11-25 15:04:05 UTC" wraps between words only, never inside the date
+        seen = " ".join(f'<span class="nw">{escape(w)}</span>' for w in _seen(h).split(" "))
+        problem = f'<span class="log">{escape(h.problem)}</span>' if h.problem else ""
+        out += [
+            f'<tr data-host="{escape(h.host)}" data-verdict="{h.verdict}">',
+            f'<th scope="row" data-label="Host">{name}',
+            f'<span class="name">{seen}</span></th>',
+            f'<td class="verdict" data-label="Verdict">{badge(*_VERDICT_BADGE[h.verdict])}'
+            f"{problem}</td>",
+        ]
+        if h.result is None:
+            out.append(
+                f'<td data-label="Result" colspan="{max(len(fleet.components), 1)}">'
+                '<span class="muted">no result: the task failed before a plan</span></td>'
+            )
+        else:
+            out += [_cell(c, h) for c in fleet.components]
+        out.append("</tr>")
+    out += ["</tbody>", "</table>", "</div>", "</section>"]
+    return "\n".join(out)
+
+
+def _cell(component: str, h: HostResult) -> str:
+    from spdeploy.reports.html import badge, component_cell, escape
+
+    found = next((c for c in h.components if c["id"] == component), None)
+    if found is None:
+        text = badge("neutral", "not checked")
+    else:
+        text = component_cell(found)
+        step = h.steps.get(component)
+        if step is not None and step["status"] not in ("ok", "skipped"):
+            text += f" {badge('warn' if step['status'] == REBOOT else 'bad', _step_text(step))}"
+    attrs = f'data-label="{escape(component)}" data-component="{escape(component)}"'
+    return f"<td {attrs}>{text}</td>"
+
+
+def _step_text(step: Mapping[str, Any]) -> str:
+    """``failed (exit 1603)``."""
+    code = step.get("exit_code")
+    return f"{step['status']}" + ("" if code is None else f" (exit {code})")
+
+
+def _seen(h: HostResult) -> str:
+    return f"{h.mode} {_when(h.checked_at)}" if h.checked_at else "not read"
+
+
+def _when(iso: str | None) -> str:
+    """``2026-11-25T15:04:05Z`` -> ``2026-11-25 15:04:05 UTC``."""
+    text = str(iso or "")
+    return text[:-1].replace("T", " ") + " UTC" if text.endswith("Z") else text

@@ -1,0 +1,149 @@
+"""spdeploy as a library: what the Ansible module, or any other program, calls.
+
+Two functions, each returning the stable JSON shapes of SPEC §5 as plain dicts, exactly what
+``spdeploy plan --json`` and ``spdeploy apply --json`` print::
+
+    from spdeploy import api
+
+    report = api.check("D:/", "C:/exchsrvr")            # plan / compliance; changes nothing
+    if not report["compliant"]:
+        result = api.apply("D:/", "C:/exchsrvr", args={"server": "/your /switches"})
+        if result["reboot_required"]:
+            ...  # reboot, then call apply() again: it resumes the same run
+
+Nothing here prompts or prints. Expected errors raise :class:`spdeploy.errors.SpdeployError`
+subclasses, each with ``.code``, ``.message`` and ``.exit_code`` (the CLI's exit code): bad
+input (2), an apply refused before anything ran (1), another apply holding the target's lock
+(4). A step that fails is not an exception: ``apply`` returns, and its result says
+``"compliant": false`` with the failed step in ``"steps"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from spdeploy.commands.common import Selection, prepare
+from spdeploy.errors import BadInput
+
+__all__ = ["DEFAULT_PROFILE", "apply", "check"]
+
+DEFAULT_PROFILE = "exchange55"
+
+PathLike = str | os.PathLike[str]
+
+
+def check(
+    media: PathLike,
+    target: PathLike,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    language: str | None = None,
+    platform: str | None = None,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The plan, which is the compliance report (``spdeploy status --json``); changes nothing.
+
+    ``profile`` is a built-in profile's name or a profile file. ``language`` and ``platform``
+    default to what the media holds and this machine is; ``only``/``skip`` take component ids.
+    """
+    from spdeploy.reports.data import plan_dict
+
+    prep = prepare(profile, _selection(media, target, language, platform, only, skip))
+    return plan_dict(prep.plan())
+
+
+def apply(
+    media: PathLike,
+    target: PathLike,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    language: str | None = None,
+    platform: str | None = None,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    args: Mapping[str, str | Sequence[str]] | None = None,
+    timeout: float = 3600.0,
+    state_dir: PathLike | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Bring every installed component to the media's level; the SPEC §5 ``apply`` dict.
+
+    ``args`` maps a component id to its installer's switches, as one string split like a shell
+    would (``"/q /r"``) or as a list. There is never a terminal here, so an installer the
+    profile marks interactive is refused (``BadInput``, before anything runs) unless ``args``
+    or the profile give its switches. ``timeout`` is per installer, in seconds. ``state_dir``
+    holds the history (default: ``$SPDEPLOY_STATE``, else the user data folder).
+
+    ``resume`` (default on) continues the target's last run if a reboot or a crash cut it
+    short, re-probing first; with nothing to resume it is an ordinary apply. So calling
+    ``apply`` again after the reboot it asked for is always right.
+    """
+    from spdeploy.executor import ApplyOptions
+    from spdeploy.executor import apply as run
+    from spdeploy.reports.data import apply_dict
+    from spdeploy.store import Store, default_state_dir
+
+    if not timeout > 0:
+        raise BadInput(f"timeout must be a positive number of seconds, got {timeout!r}")
+    switches = _switches(args or {})
+    prep = prepare(profile, _selection(media, target, language, platform, only, skip))
+    known = {c.id for c in prep.profile.components}
+    unknown = sorted(set(switches) - known)
+    if unknown:
+        raise BadInput(
+            f"args: no component {unknown[0]!r} in profile {prep.profile.id} "
+            f"(components: {', '.join(sorted(known))})"
+        )
+    options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
+    state = Path(state_dir) if state_dir is not None else default_state_dir()
+    return apply_dict(run(prep, Store(state.absolute()), options))
+
+
+def _selection(
+    media: PathLike,
+    target: PathLike,
+    language: str | None,
+    platform: str | None,
+    only: Iterable[str],
+    skip: Iterable[str],
+) -> Selection:
+    return Selection(
+        media=os.fspath(media),
+        target=os.fspath(target),
+        language=language,
+        platform=platform,
+        only=_ids(only, "only"),
+        skip=_ids(skip, "skip"),
+    )
+
+
+def _ids(values: Iterable[str], name: str) -> tuple[str, ...]:
+    if isinstance(values, str):  # "a,b" as the CLI takes it, not the letters of one id
+        values = values.split(",")
+    ids = tuple(v.strip() for v in values)
+    if not all(ids):
+        raise BadInput(f"{name}: an empty component id")
+    return ids
+
+
+def _switches(args: Mapping[str, str | Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    import shlex
+
+    result: dict[str, tuple[str, ...]] = {}
+    for cid, value in args.items():
+        if isinstance(value, str):
+            try:
+                result[cid] = tuple(shlex.split(value))
+            except ValueError as exc:
+                raise BadInput(f"args {cid}={value!r}: {exc}") from None
+        elif isinstance(value, Sequence) and all(isinstance(a, str) for a in value):
+            result[cid] = tuple(value)
+        else:
+            raise BadInput(
+                f"args {cid}: expected a string of switches or a list of strings, got {value!r}"
+            )
+    return result

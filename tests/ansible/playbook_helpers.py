@@ -1,0 +1,105 @@
+"""Run the real ``ansible-playbook`` against sandbox hosts on this machine, inside tmp_path only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "ansible"
+PLAYBOOK = COLLECTION / "playbooks" / "servicepack.yml"
+BIN = Path(sys.executable).parent  # ansible-core is installed beside this Python (test extra)
+FQCN = "spdeploy.servicepack.spdeploy"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """PLAY RECAP: host -> {"ok": n, "changed": n, "failed": n, ...}."""
+        rows = {}
+        for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", self.out, re.M):
+            rows[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+        return rows
+
+    def batches(self) -> list[list[str]]:
+        """Hosts of each serial batch, in order (each batch starts with a PLAY banner)."""
+        result = []
+        for chunk in re.split(r"^PLAY \[.*$", self.out, flags=re.M)[1:]:
+            chunk = chunk.split("PLAY RECAP")[0]
+            hosts = re.findall(r"^(?:ok|changed|fatal): \[([^\]]+)\]", chunk, re.M)
+            if hosts:
+                result.append(sorted(set(hosts), key=_natural))
+        return result
+
+
+def _natural(name: str) -> tuple[str, int]:
+    match = re.match(r"(\D*)(\d*)", name)
+    assert match
+    return match.group(1), int(match.group(2) or 0)
+
+
+def ansible_environment(home: Path, collections: Path, *extra: Path) -> dict[str, str]:
+    """Everything Ansible writes goes under ``home``; no ansible.cfg but this empty one."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "ansible.cfg"
+    config.touch()
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "ANSIBLE_HOME": str(home / ".ansible"),
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(map(str, (collections, *extra))),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_FORKS": "8",
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def ansible(env: dict[str, str], tool: str, *args: str | Path, timeout: float = 120) -> Run:
+    """Run ``tool ARGS`` (ansible-playbook, ansible, ansible-doc ...) from this venv."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(BIN / tool), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=env["HOME"],
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def playbook(env: dict[str, str], inventory: Path, *extra: str | Path) -> Run:
+    return ansible(env, "ansible-playbook", "-i", inventory, PLAYBOOK, *extra)
+
+
+def tree_hash(root: Path) -> str:
+    """Every path, mode, mtime and content under root (the folder itself included)."""
+    digest = hashlib.sha256()
+    for path in [root, *sorted(root.rglob("*"))]:
+        st = path.lstat()
+        digest.update(f"{path.relative_to(root)}|{st.st_mode}|{st.st_mtime_ns}".encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

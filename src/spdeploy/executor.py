@@ -7,12 +7,13 @@ runs; each step is recorded the moment it ends, so an interruption loses nothing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -194,20 +195,43 @@ def apply(
         # A dry run shows everything, refusals included: the exit code carries missing-on-media.
         return ApplyResult(plan, None, commands, dry_run=True)
 
+    with target_lock(store, prep.target) as lock_file:
+        return _apply_under_lock(prep, plan, store, options, progress, lock_file)
+
+
+@contextlib.contextmanager
+def target_lock(store: Store, target: Path) -> Iterator[Path]:
+    """The target's lock, taken at once or not at all (LockHeld, exit 4): apply and restore.
+
+    An OS lock (flock / msvcrt.locking): the kernel drops it when its holder dies, so a lock
+    left by a killed spdeploy never blocks the next one.
+    """
     import filelock
 
-    lock_file = lock_path(store, prep.target)
+    lock_file = lock_path(store, target)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    # An OS lock (flock / LockFileEx): the kernel drops it when its holder dies, so a lock left
-    # by a killed apply never blocks the next one.
     lock = filelock.FileLock(lock_file, timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise LockHeld(
-            f"{prep.target}: another apply holds this target's lock{_read_holder(lock_file)}; "
-            "try again when it has finished"
+            f"{target}: another apply or restore holds this target's lock"
+            f"{_read_holder(lock_file)}; try again when it has finished"
         ) from None
+    try:
+        yield lock_file
+    finally:
+        lock.release()
+
+
+def _apply_under_lock(
+    prep: Prepared,
+    plan: Plan,
+    store: Store,
+    options: ApplyOptions,
+    progress: Progress,
+    lock_file: Path,
+) -> ApplyResult:
     holder = lock_file.with_suffix(".holder")
     try:
         target_key = str(prep.target.resolve())
@@ -222,7 +246,6 @@ def apply(
         return _apply_locked(prep, plan, store, options, progress, run_id, previous)
     finally:
         holder.unlink(missing_ok=True)
-        lock.release()
 
 
 def _read_holder(lock_file: Path) -> str:

@@ -20,18 +20,17 @@ hide an interrupted run from ``apply --resume``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spdeploy.errors import BadInput, LockHeld, MediaError, StepFailed
-from spdeploy.executor import lock_path
+from spdeploy.errors import BadInput, MediaError, StepFailed
+from spdeploy.executor import target_lock
 from spdeploy.media import open_target
 from spdeploy.media.base import split_path
 from spdeploy.store import RunRecord, Store
@@ -91,7 +90,7 @@ def restore(
     if dry_run:
         planned = _plan(target, backups)
         return RestoreReport(run.id, run.target, True, _files(planned), None, warnings)
-    with _target_lock(store, target):
+    with target_lock(store, target):
         planned = _plan(target, backups)  # again, under the lock: the target may have changed
         saved = _carry_out(target, store.run_dir(run.id), planned)
     return RestoreReport(run.id, run.target, False, _files(planned), saved, warnings)
@@ -225,27 +224,6 @@ def _identical(a: Path, b: Path) -> bool:
                 return False
             if not chunk:
                 return True
-
-
-@contextlib.contextmanager
-def _target_lock(store: Store, target: Path) -> Iterator[None]:
-    """The lock ``apply`` takes: a restore never races an installer."""
-    import filelock
-
-    lock_file = lock_path(store, target)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(lock_file, timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise LockHeld(
-            f"{target}: an apply or a restore holds this target's lock; try again when it has "
-            "finished"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _carry_out(target: Path, run_dir: Path, planned: list[_Action]) -> str | None:

@@ -353,10 +353,13 @@ def apply(
 )
 @click.option(
     "--output",
-    "output_file",
+    "output_files",
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="FILE",
-    help="Write the report to FILE (atomically: readers never see half a file) instead of stdout.",
+    multiple=True,
+    help="Write the report to FILE (atomically: readers never see half a file) instead of "
+    "stdout. Repeat it to write several formats from one probe of the target, each told by its "
+    "extension: .txt table, .json, .xml JUnit, .prom Prometheus, .html.",
 )
 @json_option
 @click.pass_context
@@ -366,28 +369,44 @@ def status(
     media: str,
     target: str,
     fmt: str,
-    output_file: Path | None,
+    output_files: tuple[Path, ...],
     json_flag: bool,
     **kw: Any,
 ) -> int:
     """Compliance report: exit 0 when every installed component is at the media's level."""
     from spdeploy.commands.plan import make_plan, status_exit_code
-    from spdeploy.reports import NEEDS_HISTORY, render_status
+    from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
 
     s = _settings(ctx, json_flag or fmt == "json")
     if s.json and fmt not in ("table", "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
     fmt = "json" if s.json else fmt
+    explicit = ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE
+    if explicit and len(output_files) > 1:
+        raise click.UsageError(
+            "--format applies to one --output; with several, each file's extension says its format"
+        )
+    targets = [
+        (path, format_for(path, fmt if explicit or s.json else None)) for path in output_files
+    ]
+    unknown = [path for path, chosen in targets if chosen is None]
+    if unknown and (len(targets) > 1):
+        raise click.UsageError(
+            f"{unknown[0]}: cannot tell the report format from the extension "
+            "(.txt, .json, .xml, .prom, .html)"
+        )
+    outputs = [(path, chosen or fmt) for path, chosen in targets]
     result = make_plan(s.profile, _selection(media, target, kw))
     runs = []
-    if fmt in NEEDS_HISTORY:
+    if any(f in NEEDS_HISTORY for f in [fmt, *(f for _, f in outputs)]):
         from spdeploy.commands.history import history as read_history
 
         runs = read_history(s.state_dir(), target=result.target, limit=10)
-    if output_file is not None:
+    if outputs:
         from spdeploy.output import write_atomic
 
-        write_atomic(output_file, render_status(fmt, result, runs))
+        for path, chosen in outputs:
+            write_atomic(path, render_status(chosen, result, runs))
     elif fmt in ("table", "json"):
         s.output().status(result)
     else:

@@ -64,3 +64,29 @@ def test_json_with_another_format_is_a_usage_error(
     res = cli(capsys, *world_args(applied_world, "status", "--format", "html"))
     assert res.code == 2
     assert res.json()["error"]["code"] == "usage"
+
+
+def test_one_status_run_writes_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's world after its trap, one probe of the target, five reports that agree."""
+    from spdeploy.commands.demo import run_demo
+    from spdeploy.output import Output
+
+    root = tmp_path / "demo"
+    run_demo(root, Output(quiet=True), media_format="iso")
+    out = tmp_path / "reports"
+    files = [out / name for name in ("s.txt", "s.json", "s.xml", "s.prom", "s.html")]
+    args = ["--profile", root / "exchange55-sandbox.toml", "--state", root / "state", "status"]
+    args += ["--media", root / "SP4CD.iso", "--target", root / "exchsrvr", "--platform", "I386"]
+    res = cli(capsys, *args, *(x for f in files for x in ("--output", f)))
+    assert res.code == 0, res.err  # the demo ends compliant
+    assert "COMPLIANT" in files[0].read_text()
+    assert json.loads(files[1].read_text())["compliant"] is True
+    assert ET.fromstring(files[2].read_text()).tag == "testsuites"
+    assert "spdeploy_compliant" in files[3].read_text()
+    assert files[4].read_text().startswith("<!DOCTYPE html>")
+    both = cli(capsys, *args, "--format", "html", "--output", files[0], "--output", files[1])
+    assert both.code == 2 and "each file's extension says its format" in both.err
+    odd = cli(capsys, *args, "--output", files[0], "--output", out / "s.bin")
+    assert odd.code == 2 and "cannot tell the report format" in odd.err

@@ -11,11 +11,26 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from spdeploy.planner import Plan
     from spdeploy.store import RunRecord
 
 FORMATS = ("table", "json", "junit", "prometheus", "html")
 NEEDS_HISTORY = ("prometheus", "html")  # these show the last runs as well as the plan
+_BY_EXTENSION = {
+    ".txt": "table",
+    ".json": "json",
+    ".xml": "junit",
+    ".prom": "prometheus",
+    ".html": "html",
+    ".htm": "html",
+}
+
+
+def format_for(path: Path, chosen: str | None) -> str | None:
+    """The format to write ``path`` in: the one chosen, else the extension's, else None."""
+    return chosen or _BY_EXTENSION.get(path.suffix.lower())
 
 
 def render_status(fmt: str, plan: Plan, runs: Sequence[RunRecord]) -> str:

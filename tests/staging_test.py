@@ -51,3 +51,31 @@ def test_catalog_mismatch_names_both_hashes(media: Path, tmp_path: Path) -> None
     catalog = {"eng/ntsconn/ntsconn.exe": "0" * 64, "eng/ntsconn/sub/data.bin": "1" * 64}
     with pytest.raises(Refused, match=r"catalog 0{64}, file [0-9a-f]{64}"):
         stage(FolderTree(media), "n", "ENG/NTSCONN/NTSCONN.EXE;1", tmp_path / "s", catalog)
+
+
+def test_an_installer_at_the_root_of_a_zip_stages(tmp_path: Path) -> None:
+    """Readers of images cannot seek: the size comes from reading, not from seek()."""
+    import zipfile
+
+    from spdeploy.media.zipmedia import ZipMedia
+
+    archive = tmp_path / "sp.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("UPDATE.EXE", b"u" * 5000)
+    staged = stage(ZipMedia(archive), "server", "UPDATE.EXE", tmp_path / "s", None)
+    assert staged.installer.read_bytes() == b"u" * 5000
+
+
+def test_names_that_are_not_plain_names_everywhere_are_refused(tmp_path: Path) -> None:
+    """``D:evil.exe`` is a drive-relative path on Windows: never a staged name."""
+    import zipfile
+
+    from spdeploy.media.zipmedia import ZipMedia
+
+    archive = tmp_path / "sp.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ENG/NTSCONN/NTSCONN.EXE", b"x")
+        zf.writestr("ENG/NTSCONN/D:evil.exe", b"y")
+    with pytest.raises(MediaError, match="cannot be staged safely"):
+        stage(ZipMedia(archive), "ntsconn", "ENG/NTSCONN/NTSCONN.EXE", tmp_path / "s", None)
+    assert not (tmp_path / "s").exists()

@@ -53,7 +53,10 @@ def check(
     from spdeploy.reports.data import plan_dict
 
     prep = prepare(profile, _selection(media, target, language, platform, only, skip))
-    return plan_dict(prep.plan())
+    try:
+        return plan_dict(prep.plan())
+    finally:
+        prep.media.close()  # a long-lived caller (Ansible, a service) must not leak the image
 
 
 def apply(
@@ -100,7 +103,10 @@ def apply(
         )
     options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
     state = Path(state_dir) if state_dir is not None else default_state_dir()
-    return apply_dict(run(prep, Store(state.absolute()), options))
+    try:
+        return apply_dict(run(prep, Store(state.absolute()), options))
+    finally:
+        prep.media.close()
 
 
 def _selection(
@@ -131,15 +137,12 @@ def _ids(values: Iterable[str], name: str) -> tuple[str, ...]:
 
 
 def _switches(args: Mapping[str, str | Sequence[str]]) -> dict[str, tuple[str, ...]]:
-    import shlex
+    from spdeploy.commands.apply import split_switches
 
     result: dict[str, tuple[str, ...]] = {}
     for cid, value in args.items():
         if isinstance(value, str):
-            try:
-                result[cid] = tuple(shlex.split(value))
-            except ValueError as exc:
-                raise BadInput(f"args {cid}={value!r}: {exc}") from None
+            result[cid] = split_switches(value, f"args {cid}={value!r}")
         elif isinstance(value, Sequence) and all(isinstance(a, str) for a in value):
             result[cid] = tuple(value)
         else:

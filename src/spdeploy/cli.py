@@ -6,6 +6,7 @@ Ctrl-C exits 130; a bug prints a short message and leaves the traceback in the s
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def selectors(f: F) -> F:
             click.option("--skip", default="", help="Leave out these component ids."),
             click.option(
                 "--timeout",
-                type=float,
+                type=click.FloatRange(min=0, min_open=True),
                 default=3600.0,
                 show_default=True,
                 help="Seconds per installer before its process tree is killed.",
@@ -619,7 +620,11 @@ def run(argv: list[str]) -> int:
     ``code``) and their exit code; Ctrl-C is 130, after the executor has recorded the run as
     interrupted; anything else is a bug: 70, with the traceback in the state folder's crash log.
     """
-    json_mode = "--json" in argv
+    json_mode = (
+        "--json" in argv
+        or "--format=json" in argv
+        or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
+    )
     _SEEN["state"] = None
     try:
         code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)

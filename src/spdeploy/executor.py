@@ -234,15 +234,16 @@ def _apply_under_lock(
 ) -> ApplyResult:
     holder = lock_file.with_suffix(".holder")
     try:
-        target_key = str(prep.target.resolve())
-        previous = _resume_run(store, target_key) if options.resume else None
+        previous = _resume_run(store, prep) if options.resume else None
         run_id = previous.id if previous else new_run_id()
         holder.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}), encoding="utf-8")
         if previous is not None:
             _wait_for_orphans(previous, options, progress)
             store.reopen_run(run_id)
-            prep = _rescan(prep)  # the truth after a crash or a reboot is on the target
-            plan = prep.plan()
+        # Probe again under the lock: while this apply waited (at the prompt, or for an
+        # installer left running), another may have finished, or a reboot changed the truth.
+        prep = _rescan(prep)
+        plan = prep.plan()
         return _apply_locked(prep, plan, store, options, progress, run_id, previous)
     finally:
         holder.unlink(missing_ok=True)
@@ -262,11 +263,17 @@ def _read_holder(lock_file: Path) -> str:
             time.sleep(0.02)
 
 
-def _resume_run(store: Store, target: str) -> RunRecord | None:
-    runs = store.runs(target=target, limit=1)
-    if runs and runs[0].status in ("running", REBOOT, "interrupted"):
-        return runs[0]
-    return None
+def _resume_run(store: Store, prep: Prepared) -> RunRecord | None:
+    """The run ``--resume`` continues: the target's latest attempt that was not refused, if it
+    stopped half-way with the same profile and media (new media is a new run)."""
+    runs = store.runs(target=str(prep.target.resolve()), limit=20)
+    latest = next((r for r in runs if r.status != "refused"), None)
+    if latest is None or latest.status not in ("running", REBOOT, "interrupted"):
+        return None
+    same_media = Path(latest.media).resolve() == Path(prep.media.location).resolve()
+    if latest.profile != prep.profile.id or not same_media:
+        return None
+    return latest
 
 
 def _wait_for_orphans(previous: RunRecord, options: ApplyOptions, progress: Progress) -> None:
@@ -328,7 +335,7 @@ def _apply_locked(
     try:
         refuse_early(prep, plan, commands, options)
     except SpdeployError as exc:  # recorded: the history shows every attempt, refused ones too
-        store.close_run(run_id, "refused", exc.exit_code, exc.message)
+        _refused(store, run_id, previous, exc)
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
     attempts = _attempts(previous)
@@ -337,7 +344,7 @@ def _apply_locked(
         staged = _stage_all(prep, plan, run_dir / "staged", options, progress)
     except SpdeployError as exc:  # a catalog mismatch or a hostile medium: nothing has run
         shutil.rmtree(run_dir / "staged", ignore_errors=True)
-        store.close_run(run_id, "refused", exc.exit_code, exc.message)
+        _refused(store, run_id, previous, exc)
         raise
     except BaseException as exc:
         _interrupted(store, run_id, exc)
@@ -346,10 +353,10 @@ def _apply_locked(
         steps = _run_steps(
             prep, plan, commands, staged, store, (run_id, seq), attempts, options, progress
         )
+        final = _final_plan(prep)
     except BaseException as exc:
         _interrupted(store, run_id, exc)
         raise
-    final = _final_plan(prep)
     result = ApplyResult(plan, run_id, commands, tuple(steps), final, resumed=previous is not None)
     status = {0: OK, 3: REBOOT}.get(result.exit_code, FAILED)
     store.close_run(run_id, status, result.exit_code)
@@ -358,9 +365,16 @@ def _apply_locked(
     return result
 
 
+def _refused(store: Store, run_id: str, previous: RunRecord | None, exc: SpdeployError) -> None:
+    if previous is None:
+        store.close_run(run_id, "refused", exc.exit_code, exc.message)
+    else:  # a refused resume leaves the run as it was: still resumable
+        store.close_run(run_id, "interrupted", exc.exit_code, f"resume refused: {exc.message}")
+
+
 def _interrupted(store: Store, run_id: str, exc: BaseException) -> None:
-    """Ctrl-C or a crash: record it and keep the run resumable."""
-    code = getattr(exc, "exit_code", 130)
+    """Ctrl-C (130) or a crash (its exit code, 70 for a bug): record it, keep it resumable."""
+    code = 130 if isinstance(exc, KeyboardInterrupt) else getattr(exc, "exit_code", 70)
     store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
 
 

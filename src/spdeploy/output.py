@@ -558,9 +558,14 @@ def write_atomic(path: Any, text: str) -> None:
     import tempfile
     from pathlib import Path
 
+    from spdeploy.errors import BadInput
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as exc:
+        raise BadInput(f"{target}: cannot write the report here ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

@@ -83,10 +83,19 @@ def _files(media: Media, installer: str) -> Iterator[tuple[str, int]]:
     the installer sits at the media root)."""
     folder = installer.rpartition("/")[0]
     if not folder:
-        with media.open(installer) as fh:
-            size = fh.seek(0, os.SEEK_END)
+        size = 0
+        with media.open(installer) as fh:  # ISO and zip readers cannot seek: count the bytes
+            while chunk := fh.read(_CHUNK):
+                size += len(chunk)
         return iter([(installer, size)])
     return media.walk(folder)
+
+
+def _plain(name: str, shown: str) -> str:
+    """A name that stays a name on every system: ``D:evil`` or ``a\\..\\b`` would not on Windows."""
+    if name in ("", ".", "..") or any(c in name for c in ":\\/\0"):
+        raise MediaError(f"{shown}: the name {name!r} cannot be staged safely; refused")
+    return name
 
 
 def staged_size(media: Media, installer: str) -> int:
@@ -130,7 +139,9 @@ def _stage(
         if catalog is not None and expected is None:
             raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
         inner = rel[len(folder) + 1 :] if folder else rel
-        local = dest.joinpath(*(local_name(p) for p in inner.split("/")))
+        local = dest.joinpath(
+            *(_plain(local_name(p), media.display(rel)) for p in inner.split("/"))
+        )
         local.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         with media.open(rel) as src, local.open("wb") as out:

@@ -252,3 +252,29 @@ def test_apply_usage_errors(
     assert res.code == 2
     assert needle in res.err and len(res.err.strip().splitlines()) == 1
     assert _ran(world) == []
+
+
+def test_args_cannot_change_a_saved_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spdeploy.sandbox.world import build_world as _build
+
+    world = _build(tmp_path)
+    saved = tmp_path / "plan.json"
+    assert cli(capsys, *world_args(world, "plan", "--save", saved)).code == 0
+    res = cli(
+        capsys,
+        "--profile",
+        world.profile,
+        "--state",
+        world.state,
+        "--json",
+        "apply",
+        "--plan",
+        saved,
+        "--args",
+        'server="/x"',
+    )
+    assert (
+        res.code == 2 and "--plan cannot be combined with --args" in res.json()["error"]["message"]
+    )

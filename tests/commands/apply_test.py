@@ -301,3 +301,46 @@ def test_dry_run_shows_a_refusal_without_running(
     assert res.code == 1
     assert "missing-on-media" in res.out
     assert _ran(world) == []
+
+
+def test_switches_keep_windows_backslashes() -> None:
+    from spdeploy.commands.apply import parse_args_overrides
+
+    parsed = parse_args_overrides(('server=/d:C:\\exchsrvr\\bin "/log:C:\\Program Files\\sp.log"',))
+    assert parsed == {"server": ("/d:C:\\exchsrvr\\bin", "/log:C:\\Program Files\\sp.log")}
+
+
+def test_timeout_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = build_world(tmp_path)
+    for bad in ("0", "-5"):
+        res = cli(capsys, *world_args(world, "apply", "--timeout", bad))
+        assert res.code == 2 and res.json()["error"]["code"] == "usage"
+    assert not (world.root / "spdeploy-sandbox-ran.txt").exists()
+
+
+def test_a_refused_resume_leaves_the_run_resumable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    never = Behaviour(3010, change=False)  # asks for a reboot; still behind after it
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": never}})
+    first = _apply(capsys, world)
+    assert first.code == 3
+    catalog = world.media / "SHA256SUMS"  # a catalog that refuses calcon's installer
+    catalog.write_text(f"{'0' * 64}  Eng/Exchconn/Setup/I386/Calcon/Calcon.exe\n")
+    assert _apply(capsys, world, "--resume").code == 1
+    catalog.unlink()
+    resumed = _apply(capsys, world, "--resume")
+    assert resumed.json()["resumed"] is True
+    assert resumed.json()["run_id"] == first.json()["run_id"]
+
+
+def test_resume_with_other_media_starts_a_new_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
+    first = _apply(capsys, world)
+    assert first.code == 3
+    other = world.media.rename(tmp_path / "SP4-copy")
+    moved = World(world.root, world.target, other, world.profile, world.state)
+    again = _apply(capsys, moved, "--resume")
+    assert again.json()["resumed"] is False and again.json()["run_id"] != first.json()["run_id"]

@@ -90,3 +90,21 @@ def test_one_status_run_writes_every_format(
     assert both.code == 2 and "each file's extension says its format" in both.err
     odd = cli(capsys, *args, "--output", files[0], "--output", out / "s.bin")
     assert odd.code == 2 and "cannot tell the report format" in odd.err
+
+
+def test_unwritable_output_is_bad_input(applied_world, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    res = cli(
+        capsys,
+        *world_args(
+            applied_world,
+            "status",
+            "--format",
+            "json",
+            "--output",
+            "/proc/nope/s.json",
+            json_mode=False,
+        ),
+    )
+    assert res.code == 2
+    assert res.json()["error"]["code"] == "usage"  # --format json: the error is JSON too
+    assert "cannot write the report here" in res.json()["error"]["message"]

@@ -19,19 +19,29 @@ class Declined(BadInput):
     code = "declined"
 
 
-def parse_args_overrides(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """``--args ID="..."``: switches for one component's installer, split like a shell would."""
+def split_switches(text: str, where: str) -> tuple[str, ...]:
+    """Installer switches split at spaces, quotes grouping; backslashes are kept as typed,
+    because they are Windows path separators (``/d:C:\\exchsrvr\\bin``), not escapes."""
     import shlex
 
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""
+    lexer.commenters = ""
+    try:
+        return tuple(lexer)
+    except ValueError as exc:
+        raise BadInput(f"{where}: {exc}") from None
+
+
+def parse_args_overrides(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``--args ID="..."``: switches for one component's installer."""
     result: dict[str, tuple[str, ...]] = {}
     for value in values:
         cid, sep, text = value.partition("=")
         if not sep or not cid:
             raise BadInput(f'--args {value!r}: expected ID="SWITCHES", e.g. --args server="/r"')
-        try:
-            result[cid] = tuple(shlex.split(text))
-        except ValueError as exc:
-            raise BadInput(f"--args {value!r}: {exc}") from None
+        result[cid] = split_switches(text, f"--args {value!r}")
     return result
 
 
@@ -68,6 +78,11 @@ def run_saved_plan(
         raise BadInput(
             "--plan cannot be combined with --resume: a resumed run has changed the target the "
             "plan was saved for; use `spdeploy apply --resume --media M --target T`"
+        )
+    if options.args:
+        raise BadInput(
+            "--plan cannot be combined with --args: the switches would run without the review "
+            "the saved plan stands for; put them in a site profile and save the plan again"
         )
     saved = savedplan.load(plan_file)
     prep = prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel))

@@ -174,6 +174,7 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
                 "media_version": c.media_version.describe(),
                 "backup": list(c.backup),
                 "logs": list(c.logs),
+                "exit_codes": {str(k): v for k, v in sorted(c.exit_codes.items())},
                 "pre": [list(cmd) for cmd in c.pre],
                 "post": [list(cmd) for cmd in c.post],
                 "notes": c.notes,

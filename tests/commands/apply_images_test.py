@@ -119,12 +119,6 @@ def test_media_is_told_apart_by_content_not_extension(
 # -- integrity -------------------------------------------------------------------------------
 
 
-def _catalogued(tmp_path: Path, media_format: str) -> World:
-    world = build_world(tmp_path)
-    write_catalog(world.media)
-    return world
-
-
 def _as(world: World, media_format: str) -> World:
     if media_format == "folder":
         return world

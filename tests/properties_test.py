@@ -812,7 +812,10 @@ def profile_cases(draw: st.DrawFn, mutate: bool = True) -> ProfileCase:
     mutations: list[str] = []
     expect = "unknown" if reason else "valid"
     if shape == "mutated":
-        for how in draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3)):
+        chosen = draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3))
+        # a later mutation may add back what "missing-key" took away (a whole [[component]]
+        # list, say): remove keys last, so that an "invalid" profile stays invalid
+        for how in sorted(chosen, key=lambda m: m == "missing-key"):
             kind = _mutate(draw, doc, how)
             mutations.append(how)
             if kind == "invalid" or expect == "valid":

@@ -553,24 +553,34 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def write_atomic(path: Any, text: str) -> None:
-    """Write a report atomically: a reader (node_exporter, a CI server) never sees half a file."""
+def write_atomic(
+    path: Any,
+    text: str,
+    *,
+    what: str = "the report here",
+    error: type[SpdeployError] | None = None,
+) -> None:
+    """Write a file atomically: a reader (node_exporter, a CI server, ``apply --plan``) sees the
+    old file or the whole new one, never half. A file that cannot be written is ``error``
+    (BadInput by default) naming the path and ``what`` was being written."""
     import tempfile
     from pathlib import Path
 
     from spdeploy.errors import BadInput
 
     target = Path(path)
+    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    except OSError as exc:
-        raise BadInput(f"{target}: cannot write the report here ({exc.strerror})") from None
-    try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         Path(tmp).chmod(0o644)  # mkstemp's 0600 would hide it from node_exporter's user
         Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise (error or BadInput)(f"{target}: cannot write {what} ({reason})") from None
         raise

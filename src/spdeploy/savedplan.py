@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,20 +147,10 @@ def document(prep: Prepared, plan: Plan, sel: Selection) -> dict[str, Any]:
 
 def save(path: Path, prep: Prepared, plan: Plan, sel: Selection) -> None:
     """Write the saved plan atomically: a reader sees the old file or the whole new one."""
+    from spdeploy.output import write_atomic
+
     text = json.dumps(document(prep, plan, sel), indent=2) + "\n"
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        Path(tmp).replace(path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise PlanFileError(
-            f"{path}: cannot write the saved plan ({exc.strerror or exc})"
-        ) from None
+    write_atomic(path, text, what="the saved plan", error=PlanFileError)
 
 
 def load(path: Path) -> SavedPlan:

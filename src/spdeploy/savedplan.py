@@ -20,7 +20,7 @@ from typing import Any
 from spdeploy import __version__
 from spdeploy.commands.common import Prepared, Selection
 from spdeploy.errors import MediaError, PlanFileError
-from spdeploy.media.base import fold
+from spdeploy.media.base import fold_path
 from spdeploy.planner import UPDATE, Plan
 from spdeploy.profile import Profile
 from spdeploy.staging import folder_fingerprint
@@ -353,7 +353,7 @@ def _media_changes(
     if new is None:
         return [f"{cid}: installer no longer on the media (was {old})"]
     found = []
-    if old is not None and _folded(old) != _folded(new):
+    if old is not None and fold_path(old) != fold_path(new):
         found.append(f"{cid}: installer moved on the media: {old} -> {new}")
     expected, actual = fingerprints[cid], _fingerprint(prep, new)
     if actual != expected:
@@ -383,10 +383,6 @@ def _same_path(a: str, b: str) -> bool:
         return os.path.normcase(str(Path(p).resolve()))
 
     return norm(a) == norm(b)
-
-
-def _folded(path: str) -> str:
-    return "/".join(fold(p) for p in path.replace("\\", "/").split("/"))
 
 
 def _short(fingerprint: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spdeploy.errors import MediaError, Refused
-from spdeploy.media.base import Media, fold, local_name
+from spdeploy.media.base import Media, fold, fold_path, local_name
 
 CATALOG = "SHA256SUMS"
 _CHUNK = 1 << 20
@@ -34,16 +34,18 @@ class Staged:
         return fingerprint(self.hashes)
 
 
+def _key(rel: str) -> str:
+    """A media path (the tree's own ``/`` spelling) as the catalog and fingerprints key it."""
+    return "/".join(fold(p) for p in rel.split("/"))
+
+
 def fingerprint(hashes: Mapping[str, str]) -> str:
     """One SHA-256 for an installer's folder: its files' hashes and (folded) paths, sorted.
 
     Case and ISO ``;1`` suffixes do not count, so the same CD as a folder, an image or a zip has
     the same fingerprint.
     """
-    lines = sorted(
-        f"{'/'.join(fold(p) for p in path.split('/'))}\0{digest}\n"
-        for path, digest in hashes.items()
-    )
+    lines = sorted(f"{_key(path)}\0{digest}\n" for path, digest in hashes.items())
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
@@ -74,7 +76,7 @@ def read_catalog(media: Media) -> dict[str, str] | None:
                 f"{media.display(name)}: line {number + 1}: expected '<sha256>  <path>'"
             )
         path = path.lstrip(" *").removeprefix("./")
-        catalog["/".join(fold(p) for p in path.replace("\\", "/").split("/"))] = digest.lower()
+        catalog[fold_path(path)] = digest.lower()
     return catalog
 
 
@@ -134,7 +136,7 @@ def _stage(
     hashes: dict[str, str] = {}
     dest.mkdir(parents=True, exist_ok=True)
     for rel, _size in _files(media, installer):
-        key = "/".join(fold(p) for p in rel.split("/"))
+        key = _key(rel)
         expected = None if catalog is None else catalog.get(key)
         if catalog is not None and expected is None:
             raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
@@ -198,7 +200,7 @@ def verify_catalog(
     catalog = read_catalog(media)
     if catalog is None:
         return Verification(None, 0, 0, (), (), ())
-    files = {"/".join(fold(p) for p in rel.split("/")): (rel, size) for rel, size in media.walk("")}
+    files = {_key(rel): (rel, size) for rel, size in media.walk("")}
     present = [(key, *files[key]) for key in sorted(catalog) if key in files]
     if total is not None:
         total(sum(size for _, _, size in present))

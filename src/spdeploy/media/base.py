@@ -36,6 +36,11 @@ def fold(name: str) -> str:
     return local_name(name).casefold()
 
 
+def fold_path(path: str) -> str:
+    """A whole path's key: each segment folded, either slash, joined with ``/``."""
+    return "/".join(fold(p) for p in path.replace("\\", "/").split("/"))
+
+
 def is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 

@@ -28,7 +28,7 @@ from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
 from spdeploy.staging import Staged, read_catalog, stage, staged_size
-from spdeploy.store import RunRecord, StepRecord, Store, new_run_id
+from spdeploy.store import MANIFEST_SUFFIX, RunRecord, StepRecord, Store, new_run_id
 from spdeploy.versions import Version, is_version
 
 OK, FAILED, SKIPPED, TIMEOUT, REBOOT = "ok", "failed", "skipped", "timeout", "reboot-required"
@@ -403,7 +403,7 @@ def _stage_all(
 
 def backup_manifest(run_dir: Path, component: str) -> Path:
     """What a step backed up: written last, so its presence means the copy is whole."""
-    return run_dir / "backup" / f"{component}.manifest.json"
+    return run_dir / "backup" / f"{component}{MANIFEST_SUFFIX}"
 
 
 def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:

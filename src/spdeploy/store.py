@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
+# runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
+# read by restore, listed by history
+MANIFEST_SUFFIX = ".manifest.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -259,7 +262,7 @@ class Store:
                         steps=tuple(StepRecord(**dict(s)) for s in steps),
                         folder=str(folder),
                         collected=_files(folder / "logs", depth=2),
-                        backups=_files(folder / "backup", depth=1, suffix=".manifest.json"),
+                        backups=_files(folder / "backup", depth=1, suffix=MANIFEST_SUFFIX),
                     )
                 )
         return result

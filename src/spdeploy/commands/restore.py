@@ -33,13 +33,11 @@ from spdeploy.errors import BadInput, MediaError, StepFailed
 from spdeploy.executor import target_lock
 from spdeploy.media import open_target
 from spdeploy.media.base import split_path
-from spdeploy.store import RunRecord, Store
+from spdeploy.store import MANIFEST_SUFFIX, RunRecord, Store
 
 OVERWRITE = "overwrite"  # the current file differs from the backup
 RECREATE = "recreate"  # the file is gone from the target
 UNCHANGED = "unchanged"  # identical (bytes and modification time): left alone
-
-_MANIFEST_SUFFIX = ".manifest.json"
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,8 @@ def _read_backups(
     run_dir: Path, run: RunRecord, only: Sequence[str]
 ) -> tuple[list[_Backup], tuple[str, ...]]:
     folder = run_dir / "backup"
-    manifests = sorted(folder.glob(f"*{_MANIFEST_SUFFIX}")) if folder.is_dir() else []
-    found = {m.name[: -len(_MANIFEST_SUFFIX)]: m for m in manifests}
+    manifests = sorted(folder.glob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
+    found = {m.name[: -len(MANIFEST_SUFFIX)]: m for m in manifests}
     incomplete = sorted(
         p.name
         for p in (folder.iterdir() if folder.is_dir() else ())

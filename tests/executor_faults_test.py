@@ -14,12 +14,14 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 from helpers import cli, cli_process, world_args
 
+from spdeploy.executor import TARGET_LOCK
 from spdeploy.sandbox.world import SP2, Behaviour, World, build_world
 from spdeploy.store import Store
 
@@ -157,6 +159,7 @@ def test_a_stale_lock_from_a_killed_apply_does_not_block(tmp_path: Path) -> None
     proc.wait()
     res = cli_process(*world_args(world, "apply", "--resume"))
     assert res.code == 0, res.err
+    assert not (world.target / TARGET_LOCK).exists()  # the killed one's lock file is cleaned up
 
 
 def test_eight_concurrent_applies_one_runs(tmp_path: Path) -> None:
@@ -173,6 +176,21 @@ def test_eight_concurrent_applies_one_runs(tmp_path: Path) -> None:
             assert f"(run {winner['run_id']}, pid " in error["message"]
     assert _ran(world) == UPDATED  # each installer ran once
     assert len(Store(world.state).runs()) == 1
+
+
+def test_applies_with_their_own_state_folders_exclude_each_other(tmp_path: Path) -> None:
+    """Two administrators (or Ansible and a console user) each with their own state folder."""
+    world = _slow_world(tmp_path)
+    procs = [_spawn(replace(world, state=tmp_path / f"state-{n}")) for n in range(4)]
+    outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert sorted(code for code, _, _ in outs) == [0, 4, 4, 4], outs
+    for code, out, _ in outs:
+        if code == 4:
+            error = json.loads(out)["error"]
+            assert error["code"] == "locked"
+            assert "from another state folder or user" in error["message"]
+    assert _ran(world) == UPDATED  # each installer ran once, not once per state folder
+    assert not (world.target / TARGET_LOCK).exists()  # the target is left as the installers left it
 
 
 # -- hostile installers ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from spdeploy import process
 from spdeploy.commands.common import Prepared
-from spdeploy.errors import BadInput, LockHeld, Refused, SpdeployError
+from spdeploy.errors import BadInput, LockHeld, Refused, SpdeployError, TargetError
 from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.media import open_target
 from spdeploy.media.base import local_name
@@ -180,6 +180,11 @@ def refuse_early(
         )
 
 
+# In the target itself, so that every spdeploy that can change the target sees it, whatever its
+# state folder: two administrators, or Ansible and a console user, each with their own.
+TARGET_LOCK = ".spdeploy.lock"
+
+
 def lock_path(store: Store, target: Path) -> Path:
     key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
     return store.state_dir / "locks" / f"{key}.lock"
@@ -203,25 +208,47 @@ def apply(
 def target_lock(store: Store, target: Path) -> Iterator[Path]:
     """The target's lock, taken at once or not at all (LockHeld, exit 4): apply and restore.
 
-    An OS lock (flock / msvcrt.locking): the kernel drops it when its holder dies, so a lock
-    left by a killed spdeploy never blocks the next one.
+    Two OS locks (flock / msvcrt.locking; the kernel drops them when their holder dies, so a lock
+    left by a killed spdeploy never blocks the next one). The state folder's comes first and
+    carries a note naming the holder's run; the one in the target excludes an spdeploy that uses
+    another state folder. The target's lock file is deleted while still held, so a run leaves
+    the target as the installers left it: filelock refuses a lock on a file already unlinked,
+    so a rival that opened the old file cannot hold it beside one that locks a new file.
     """
     import filelock
 
     lock_file = lock_path(store, target)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(lock_file, timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise LockHeld(
-            f"{target}: another apply or restore holds this target's lock"
-            f"{_read_holder(lock_file)}; try again when it has finished"
-        ) from None
-    try:
+    in_target = target / TARGET_LOCK
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(filelock.FileLock(lock_file, timeout=0))
+        except filelock.Timeout:
+            raise LockHeld(
+                f"{target}: another apply or restore holds this target's lock"
+                f"{_read_holder(lock_file)}; try again when it has finished"
+            ) from None
+        try:
+            held.enter_context(filelock.FileLock(in_target, timeout=0))
+        except filelock.Timeout:
+            raise LockHeld(
+                f"{target}: another apply or restore holds this target's lock ({in_target}), "
+                "from another state folder or user; try again when it has finished"
+            ) from None
+        except OSError as exc:
+            raise TargetError(
+                f"{in_target}: cannot create the target's lock file "
+                f"({exc.strerror or exc}); applying needs write access to the target"
+            ) from None
+        # Runs before the release above it (last in, first out). Windows cannot delete an open
+        # file; filelock deletes it there after releasing.
+        held.callback(_remove_quietly, in_target)
         yield lock_file
-    finally:
-        lock.release()
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _apply_under_lock(

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from helpers import cli, cli_process, tree_hash, world_args
 
-from spdeploy.executor import lock_path
+from spdeploy.executor import TARGET_LOCK, lock_path
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_world
 from spdeploy.store import Store
 
@@ -179,6 +179,27 @@ def test_locked_target_exits_4(tmp_path: Path) -> None:
     assert res.code == 4, res.err
     assert "lock" in res.err
     assert _ran(world) == []
+
+
+def test_a_target_where_no_lock_can_be_made_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    (world.target / TARGET_LOCK).mkdir()  # in the way: the lock file cannot be created
+    res = _apply(capsys, world)
+    assert res.code == 2
+    error = res.json()["error"]
+    assert error["code"] == "target"
+    assert f"{world.target / TARGET_LOCK}: cannot create the target's lock file" in error["message"]
+    assert _ran(world) == []
+
+
+def test_a_finished_apply_leaves_no_lock_file_in_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    assert _apply(capsys, world).code == 0
+    assert not (world.target / TARGET_LOCK).exists()
 
 
 def test_dry_run_changes_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

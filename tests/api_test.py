@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cli, world_args
+from helpers import cli, tree_hash, world_args
 
 from spdeploy import api
 from spdeploy.errors import BadInput, LockHeld, MediaError, Refused, SpdeployError
@@ -152,6 +153,21 @@ def test_errors_carry_code_message_and_exit_code(tmp_path: Path) -> None:
             platform="I386",
             state_dir=world.state,
         )
+
+
+def test_a_dry_run_refuses_as_the_real_run_would_and_writes_nothing(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "w")
+    before = tree_hash(world.root)
+    with pytest.raises(BadInput, match="server, calcon, ntsconn, gwxconn: installer needs a"):
+        api.apply(world.media, world.target, platform="I386", state_dir=world.state, dry_run=True)
+    short = build_media(tmp_path / "short-media", components=("server", "calcon"))
+    with pytest.raises(Refused, match="cannot be updated"):
+        _apply(replace(world, media=short), state_dir=world.state, dry_run=True)
+    plan = _apply(world, state_dir=world.state, dry_run=True)
+    assert plan == api.check(world.media, world.target, profile=str(world.profile), platform="I386")
+    assert [c["id"] for c in plan["components"] if c["action"] == "update"] == UPDATED
+    assert tree_hash(world.root) == before and not world.state.exists()
+    assert _ran(world) == []
 
 
 def test_a_held_lock_is_exit_4(tmp_path: Path) -> None:

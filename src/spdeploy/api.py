@@ -72,6 +72,7 @@ def apply(
     timeout: float = 3600.0,
     state_dir: PathLike | None = None,
     resume: bool = True,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Bring every installed component to the media's level; the SPEC §5 ``apply`` dict.
 
@@ -84,26 +85,35 @@ def apply(
     ``resume`` (default on) continues the target's last run if a reboot or a crash cut it
     short, re-probing first; with nothing to resume it is an ordinary apply. So calling
     ``apply`` again after the reboot it asked for is always right.
+
+    ``dry_run`` runs nothing and writes nothing, not even the history: it makes the checks the
+    real run makes before its first installer (every installed component on the media, no
+    interactive installer without switches), raising what the real run would raise, and
+    returns the plan dict, as ``check`` does. Ansible's check mode is this.
     """
-    from spdeploy.executor import ApplyOptions
+    from spdeploy.executor import ApplyOptions, commands_for, refuse_early
     from spdeploy.executor import apply as run
-    from spdeploy.reports.data import apply_dict
+    from spdeploy.reports.data import apply_dict, plan_dict
     from spdeploy.store import Store, default_state_dir
 
     if not timeout > 0:
         raise BadInput(f"timeout must be a positive number of seconds, got {timeout!r}")
     switches = _switches(args or {})
     prep = prepare(profile, _selection(media, target, language, platform, only, skip))
-    known = {c.id for c in prep.profile.components}
-    unknown = sorted(set(switches) - known)
-    if unknown:
-        raise BadInput(
-            f"args: no component {unknown[0]!r} in profile {prep.profile.id} "
-            f"(components: {', '.join(sorted(known))})"
-        )
-    options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
-    state = Path(state_dir) if state_dir is not None else default_state_dir()
     try:
+        known = {c.id for c in prep.profile.components}
+        unknown = sorted(set(switches) - known)
+        if unknown:
+            raise BadInput(
+                f"args: no component {unknown[0]!r} in profile {prep.profile.id} "
+                f"(components: {', '.join(sorted(known))})"
+            )
+        options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
+        if dry_run:
+            plan = prep.plan()
+            refuse_early(prep, plan, commands_for(prep, plan, options, Path("staged")), options)
+            return plan_dict(plan)
+        state = Path(state_dir) if state_dir is not None else default_state_dir()
         return apply_dict(run(prep, Store(state.absolute()), options))
     finally:
         prep.media.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playbook_helpers import COLLECTION, FQCN, ansible
+from playbook_helpers import COLLECTION, FQCN, ansible, tree_hash
 
 from spdeploy.sandbox.world import SP2, SP4, World, build_world
 
@@ -103,7 +103,9 @@ def test_the_collection_builds(tmp_path: Path, ansible_env: dict[str, str]) -> N
 def _adhoc(
     env: dict[str, str], world: World, python: str = sys.executable, **args: Any
 ) -> tuple[int, dict[str, Any]]:
-    """``ansible host1 -m spdeploy.servicepack.spdeploy -a JSON``: (exit code, module result)."""
+    """``ansible host1 -m spdeploy.servicepack.spdeploy -a JSON``: (exit code, module result).
+    ``check=True`` runs it in check mode (``--check``)."""
+    check = ["--check"] if args.pop("check", False) else []
     params = {"media": str(world.media), "target": str(world.target), "platform": "I386", **args}
     run = ansible(
         env,
@@ -115,6 +117,7 @@ def _adhoc(
         "local",
         "-e",
         f"ansible_python_interpreter={python}",
+        *check,
         "-m",
         FQCN,
         "-a",
@@ -219,6 +222,66 @@ def test_args_make_the_installers_unattended(tmp_path: Path, ansible_env: dict[s
     assert _ran(world) == ["server", "ran", "calcon", "ran", "ntsconn", "ran"]
     argv = {c["id"]: c["argv"][1:] for c in result["commands"]}
     assert argv == {c: [str(world.target)] for c in switches}
+
+
+def test_check_mode_predicts_the_refusal_of_an_interactive_installer(
+    tmp_path: Path, ansible_env: dict[str, str]
+) -> None:
+    """Check mode says what the real run would do: refuse an installer that needs a person, with
+    the same code, and change nothing; switches in args make it a change again."""
+    world = build_world(tmp_path / "world", installed={"server": SP2, "ntsconn": SP2})
+    site = tmp_path / "person.toml"  # the sandbox profile, with two installers that need a person
+    site.write_text(
+        'id = "person"\nname = "Needs a person"\n'
+        f"extends = {json.dumps(str(world.profile))}\n"
+        '[[component]]\nid = "server"\nargs = []\ninteractive = true\n'
+        '[[component]]\nid = "ntsconn"\nargs = []\ninteractive = true\n',
+        encoding="utf-8",
+    )
+    reports = tmp_path / "reports"
+    common = {"profile": str(site), "state_dir": str(world.state), "report_dir": str(reports)}
+    before = tree_hash(world.target)
+
+    code, checked = _adhoc(ansible_env, world, check=True, host="check", **common)
+    assert code == 2 and checked["changed"] is False, checked
+    assert checked["code"] == "usage" and checked["exit_code"] == 2
+    refusal = "component(s) server, ntsconn: installer needs a person"
+    assert refusal in checked["msg"] and 'module\'s "args" option' in checked["msg"]
+    report = json.loads((reports / "check.json").read_text())
+    assert report["mode"] == "checked" and report["result"] is None  # as the real run's refusal
+    assert report["error"]["code"] == "usage" and report["error"]["exit_code"] == 2
+    assert refusal in report["error"]["message"]
+    assert tree_hash(world.target) == before and not world.state.exists()
+    assert _ran(world) == []
+
+    # args for one of them: the other one still needs a person
+    code, checked = _adhoc(
+        ansible_env, world, check=True, host="check", args={"server": "{target}"}, **common
+    )
+    assert code == 2 and checked["code"] == "usage" and checked["changed"] is False
+    assert "component(s) ntsconn: installer needs a person" in checked["msg"]
+    assert "server" not in checked["msg"].partition("needs a person")[0]
+
+    # "" is no switches, for the real run too
+    code, checked = _adhoc(
+        ansible_env, world, check=True, args={"server": "{target}", "ntsconn": ""}, **common
+    )
+    assert code == 2 and checked["code"] == "usage" and "component(s) ntsconn:" in checked["msg"]
+
+    # args for both: unattended, so an installer would run
+    both = {"server": "{target}", "ntsconn": ["{target}"]}
+    code, checked = _adhoc(ansible_env, world, check=True, host="check", args=both, **common)
+    assert code == 0 and checked["changed"] is True and "failed" not in checked, checked
+    assert json.loads((reports / "check.json").read_text())["error"] is None
+    assert tree_hash(world.target) == before and not world.state.exists()
+    assert _ran(world) == []
+
+    # The real run refuses the same way, before anything runs.
+    code, applied = _adhoc(ansible_env, world, host="apply", **common)
+    assert code == 2 and applied["changed"] is False, applied
+    assert (applied["code"], applied["exit_code"]) == ("usage", 2)
+    assert "component(s) server, ntsconn: installer needs a person" in applied["msg"]
+    assert _ran(world) == []
 
 
 @pytest.fixture

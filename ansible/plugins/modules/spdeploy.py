@@ -115,7 +115,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Plans only, and reports C(changed) when an installer would run.
+    description: Plans only, and reports C(changed) when an installer would run. Fails where the
+      real run would refuse before anything runs, with the same code and no change, when an
+      installed component is missing on the media (V(refused)) or an installer that would run
+      needs a person (V(usage); interactive, with no switches from O(args) or the profile).
   diff_mode:
     support: none
     description: No diff.
@@ -283,6 +286,16 @@ RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a start
 NEEDS_PERSON = "needs a person"  # spdeploy's refusal of an interactive installer
 
 
+def with_advice(msg: str) -> str:
+    """An interactive installer's refusal, with what to do about it in Ansible."""
+    if NEEDS_PERSON in msg:
+        msg += (
+            '. In Ansible, give the switches with the module\'s "args" option '
+            '(args: {ID: "/switches"}) or a site profile in "profile"'
+        )
+    return msg
+
+
 def installer_ran(result: dict[str, Any]) -> bool:
     """``changed``: some step started an installer (not one skipped or refused beforehand)."""
     return any(
@@ -375,7 +388,10 @@ def run_module() -> None:
         "skip": p["skip"],
     }
     try:
-        if applying:
+        if p["state"] == "applied":
+            # In check mode, a dry run: it refuses exactly where the real run would refuse
+            # before running anything, with the same code (missing on the media, an
+            # installer that needs a person), and changes nothing.
             result = api.apply(
                 p["media"],
                 p["target"],
@@ -383,19 +399,14 @@ def run_module() -> None:
                 timeout=p["timeout"],
                 state_dir=p["state_dir"],
                 resume=True,
+                dry_run=module.check_mode,
                 **common,
             )
         else:
             result = api.check(p["media"], p["target"], **common)
     except SpdeployError as exc:
         finish(None, {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code})
-        msg = exc.message
-        if NEEDS_PERSON in msg:
-            msg += (
-                '. In Ansible, give the switches with the module\'s "args" option '
-                '(args: {ID: "/switches"}) or a site profile in "profile"'
-            )
-        fail(exc.code, msg, exc.exit_code)
+        fail(exc.code, with_advice(exc.message), exc.exit_code)
     except Exception as exc:  # a bug: still one line in the host's report, and the traceback
         msg = f"spdeploy failed unexpectedly: {type(exc).__name__}: {exc}"
         finish(None, {"code": "internal", "message": msg, "exit_code": 70})
@@ -405,13 +416,13 @@ def run_module() -> None:
     out.setdefault("run_id", None)
     out.setdefault("reboot_required", False)
     out.setdefault("steps", [])
+    failure = _failure(result, applying, p["state"])
     if applying:
         changed = installer_ran(result)
     else:  # check mode of `applied` says whether an installer would run; `checked` never does
         changed = p["state"] == "applied" and any(
             c["action"] == "update" for c in result["components"]
         )
-    failure = _failure(result, applying, p["state"], module.check_mode)
     if failure is not None:
         code, msg = failure
         finish(result, {"code": code, "message": msg, "exit_code": 1})
@@ -420,10 +431,9 @@ def run_module() -> None:
     module.exit_json(changed=changed, **out)
 
 
-def _failure(
-    result: dict[str, Any], applying: bool, state: str, check_mode: bool
-) -> tuple[str, str] | None:
-    """(code, message) when the host must fail, else None."""
+def _failure(result: dict[str, Any], applying: bool, state: str) -> tuple[str, str] | None:
+    """(code, message) when the host must fail, else None. A refusal (check mode included)
+    never gets here: the dry run raised it as the real run would have."""
     if applying:
         steps = failed_steps(result)
         if steps:
@@ -439,11 +449,8 @@ def _failure(
                 f"{behind(result)}"
             )
         return None
-    missing = [c for c in result["components"] if c["action"] == "missing-on-media"]
-    if state == "applied" and check_mode:
-        if missing:  # the real run would refuse before running anything
-            return "refused", f"apply would refuse: {behind(result)}"
-        return None
+    if state == "applied":
+        return None  # check mode: what would be updated is `changed`, not a failure
     if not result["compliant"]:
         return "not-compliant", f"not at the service pack level: {behind(result)}"
     return None

@@ -20,7 +20,14 @@ from typing import Protocol
 
 from spdeploy import process
 from spdeploy.commands.common import Prepared
-from spdeploy.errors import BadInput, LockHeld, Refused, SpdeployError, TargetError
+from spdeploy.errors import (
+    BadInput,
+    LockHeld,
+    PlanChanged,
+    Refused,
+    SpdeployError,
+    TargetError,
+)
 from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.media import open_target
 from spdeploy.media.base import local_name
@@ -41,8 +48,9 @@ class ApplyOptions:
     resume: bool = False
     args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # --args ID="..."
     has_terminal: bool = False  # a person can answer an interactive installer
-    # apply --plan: component id -> installer folder fingerprint the saved plan recorded
-    expected_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # apply --plan: component id -> installer folder fingerprint the saved plan recorded, for
+    # every component it would update (None: no saved plan)
+    expected_fingerprints: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -411,14 +419,21 @@ def _stage_all(
     catalog = read_catalog(prep.media)
     staged = {}
     try:
+        saved = options.expected_fingerprints
         for row in plan.updates:
             assert row.installer is not None
+            # Under the lock the target was probed again: it may have fallen behind since the
+            # saved plan was checked, and an update nobody reviewed is not the plan.
+            if saved is not None and row.id not in saved:
+                raise PlanChanged(
+                    f"{row.id}: needs an update the saved plan did not list (the target changed "
+                    "after the plan was checked); refused: save the plan again and review it"
+                )
             progress.staging(row.id, staged_size(prep.media, row.installer))
             staged[row.id] = stage(
                 prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
             )
-            expected = options.expected_fingerprints.get(row.id)
-            if expected is not None and staged[row.id].fingerprint != expected:
+            if saved is not None and staged[row.id].fingerprint != (expected := saved[row.id]):
                 raise Refused(
                     f"{row.id}: the installer folder changed since the plan was saved "
                     f"(fingerprint {expected}, now {staged[row.id].fingerprint}); refused"

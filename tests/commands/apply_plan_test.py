@@ -147,6 +147,24 @@ def test_media_changed_between_the_check_and_staging_is_caught_by_the_executor(
     assert _ran(world) == []
 
 
+def test_a_component_fallen_behind_after_the_check_is_refused_by_the_executor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same window on the target: an update the saved plan never listed is not run."""
+    installed = {"server": SP2, "calcon": SP4, "ntsconn": SP2, "gwxconn": SP2}
+    world = build_world(tmp_path, installed=installed)
+    plan = _save(capsys, world)
+    write_pe(world.target / "Connect/Calcon/Calcon.exe", SP2)  # rolled back after the check
+    monkeypatch.setattr(savedplan, "changes", lambda *_: [])
+    res = _apply_plan(capsys, world, plan)
+    assert res.code == 1
+    error = res.json()["error"]
+    assert error["code"] == "plan-changed"
+    assert error["message"].startswith("calcon: needs an update the saved plan did not list")
+    assert _ran(world) == []
+    assert not list(world.state.rglob("staged"))
+
+
 def test_dry_run_shows_whether_the_plan_still_holds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

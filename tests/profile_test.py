@@ -294,6 +294,13 @@ def test_extends_a_missing_file(tmp_path: Path) -> None:
 # -- ordering ------------------------------------------------------------------------------------
 
 
+def test_exit_codes_take_windows_and_negative_codes(tmp_path: Path) -> None:
+    text = HEADER + component("a", 'exit_codes = { 3010 = "reboot", "-1" = "failed", 0 = "ok" }')
+    profile = load_profile(str(write(tmp_path / "codes.toml", text)))
+    codes = profile.component("a").exit_codes
+    assert (codes[3010], codes[-1], codes[0]) == ("reboot", "failed", "ok")
+
+
 def test_after_orders_topologically_with_ties_in_profile_order(tmp_path: Path) -> None:
     path = write(
         tmp_path / "order.toml",
@@ -455,6 +462,21 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
         HEADER + component("a", 'exit_codes = { zero = "ok" }'),
         "a",
         "exit_codes",
+    ),
+    *(
+        (
+            f"exit-code-{name}",
+            HEADER + component("a", f'exit_codes = {{ "{key}" = "ok" }}'),
+            "a",
+            "exit_codes",
+        )
+        for name, key in (
+            ("spaces", " 5 "),
+            ("leading-zero", "05"),
+            ("underscore", "5_0"),
+            ("plus", "+5"),
+            ("arabic-indic-digit", "\u0665"),
+        )
     ),
     ("interactive-yes", HEADER + component("a", 'interactive = "yes"'), "a", "interactive"),
     (

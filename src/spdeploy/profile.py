@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
 from spdeploy.versions import is_version
 
 DEFAULT_PROFILE = "exchange55"
+_EXIT_CODE = re.compile(r"-?(?:0|[1-9][0-9]{0,9})", re.ASCII)
 EXIT_MEANINGS = ("ok", "reboot", "failed")
 DEFAULT_EXIT_CODES: Mapping[int, str] = {0: "ok", 3010: "reboot", 1641: "reboot"}
 PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer", "drive")
@@ -314,10 +316,14 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     if not isinstance(codes, dict):
         raise ProfileError(f'{where("exit_codes")}: expected a table like {{ 0 = "ok" }}')
     for code, meaning in codes.items():
-        try:
-            number = int(code)
-        except ValueError:
-            raise ProfileError(f"{where('exit_codes')}: {code!r} is not an integer") from None
+        # Plain ASCII digits only: int() would also take " 5 ", "05", "5_0" and other scripts'
+        # digits, and two spellings of one number would silently overwrite each other.
+        if not _EXIT_CODE.fullmatch(code):
+            raise ProfileError(
+                f"{where('exit_codes')}: {code!r} is not an exit code (expected digits such as "
+                '"3010" or "-1", no spaces or leading zeros)'
+            )
+        number = int(code)
         if meaning not in EXIT_MEANINGS:
             raise ProfileError(
                 f"{where('exit_codes')}: {code} = {meaning!r} (expected {', '.join(EXIT_MEANINGS)})"

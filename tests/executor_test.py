@@ -146,6 +146,41 @@ def test_failing_pre_skips_the_installer_but_not_post(
     assert "ntsconn" not in marker
 
 
+def test_logs_of_one_name_from_two_folders_are_both_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    other = world.target / "Connect/Exchconn/Old/lmeilog.txt"
+    other.parent.mkdir(parents=True)
+    other.write_text("the log of an earlier setup\n")
+    text = world.profile.read_text(encoding="utf-8")
+    text = text.replace(
+        'id = "ntsconn"\n',
+        'id = "ntsconn"\n'
+        'logs = ["Connect/Exchconn/Setup/lmeilog.txt", "Connect/Exchconn/Old/lmeilog.txt"]\n',
+    )
+    world.profile.write_text(text, encoding="utf-8")
+    run_id = _apply(capsys, world).json()["run_id"]
+    folder = Store(world.state).run_dir(run_id) / "logs" / "ntsconn"
+    assert sorted(p.name for p in folder.iterdir()) == ["lmeilog-2.txt", "lmeilog.txt"]
+    assert (folder / "lmeilog-2.txt").read_text() == "the log of an earlier setup\n"
+
+
+def test_staging_starts_from_an_empty_folder(tmp_path: Path) -> None:
+    """A resumed run stages into its own folder again: nothing of an earlier attempt stays."""
+    from spdeploy.commands.common import Selection, prepare
+    from spdeploy.executor import ApplyOptions, Silent, _stage_all
+
+    world = build_world(tmp_path)
+    prep = prepare(str(world.profile), Selection(str(world.media), str(world.target), None, "I386"))
+    stale = tmp_path / "staged" / "ntsconn" / "left-by-an-earlier-attempt.dll"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("stale")
+    staged = _stage_all(prep, prep.plan(), tmp_path / "staged", ApplyOptions(), Silent())
+    assert not stale.exists()
+    assert (staged["ntsconn"].folder / "Ntsconn.exe").is_file()
+
+
 def test_history_json_lists_collected_logs_and_backups(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

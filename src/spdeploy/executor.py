@@ -430,6 +430,9 @@ def _stage_all(
                     "after the plan was checked); refused: save the plan again and review it"
                 )
             progress.staging(row.id, staged_size(prep.media, row.installer))
+            # A resumed run stages again into its own folder: start empty, so no file of an
+            # earlier attempt lies beside the installer.
+            shutil.rmtree(root / row.id, ignore_errors=True)
             staged[row.id] = stage(
                 prep.media, row.id, row.installer, root / row.id, catalog, progress.staged_bytes
             )
@@ -491,11 +494,17 @@ def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
 def _collect_logs(
     prep: Prepared, comp: Component, run_dir: Path, variables: dict[str, str]
 ) -> None:
+    taken: set[str] = set()
     for template in comp.logs:
         path = Path(_render(template, variables))
         src = path if path.is_absolute() else prep.target / path
         if src.is_file():
-            dest = run_dir / "logs" / comp.id / src.name
+            name, n = src.name, 1
+            while name.casefold() in taken:  # two logs of one name in two folders: keep both
+                n += 1
+                name = f"{src.stem}-{n}{src.suffix}"
+            taken.add(name.casefold())
+            dest = run_dir / "logs" / comp.id / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
 

@@ -538,7 +538,8 @@ def valid_docs(draw: st.DrawFn) -> dict[str, Any]:
 
 _ASCII_VERSION = re.compile(r"^\s*v?[0-9]{1,18}(?:[.,][0-9]{1,18}){0,15}\s*$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-_ASCII_INT = re.compile(r"^-?[0-9]+$")
+# \Z, not $: "$" also matches before a final newline, and "1\n" is no exit code
+_ASCII_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,9})\Z")
 
 
 def _template_ok(value: str, allowed: tuple[str, ...]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -202,6 +203,59 @@ def test_corrupt_directory_record_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(MediaError, match="corrupt ISO 9660 image"):
         IsoMedia(path).find("eng/exchconn")
+
+
+LONG_NAME = "Long name " + "x" * 230 + ".exe"  # too long for its record: spills into a CE area
+
+
+def _continued(path: Path) -> Path:
+    """A Rock Ridge image whose ENG/LONG.EXE has its name in a continuation (CE) area."""
+    iso = _image(path, rock_ridge=True)
+    iso.add_directory("/ENG", rr_name="Eng")
+    iso.add_fp(io.BytesIO(b"inside"), 6, "/ENG/LONG.EXE;1", rr_name=LONG_NAME)
+    iso.write(str(path))
+    iso.close()
+    return path
+
+
+@pytest.mark.parametrize("claim", ["past-the-end", "rest-of-the-image"])
+def test_oversized_continuation_area_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claim: str
+) -> None:
+    path = _continued(tmp_path / "ce.iso")
+    media = IsoMedia(path)
+    assert media.find(f"ENG/{LONG_NAME}") == f"Eng/{LONG_NAME}"  # read through its CE area
+    lba = media._listing(media._root)["eng"].extents[0][0]
+    media.close()
+    data = bytearray(path.read_bytes())
+    ce = data.find(b"CE\x1c\x01", lba * 2048, (lba + 1) * 2048)  # the file's, in ENG's directory
+    assert ce > 0
+    block, offset = (
+        struct.unpack_from("<I", data, ce + 4)[0],
+        struct.unpack_from("<I", data, ce + 12)[0],
+    )
+    # a length the file could satisfy (several blocks, read whole before) or could not (4 GiB)
+    size = 0xFFFF_FFFF if claim == "past-the-end" else len(data) - block * 2048 - offset
+    assert size > 2048
+    struct.pack_into("<I", data, ce + 20, size)  # both-endian field: little-, then big-endian
+    struct.pack_into(">I", data, ce + 24, size)
+    path.write_bytes(bytes(data))
+    reads: list[tuple[str, int]] = []
+    real_read = IsoMedia._read
+
+    def spy(self: IsoMedia, at: int, length: int, what: str) -> bytes:
+        reads.append((what, length))
+        return real_read(self, at, length, what)
+
+    monkeypatch.setattr(IsoMedia, "_read", spy)
+    damaged = IsoMedia(path)
+    with pytest.raises(MediaError) as refused:
+        damaged.find(f"eng/{LONG_NAME}")
+    assert str(refused.value) == (
+        f"{path}: corrupt ISO 9660 image (Rock Ridge continuation area of {size} bytes at "
+        f"offset {offset} overruns its 2048-byte block)"
+    )
+    assert max(length for what, length in reads if what == "continuation") <= 2048
 
 
 def test_relocated_deep_directories_are_found(tmp_path: Path) -> None:

@@ -214,6 +214,17 @@ class IsoMedia:
                 elif sig == b"CE" and len(body) >= 24 and hops < 32:
                     hops += 1
                     block, offset, size = (struct.unpack_from("<I", body, n)[0] for n in (0, 8, 16))
+                    # A continuation area lies within one logical block: mkisofs, xorriso and
+                    # pycdlib write it so, and Linux's isofs and libarchive refuse a longer one.
+                    # Trusting the length would read up to 4 GiB per hop. Refused, like a
+                    # continuation past the end of the image, rather than skipped: skipping
+                    # would quietly lose the Rock Ridge names and links it carries.
+                    if offset + size > self._block:
+                        raise MediaError(
+                            f"{self.path}: corrupt ISO 9660 image (Rock Ridge continuation area "
+                            f"of {size} bytes at offset {offset} overruns its "
+                            f"{self._block}-byte block)"
+                        )
                     pending.append(self._read(block * self._block + offset, size, "continuation"))
                 elif sig == b"ST":
                     break

@@ -47,6 +47,15 @@ def test_catalog_parsing(media: Path) -> None:
     assert read_catalog(FolderTree(media)) is None
 
 
+def test_catalog_cut_to_8_3_is_read_only_when_the_full_name_is_absent(media: Path) -> None:
+    """A level-1 CD (or a folder copied from one) calls the catalog SHA256SU."""
+    digest = hashlib.sha256(b"installer").hexdigest()
+    (media / "SHA256SU.;1").write_text(f"{digest}  ENG/NTSCONN/NTSCONN.EXE\n")
+    assert read_catalog(FolderTree(media)) == {"eng/ntsconn/ntsconn.exe": digest}
+    (media / "SHA256SUMS").write_text(f"{'0' * 64}  ENG/NTSCONN/NTSCONN.EXE\n")
+    assert read_catalog(FolderTree(media)) == {"eng/ntsconn/ntsconn.exe": "0" * 64}
+
+
 def test_catalog_mismatch_names_both_hashes(media: Path, tmp_path: Path) -> None:
     catalog = {"eng/ntsconn/ntsconn.exe": "0" * 64, "eng/ntsconn/sub/data.bin": "1" * 64}
     with pytest.raises(Refused, match=r"catalog 0{64}, file [0-9a-f]{64}"):

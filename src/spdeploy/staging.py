@@ -1,8 +1,9 @@
 """Copy an installer's folder from the media to the local cache, hashing as it copies.
 
 Installers need their support files, so the whole folder is staged. Copy and SHA-256 happen in
-one pass over the bytes. When the media carries a ``SHA256SUMS`` catalog at its root, every staged
-file must be in it with the same hash, or nothing runs.
+one pass over the bytes. When the media carries a ``SHA256SUMS`` catalog at its root (``SHA256SU``
+on a level-1 CD, which cuts names to 8.3), every staged file must be in it with the same hash, or
+nothing runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from spdeploy.errors import MediaError, Refused
 from spdeploy.media.base import Media, fold, fold_path, local_name
 
 CATALOG = "SHA256SUMS"
+# Level-1 ISO 9660 names are 8.3: there (and on a folder copied from such a CD) the catalog is this
+_CATALOG_8_3 = "SHA256SU"
 _CHUNK = 1 << 20
 
 
@@ -63,7 +66,13 @@ def folder_fingerprint(media: Media, installer: str) -> str:
 
 def read_catalog(media: Media) -> dict[str, str] | None:
     """``sha256sum`` output at the media root, keyed by folded path; None when absent."""
-    name = media.find(CATALOG)
+    found = _read_catalog(media)
+    return None if found is None else found[1]
+
+
+def _read_catalog(media: Media) -> tuple[str, dict[str, str]] | None:
+    """(the catalog's path, its entries) as :func:`read_catalog` reads them; None when absent."""
+    name = media.find(CATALOG) or media.find(_CATALOG_8_3)  # the 8.3 name only when no other
     if name is None:
         return None
     catalog: dict[str, str] = {}
@@ -77,7 +86,7 @@ def read_catalog(media: Media) -> dict[str, str] | None:
             )
         path = path.lstrip(" *").removeprefix("./")
         catalog[fold_path(path)] = digest.lower()
-    return catalog
+    return name, catalog
 
 
 def _files(media: Media, installer: str) -> Iterator[tuple[str, int]]:
@@ -197,9 +206,10 @@ def verify_catalog(
     total: Callable[[int], None] | None = None,
 ) -> Verification:
     """Hash every file the media's catalog lists; ``total`` hears the byte count first."""
-    catalog = read_catalog(media)
-    if catalog is None:
+    found = _read_catalog(media)
+    if found is None:
         return Verification(None, 0, 0, (), (), ())
+    name, catalog = found
     files = {_key(rel): (rel, size) for rel, size in media.walk("")}
     present = [(key, *files[key]) for key in sorted(catalog) if key in files]
     if total is not None:
@@ -214,9 +224,9 @@ def verify_catalog(
                     progress(len(chunk))
         if digest.hexdigest() != catalog[key]:
             mismatched.append(Mismatch(rel, catalog[key], digest.hexdigest()))
-    catalog_key = fold(CATALOG)
+    catalog_key = _key(name)
     return Verification(
-        catalog=media.display(media.find(CATALOG) or CATALOG),
+        catalog=media.display(name),
         listed=len(catalog),
         ok=len(present) - len(mismatched),
         mismatched=tuple(mismatched),

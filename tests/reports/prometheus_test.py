@@ -1,12 +1,11 @@
-"""Prometheus textfile metrics: parsed back with prometheus_client; promtool when installed."""
+"""Prometheus textfile metrics: parsed back with prometheus_client and checked by promtool."""
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
 
-import pytest
+from helpers import require_tool
 from prometheus_client.parser import text_string_to_metric_families
 from report_samples import NASTY, Applied, nasty_plan, nasty_run
 
@@ -132,9 +131,7 @@ def test_several_targets_share_each_family(trap: Plan, applied: Applied) -> None
 
 
 def test_promtool_accepts_it(trap: Plan, applied: Applied) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian package prometheus)")
+    promtool = require_tool("promtool")  # ./scripts/test takes it from Debian's prometheus
     for text in (
         prometheus.render(trap, [], now=NOW),
         prometheus.render(applied.plan, applied.runs, now=NOW),

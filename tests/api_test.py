@@ -111,11 +111,11 @@ def test_interactive_installers_need_args(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"args": {"nosuch": "/q"}}, "args: no component 'nosuch'"),
+        ({"args": {"nosuch": "/q"}}, "args: unknown component 'nosuch'"),
         ({"args": {"server": "'unclosed"}}, "args server="),
         ({"args": {"server": 3}}, "expected a string of switches or a list"),
         ({"timeout": 0}, "timeout must be a positive number"),
-        ({"only": ["nosuch"]}, "unknown component 'nosuch'"),
+        ({"only": ["nosuch"]}, "only: unknown component 'nosuch'"),
         ({"skip": "server,"}, "skip: an empty component id"),
     ],
 )

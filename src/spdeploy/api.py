@@ -101,13 +101,7 @@ def apply(
     switches = _switches(args or {})
     prep = prepare(profile, _selection(media, target, language, platform, only, skip))
     try:
-        known = {c.id for c in prep.profile.components}
-        unknown = sorted(set(switches) - known)
-        if unknown:
-            raise BadInput(
-                f"args: no component {unknown[0]!r} in profile {prep.profile.id} "
-                f"(components: {', '.join(sorted(known))})"
-            )
+        prep.profile.require(switches, "args")
         options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
         if dry_run:
             plan = prep.plan()

@@ -13,12 +13,12 @@ import functools
 import heapq
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spdeploy.errors import ProfileError
+from spdeploy.errors import BadInput, ProfileError
 from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
 from spdeploy.versions import is_version
 
@@ -86,6 +86,13 @@ class Profile:
 
     def component(self, cid: str) -> Component:
         return self._by_id[cid]
+
+    def require(self, ids: Iterable[str], what: str) -> None:
+        """Every id names a component, or BadInput (exit 2) naming the first that does not."""
+        for cid in ids:
+            if cid not in self._by_id:
+                known = ", ".join(c.id for c in self.components)
+                raise BadInput(f"{what}: unknown component {cid!r} (profile {self.id}: {known})")
 
     @functools.cached_property
     def _by_id(self) -> dict[str, Component]:

@@ -181,6 +181,16 @@ def test_locked_target_exits_4(tmp_path: Path) -> None:
     assert _ran(world) == []
 
 
+def test_args_for_an_unknown_component_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    res = _apply(capsys, world, "--args", "nosuch=/q")
+    assert res.code == 2
+    assert res.json()["error"]["message"].startswith("--args: unknown component 'nosuch' (profile")
+    assert _ran(world) == []
+
+
 def test_a_target_where_no_lock_can_be_made_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from spdeploy import savedplan
-from spdeploy.commands.common import Prepared, Selection, prepare
+from spdeploy.commands.common import Selection, prepare
 from spdeploy.errors import BadInput, PlanChanged
 from spdeploy.executor import ApplyOptions, ApplyResult, Progress, apply
 from spdeploy.planner import Plan
@@ -54,7 +54,7 @@ def run_apply(
     progress: Progress | None = None,
 ) -> ApplyResult:
     prep = prepare(profile_ref, sel)
-    _check_args(prep, options)
+    prep.profile.require(options.args, "--args")
     _confirm(prep.plan(), options, confirm)
     return apply(prep, Store(state), replace(options), progress)
 
@@ -86,7 +86,6 @@ def run_saved_plan(
         )
     saved = savedplan.load(plan_file)
     prep = prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel))
-    _check_args(prep, options)
     plan = prep.plan()
     found = savedplan.check(saved, prep, plan)
     if options.dry_run:
@@ -101,12 +100,6 @@ def run_saved_plan(
 def saved_plan_exit_code(result: ApplyResult, found: savedplan.Check) -> int:
     """A dry run of a saved plan that no longer holds exits 1: the real one would refuse."""
     return result.exit_code or (0 if found.holds else 1)
-
-
-def _check_args(prep: Prepared, options: ApplyOptions) -> None:
-    unknown = sorted(set(options.args) - {c.id for c in prep.profile.components})
-    if unknown:
-        raise BadInput(f"--args {unknown[0]}=...: no such component in profile {prep.profile.id}")
 
 
 def _confirm(plan: Plan, options: ApplyOptions, confirm: Callable[[Plan], bool] | None) -> None:

@@ -134,8 +134,6 @@ def choose(
 
 
 def select(profile: Profile, only: Sequence[str], skip: Sequence[str]) -> tuple[Component, ...]:
-    known = [c.id for c in profile.components]
-    for cid in (*only, *skip):
-        if cid not in known:
-            raise BadInput(f"unknown component {cid!r} (profile {profile.id}: {', '.join(known)})")
+    profile.require(only, "only")
+    profile.require(skip, "skip")
     return tuple(c for c in profile.components if (not only or c.id in only) and c.id not in skip)

@@ -30,11 +30,10 @@ from spdeploy.errors import (
 )
 from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.media import open_target
-from spdeploy.media.base import local_name
 from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
-from spdeploy.staging import Staged, read_catalog, stage, staged_size
+from spdeploy.staging import Staged, read_catalog, stage, staged_path, staged_size
 from spdeploy.store import MANIFEST_SUFFIX, RunRecord, StepRecord, Store, new_run_id
 from spdeploy.versions import Version, is_version
 
@@ -162,7 +161,7 @@ def _variables(prep: Prepared) -> dict[str, str]:
 def step_variables(prep: Prepared, row: PlannedComponent, staged_dir: Path) -> dict[str, str]:
     """Every placeholder a profile may use in args, pre/post and logs (profile.PLACEHOLDERS)."""
     assert row.installer is not None
-    local = staged_dir / local_name(row.installer.rpartition("/")[2])
+    local = staged_path(staged_dir, row.installer)
     return {
         **_variables(prep),
         "language": row.language or prep.language,

@@ -109,6 +109,12 @@ def _plain(name: str, shown: str) -> str:
     return name
 
 
+def staged_path(dest: Path, installer: str) -> Path:
+    """Where :func:`stage` puts ``installer`` when it stages its folder into ``dest`` (known
+    before staging, for the commands a dry run shows)."""
+    return dest / local_name(installer.rpartition("/")[2])
+
+
 def staged_size(media: Media, installer: str) -> int:
     """Bytes :func:`stage` will copy for ``installer`` (for a progress bar)."""
     return sum(size for _, size in _files(media, installer))
@@ -167,9 +173,7 @@ def _stage(
                 f"{media.display(rel)}: SHA-256 mismatch (catalog {expected}, "
                 f"file {hashes[rel]}); refused"
             )
-    staged_installer = dest.joinpath(
-        *(local_name(p) for p in installer[len(folder) + 1 if folder else 0 :].split("/"))
-    )
+    staged_installer = staged_path(dest, installer)
     if os.name == "posix":
         # ISO level-1 media carry no permissions: the staged copy must be executable to run.
         mode = staged_installer.stat().st_mode

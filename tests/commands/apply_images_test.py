@@ -273,3 +273,47 @@ def test_damaged_media_is_one_clear_line(
         assert str(archive) in res.err
     assert _outside_state(world) == before
     assert _ran(world) == []
+
+
+def _rezip(archive: Path, name: str, damage: str) -> None:
+    """Rewrite ``archive`` with entry ``name`` (case-insensitive) damaged or odd as ``damage``."""
+    with zipfile.ZipFile(archive) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(archive, "w") as zf:
+        for info, data in entries:
+            if info.filename.casefold() == name.casefold() and damage == "bzip2":
+                info.compress_type = zipfile.ZIP_BZIP2
+            zf.writestr(info, data)
+    if damage in ("bad-crc", "newer-version"):
+        raw = bytearray(archive.read_bytes())
+        at = -1
+        while True:  # the entry's central directory header: its name follows 46 fixed bytes
+            at = raw.index(b"PK\x01\x02", at + 1)
+            length = int.from_bytes(raw[at + 28 : at + 30], "little")
+            if raw[at + 46 : at + 46 + length].decode().casefold() == name.casefold():
+                break
+        if damage == "bad-crc":
+            raw[at + 16] ^= 0xFF
+        else:
+            raw[at + 6] = 80  # version needed to extract 8.0: newer than any zipfile reads
+        archive.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["bad-crc", "bzip2", "newer-version"])
+def test_zip_member_that_cannot_be_read_safely_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    world = build_world(tmp_path)
+    archive = write_zip(world.media, tmp_path / "SP4.zip")
+    shutil.rmtree(world.media)
+    _rezip(archive, "Eng/Exchconn/Setup/I386/Gwxconn/Gwxconn.exe", damage)
+    world = dataclasses.replace(world, media=archive)
+    before = _outside_state(world)
+    res = cli(capsys, *world_args(world, "apply", json_mode=False))
+    assert res.code == 2, res.err
+    assert res.err.count("\n") == 1 and "Traceback" not in res.err
+    assert str(archive) in res.err
+    if damage != "newer-version":
+        assert "Gwxconn.exe" in res.err
+    assert _ran(world) == [] and _outside_state(world) == before
+    assert not (world.state / "runs").exists() or not any((world.state / "runs").rglob("*.exe"))

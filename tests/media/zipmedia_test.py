@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 import re
 import stat
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -332,3 +334,61 @@ def test_is_zip_by_content_not_name(tmp_path: Path, sp: Path) -> None:
     assert is_zip(tmp_path / "cut.bin")
     assert is_zip(tmp_path / "sfx.exe")
     assert not is_zip(tmp_path / "notes.zip")
+
+
+def _lying_about_its_size(path: Path, compression: int, inflated: int, declared: bytes) -> Path:
+    """A zip bomb: one member whose headers declare ``declared`` (size and CRC) while its data
+    inflates to ``inflated`` zero bytes, of which ``declared`` is the start."""
+    make_zip(path, [("ENG/SHA256SUMS", b"\0" * inflated)], compression)
+    raw = bytearray(path.read_bytes())
+    for signature, crc_at, size_at in ((b"PK\x03\x04", 14, 22), (b"PK\x01\x02", 16, 24)):
+        at = raw.index(signature)
+        raw[at + crc_at : at + crc_at + 4] = zlib.crc32(declared).to_bytes(4, "little")
+        raw[at + size_at : at + size_at + 4] = len(declared).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_deflate_bomb_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    bomb = _lying_about_its_size(tmp_path / "bomb.zip", zipfile.ZIP_DEFLATED, 64 << 20, b"\0" * 6)
+    media = ZipMedia(bomb)
+    tracemalloc.start()
+    try:
+        assert media.read_bytes("eng/sha256sums") == b"\0" * 6  # cut at the declared size
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"reading a 6-byte member took {peak} bytes"
+    with media.open("eng/sha256sums") as fh:
+        assert fh.read(1 << 20) == b"\0" * 6
+
+
+@pytest.mark.parametrize(
+    ("compression", "name"), [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "LZMA")]
+)
+def test_bzip2_and_lzma_members_are_refused_before_inflating(
+    tmp_path: Path, compression: int, name: str
+) -> None:
+    bomb = _lying_about_its_size(tmp_path / "bomb.zip", compression, 64 << 20, b"\0" * 6)
+    media = ZipMedia(bomb)
+    assert media.find("eng/sha256sums") == "ENG/SHA256SUMS"  # listed: only reading is refused
+    tracemalloc.start()
+    try:
+        for attempt in (
+            lambda: media.read_bytes("eng/sha256sums"),
+            lambda: media.open("eng/sha256sums"),
+        ):
+            with pytest.raises(MediaError, match=rf"!/ENG/SHA256SUMS: compressed with {name},"):
+                attempt()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_archive_needing_a_newer_zip_version_is_one_line(sp: Path) -> None:
+    raw = bytearray(sp.read_bytes())
+    raw[raw.index(b"PK\x01\x02") + 6] = 80  # "version needed to extract": 8.0, beyond zipfile's
+    sp.write_bytes(bytes(raw))
+    with pytest.raises(MediaError, match=r"not a readable zip archive \(zip file version 8\.0\)"):
+        ZipMedia(sp)

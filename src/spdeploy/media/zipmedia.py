@@ -36,14 +36,14 @@ _DAMAGE: tuple[type[Exception], ...] = (
     OSError,
     UnicodeDecodeError,
 )
-try:
-    import lzma
-
-    _DAMAGE += (lzma.LZMAError,)
-except ImportError:  # pragma: no cover - a Python without lzma cannot read such members anyway
-    pass
-# ...and while parsing the central directory: a corrupt one can also fail to decode or seek
-_UNREADABLE: tuple[type[Exception], ...] = (*_DAMAGE, ValueError)
+# ...and while parsing the central directory: a corrupt one can also fail to decode or seek, or
+# claim to need a newer zip version than zipfile reads (NotImplementedError, a traceback before)
+_UNREADABLE: tuple[type[Exception], ...] = (*_DAMAGE, ValueError, NotImplementedError)
+# zipfile inflates bzip2 and LZMA members with no bound on the output (only deflate gets one), then
+# cuts it to the declared size: a few hundred bytes declaring a 6-byte file took gigabytes of
+# memory. Service-pack zips are stored or deflated, so these are refused rather than inflated.
+_UNBOUNDED = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
+_CHUNK = 1 << 20
 
 
 def is_zip(path: Path) -> bool:
@@ -294,9 +294,15 @@ class ZipMedia:
     def _member(self, info: zipfile.ZipInfo, shown: str) -> IO[bytes]:
         if info.flag_bits & 0x1:
             raise MediaError(f"{shown}: encrypted; spdeploy cannot read it")
+        method = _UNBOUNDED.get(info.compress_type)
+        if method is not None:
+            raise MediaError(
+                f"{shown}: compressed with {method}, which spdeploy does not read (its size "
+                "cannot be bounded while inflating); repack the archive with deflate"
+            )
         try:
             return self._zip.open(info)
-        except (NotImplementedError, RuntimeError) as exc:  # Deflate64, a Python without bz2
+        except (NotImplementedError, RuntimeError) as exc:  # Deflate64, AES (99), unknown methods
             raise MediaError(
                 f"{shown}: compressed with a method spdeploy cannot read ({exc})"
             ) from None
@@ -334,7 +340,12 @@ class _MemberReader(io.RawIOBase):
         return len(data)
 
     def readall(self) -> bytes:
-        return self.read_checked(-1)  # one call: zipfile sizes the buffer from the member's header
+        # In pieces, never read(-1): zipfile then inflates a deflate member in one call with no
+        # bound on the output, so a member declaring 6 bytes could take gigabytes before the cut.
+        chunks = []
+        while data := self.read_checked(_CHUNK):
+            chunks.append(data)
+        return b"".join(chunks)
 
     def close(self) -> None:
         self._member.close()

@@ -193,3 +193,56 @@ def test_history_json_lists_collected_logs_and_backups(
     assert "logs/ntsconn/lmeilog.txt" in names and "logs/server/Exchange Server Setup.log" in names
     assert [Path(p).name for p in run["backups"]] == ["ntsconn.manifest.json"]
     assert all(Path(p).is_file() for p in run["collected_logs"] + run["backups"])
+
+
+def test_a_backup_interrupted_by_ctrl_c_is_taken_afresh_on_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resumed copy went over the first one: copytree cannot copy a symlink over the one
+    copied before the interrupt, so every ``--resume`` died with an internal error (exit 70)."""
+    import shutil
+
+    world = build_world(tmp_path)
+    tables = world.target / "Connect/Exchconn/Dxamex"
+    (tables / "Current.tbl").symlink_to("Mapping.tbl")
+    copytree = shutil.copytree
+
+    def interrupted(src: Path, *args: object, **kw: object) -> object:
+        if Path(src).name == "Dxanotes":  # Dxamex, its symlink included, is already copied
+            raise KeyboardInterrupt
+        return copytree(src, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shutil, "copytree", interrupted)
+    assert _apply(capsys, world).code == 130
+    (run,) = Store(world.state).runs()
+    assert not (Store(world.state).run_dir(run.id) / "backup/ntsconn.manifest.json").exists()
+    monkeypatch.setattr(shutil, "copytree", copytree)
+    res = _apply(capsys, world, "--resume")
+    assert res.code == 0, res.out + res.err
+    assert res.json()["run_id"] == run.id
+    manifest = Store(world.state).run_dir(run.id) / "backup/ntsconn.manifest.json"
+    assert [f["path"] for f in json.loads(manifest.read_text())["files"]] == [
+        "Connect/Exchconn/Dxamex/Domains.tbl",
+        "Connect/Exchconn/Dxamex/Mapping.tbl",
+        "Connect/Exchconn/Dxanotes/Mapping.tbl",
+    ]
+
+
+def test_nested_backup_paths_are_copied_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A backup path inside another one was copied twice; the second copy of a symlink failed
+    (internal error, exit 70) before the installer, so such a profile could never apply."""
+    world = build_world(tmp_path)
+    (world.target / "Connect/Exchconn/Dxamex/Current.tbl").symlink_to("Mapping.tbl")
+    text = world.profile.read_text(encoding="utf-8")
+    text = text.replace(
+        'id = "ntsconn"\n',
+        'id = "ntsconn"\nbackup = ["Connect/Exchconn/Dxamex", "Connect/Exchconn"]\n',
+    )
+    world.profile.write_text(text, encoding="utf-8")
+    res = _apply(capsys, world)
+    assert res.code == 0, res.out + res.err
+    backup = Store(world.state).run_dir(res.json()["run_id"]) / "backup/ntsconn"
+    assert (backup / "Connect/Exchconn/Dxamex/Current.tbl").is_symlink()
+    assert (backup / "Connect/Exchconn/Lsmexout.exe").is_file()

@@ -462,9 +462,14 @@ def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
     tree = open_target(prep.target)
     files: list[dict[str, object]] = []
     root = run_dir / "backup" / comp.id
-    for path in comp.backup:
-        rel = tree.find(path)
-        if rel is None:
+    # No manifest: anything in root is a copy interrupted before this installer ran. Start
+    # afresh: copytree cannot copy a symlink over the one copied the first time (every resume
+    # died there), and a file deleted from the target since would come back on restore.
+    shutil.rmtree(root, ignore_errors=True)
+    rels = {rel for path in comp.backup if (rel := tree.find(path)) is not None}
+    for rel in sorted(rels):
+        # A path inside another backup path is copied with it: twice would fail on a symlink.
+        if any(rel != top and (not top or rel.startswith(f"{top}/")) for top in rels):
             continue
         src = prep.target / rel
         dest = root / rel

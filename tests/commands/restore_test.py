@@ -270,3 +270,67 @@ def test_only_selects_components(tmp_path: Path, capsys: pytest.CaptureFixture[s
     res = _restore(capsys, world, run_id, "--only", "ovvconn")  # not installed: no step
     assert res.code == 2
     assert "not a step of run" in res.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ({"path": "Connect/Exchconn/Dxamex/Map\x00ping.tbl", "size": 7}, "a NUL byte"),
+        ({"path": "x" * 300 + "/Mapping.tbl", "size": 7}, "a name too long for the disk"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than the JSON parser recurses"),
+    ],
+)
+def test_a_corrupt_manifest_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: object, why: str
+) -> None:
+    """These were internal errors (exit 70, a traceback in crash.log), not a refusal."""
+    world, run_id = _applied(capsys, tmp_path)
+    manifest = world.state / "runs" / run_id / "backup" / "ntsconn.manifest.json"
+    if isinstance(entry, str):
+        manifest.write_text(entry)
+    else:
+        data = json.loads(manifest.read_text())
+        data["files"].append({**entry, "mtime": 0.0})  # type: ignore[dict-item]
+        manifest.write_text(json.dumps(data))
+    before = tree_hash(world.target)
+    for dry_run in ((), ("--dry-run",)):
+        res = _restore(capsys, world, run_id, *dry_run, json_mode=False)
+        assert res.code == 2, (why, res.err)
+        assert res.err.count("\n") == 1 and "nothing restored" in res.err, why
+        assert "internal error" not in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_a_planted_temporary_symlink_cannot_redirect_the_restore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The copy went through a symlink named like the restore's temporary file: it wrote the
+    site table outside the target, then renamed the symlink over the table."""
+    world, run_id = _applied(capsys, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the target's\n")
+    table = world.target / TABLES[1]
+    (table.parent / f".{table.name}.spdeploy-restore").symlink_to(outside)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 0, res.err
+    assert outside.read_text() == "not the target's\n"
+    assert not table.is_symlink()
+    assert b"edited by the site administrator" in table.read_bytes()
+    assert not (table.parent / f".{table.name}.spdeploy-restore").exists()
+
+
+def test_a_file_with_a_long_name_is_put_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 250-character name is legal; its temporary copy's name (plus a suffix) was not, so the
+    restore failed half-way (exit 1) on every attempt."""
+    world = build_world(tmp_path)
+    long_table = world.target / DXAMEX / ("L" * 246 + ".tbl")
+    long_table.write_text("site table with a long name\n")
+    res = cli(capsys, *world_args(world, "apply"))
+    assert res.code == 0, res.err
+    long_table.write_text("changed by the service pack\n")
+    res = _restore(capsys, world, res.json()["run_id"])
+    assert res.code == 0, res.err
+    assert long_table.read_text() == "site table with a long name\n"
+    assert [p.name for p in long_table.parent.iterdir() if "spdeploy" in p.name] == []

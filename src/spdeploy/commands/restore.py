@@ -147,7 +147,8 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
 
     try:
         data: Any = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    # RecursionError: json gives up on deeply nested input that way, not with a ValueError.
+    except (OSError, ValueError, RecursionError) as exc:
         raise bad(f"not a readable backup manifest ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise bad('not a backup manifest (expected an object with a "files" list)')
@@ -170,9 +171,16 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
         if not parts:
             raise bad(f"{path!r}: an empty path")
         copy = root.joinpath(*parts)
-        if os.path.commonpath([os.path.realpath(copy), real_root]) != real_root:
+        try:
+            real = os.path.realpath(copy)
+            whole = not copy.is_symlink() and copy.is_file() and copy.stat().st_size == size
+        except (OSError, ValueError) as exc:
+            # A NUL byte (ValueError) or a name too long for the file system (OSError) is a
+            # corrupt manifest, not a crash.
+            raise bad(f"{path!r}: not a usable path ({exc})") from None
+        if os.path.commonpath([real, real_root]) != real_root:
             raise bad(f"{copy}: leads outside the backup folder")
-        if copy.is_symlink() or not copy.is_file() or copy.stat().st_size != size:
+        if not whole:
             raise bad(
                 f"{copy}: the backup copy is missing or changed (the manifest says {size} bytes)"
             )
@@ -253,9 +261,17 @@ def _carry_out(target: Path, run_dir: Path, planned: list[_Action]) -> str | Non
 def _put_back(source: Path, dest: Path) -> None:
     """Copy next to the destination, then rename over it: never a half-written file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.spdeploy-restore")
+    # The name is cut short: a legal 255-character name plus the suffix is not a legal name.
+    tmp = dest.with_name(f".{dest.name[:64]}.spdeploy-restore")
+    # Made afresh, never opened as found: a symlink planted under this name would have had the
+    # copy write outside the target, then been renamed over the file. unlink removes the link
+    # (or an interrupted restore's copy) itself; O_EXCL does not follow one created since.
+    tmp.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
-        shutil.copy2(source, tmp)
+        with open(os.open(tmp, flags, 0o600), "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        shutil.copystat(source, tmp)  # timestamps and mode, as copy2 did
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,23 @@ def test_failing_pre_skips_the_installer_but_not_post(
     assert "ntsconn" not in marker
 
 
+def test_a_backup_that_cannot_be_taken_fails_the_step_before_its_installer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    mapping = world.target / "Connect/Exchconn/Dxanotes"
+    shutil.rmtree(mapping)
+    mapping.symlink_to(world.target / "no-such-folder")  # dangling: nothing to copy
+    res = _apply(capsys, world)
+    assert res.code == 1, res.err
+    steps = {s["id"]: s for s in res.json()["steps"]}
+    assert steps["ntsconn"]["status"] == "failed"
+    assert steps["ntsconn"]["message"].startswith("backup failed, not run: ")
+    assert steps["gwxconn"]["status"] == "skipped"
+    marker = (world.root / "spdeploy-sandbox-ran.txt").read_text()
+    assert "ntsconn" not in marker and "gwxconn" not in marker
+
+
 def test_logs_of_one_name_from_two_folders_are_both_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -200,8 +218,6 @@ def test_a_backup_interrupted_by_ctrl_c_is_taken_afresh_on_resume(
 ) -> None:
     """The resumed copy went over the first one: copytree cannot copy a symlink over the one
     copied before the interrupt, so every ``--resume`` died with an internal error (exit 70)."""
-    import shutil
-
     world = build_world(tmp_path)
     tables = world.target / "Connect/Exchconn/Dxamex"
     (tables / "Current.tbl").symlink_to("Mapping.tbl")

@@ -557,13 +557,22 @@ def _run_steps(
                 str(run_dir / "logs" / f"{comp.id}.log"), "started",
             )  # fmt: skip
             store.record_step(journal)
-            _backup(prep, comp, run_dir)
-            progress.step_started(command, comp.name)
-            step = _run_one(prep, comp, row, command, staged[command.id], journal, store, options)
-            if REBOOT in earlier and not _reached_level(step, row):
-                # It asked for a reboot before, the reboot came, and it is still not done.
-                step = replace(step, status=FAILED, message=_loop_message([*earlier, step.status]))
-            _collect_logs(prep, comp, run_dir, step_variables(prep, row, staged[command.id].folder))
+            try:
+                _backup(prep, comp, run_dir)
+            except OSError as exc:  # a dangling link, an unreadable file: no copy, no installer
+                step = _not_run(run_id, seq, row, FAILED, f"backup failed, not run: {exc}")
+            else:
+                progress.step_started(command, comp.name)
+                step = _run_one(
+                    prep, comp, row, command, staged[command.id], journal, store, options
+                )
+                if REBOOT in earlier and not _reached_level(step, row):
+                    # It asked for a reboot before, the reboot came, and it is still not done.
+                    message = _loop_message([*earlier, step.status])
+                    step = replace(step, status=FAILED, message=message)
+                _collect_logs(
+                    prep, comp, run_dir, step_variables(prep, row, staged[command.id].folder)
+                )
         if step.status in (FAILED, TIMEOUT):
             stopped = f"{command.id} {step.status}"
         elif step.status == REBOOT and step.exit_code == 1641:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import filelock
@@ -233,6 +234,20 @@ def test_restore_waits_for_no_one_while_the_target_is_locked(
         res = _restore(capsys, world, run_id, json_mode=False)
     assert res.code == 4
     assert "lock" in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_a_run_whose_folder_is_gone_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "nothing to restore": that would hide that the backups were lost."""
+    world, run_id = _applied(capsys, tmp_path)
+    shutil.rmtree(Store(world.state).run_dir(run_id))
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id)
+    assert res.code == 2
+    message = res.json()["error"]["message"]
+    assert message.startswith(f"run {run_id}: its folder ") and "is gone" in message
     assert tree_hash(world.target) == before
 
 

@@ -80,6 +80,12 @@ def restore(
 ) -> RestoreReport:
     """Put back what run ``run_id`` backed up; ``dry_run`` only says what it would do."""
     run = _find_run(store, run_id)
+    if run.steps and not store.run_dir(run.id).is_dir():
+        # Steps ran, so the folder existed: "nothing to restore" would hide lost backups.
+        raise BadInput(
+            f"run {run.id}: its folder {store.run_dir(run.id)} is gone, and with it any backups "
+            "that run took; nothing can be restored from it"
+        )
     backups, warnings = _read_backups(store.run_dir(run.id), run, only or ())
     if not backups:
         return RestoreReport(run.id, run.target, dry_run, (), None, warnings)

@@ -14,6 +14,7 @@ from helpers import cli
 from spdeploy.errors import ProfileError
 from spdeploy.probes import AnyOf, Exists, Literal, PeVersion, Registry, Service
 from spdeploy.profile import Profile, builtin_names, load_profile
+from spdeploy.versions import level_name
 
 CONNECTORS = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
 EXCHANGE_IDS = ("server", *CONNECTORS)
@@ -61,6 +62,21 @@ def test_exchange55_is_built_in(exchange: Profile) -> None:
     assert {"x86", "x86_64", "amd64", "i386", "i686"} <= set(exchange.platforms["I386"])
     assert exchange.levels["5.5.2448"] == "SP2"
     assert exchange.levels["5.5.2653"] == "SP4"
+
+
+def test_exchange55_levels_match_the_kb_builds(exchange: Profile) -> None:
+    # Q158530, Q166349: RTM 1960, SP1 2232, SP2 2448, SP3 2650, SP4 2653.
+    assert dict(exchange.levels) == {
+        "5.5.1960": "RTM",
+        "5.5.2232": "SP1",
+        "5.5.2448": "SP2",
+        "5.5.2650": "SP3",
+        "5.5.2653": "SP4",
+    }
+    assert level_name(exchange.levels, "5.5.1960.8") == "RTM"  # RTM files 1960.5-.8 (Q176812)
+    assert level_name(exchange.levels, "5.5.2448.8") == "SP2"  # SP2 connectors (Q216340)
+    assert level_name(exchange.levels, "5.5.2580.0") == "SP2+"  # GroupWise fix build (Q222186)
+    assert level_name(exchange.levels, "5.5.2653.0") == "SP4"
 
 
 def test_exchange55_components_in_order(exchange: Profile) -> None:
@@ -130,6 +146,20 @@ def test_exchange55_gwxconn_tries_every_folder_spelling(exchange: Profile) -> No
         assert exact < candidates.index(f"{prefix}/{folder}/*.exe")
 
 
+def test_exchange55_gwxconn_also_knows_the_groupwise_router_service(exchange: Profile) -> None:
+    # FACTS.md: the GroupWise router runs as service MSExchangeGWRtr, executable Gwrouter.exe
+    # (Q198902); LME-GWISE is still asked first.
+    gw = exchange.component("gwxconn")
+    probes = (
+        Service("LME-GWISE"),
+        Service("MSExchangeGWRtr"),
+    )
+    assert isinstance(gw.installed, AnyOf)
+    assert gw.installed.probes == (*probes, Exists("Connect/Exchconn/Gwrouter.exe"))
+    assert isinstance(gw.version, AnyOf)
+    assert gw.version.probes == (*probes, PeVersion("Connect/Exchconn/Gwrouter.exe"))
+
+
 @pytest.mark.parametrize(
     ("cid", "folder", "service"),
     [
@@ -160,7 +190,7 @@ def test_exchange55_profs_and_snads_have_no_offline_witness(exchange: Profile) -
 
 def test_exchange55_toml_cites_its_sources() -> None:
     text = (resources.files("spdeploy") / "profiles" / "exchange55.toml").read_text("utf-8")
-    for kb in ("Q242250", "Q286559", "Q195697", "Q244473", "Q169114"):
+    for kb in ("Q242250", "Q286559", "Q195697", "Q244473", "Q169114", "Q176812", "Q198902"):
         assert kb in text, kb
 
 

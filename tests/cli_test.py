@@ -119,3 +119,142 @@ def test_history_run_shows_one_run_in_full(
     assert f"spdeploy restore {run_id}" in text.out and "lmeilog.txt" in text.out
     missing = cli(capsys, "--state", world.state, "history", "--run", "nope")
     assert missing.code == 2 and "run nope not found" in missing.err
+
+
+def _one_line_usage_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
+    """Exit 2, one line on stderr, nothing on stdout, and the same as a JSON ``usage`` envelope."""
+    res = cli(capsys, *args)
+    assert (res.code, res.out) == (2, ""), res
+    assert res.err.count("\n") == 1 and "Traceback" not in res.err, res.err
+    code, error = _envelope(capsys, "--json", *args)
+    assert (code, error["code"]) == (2, "usage"), error
+    return res.err
+
+
+def test_an_empty_path_or_id_is_bad_input_naming_the_option(
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--target ""` was the current folder: `status` called it COMPLIANT (exit 0), and
+    `demo ""` built its sandbox there."""
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    state = ["--state", str(world.state)]
+    located = ["--media", str(world.media), "--target", str(world.target), "--platform", "I386"]
+    cases = {
+        "--target": [*state, "status", "--media", str(world.media), "--target", ""],
+        "--media": [*state, "plan", "--media", "", "--target", str(world.target)],
+        "--state": ["--state", "", "history"],
+        "--profile": ["--profile", "", *state, "scan", "--target", str(world.target)],
+        "--save": [*state, "plan", *located, "--save", ""],
+        "--plan": [*state, "apply", "--plan", ""],
+        "--output": [*state, "status", *located, "--output", ""],
+        "--from": [*state, "report", "--from", ""],
+        "--run": [*state, "history", "--run", ""],
+        "RUN_ID": [*state, "restore", ""],
+        "NAME": [*state, "profiles", "show", ""],
+        "FILE": [*state, "profiles", "check", ""],
+        "DIRECTORY": [*state, "demo", ""],
+    }
+    for name, args in cases.items():
+        err = _one_line_usage_error(capsys, *args)
+        assert (f"'{name}'" in err or f"'[{name}]'" in err) and "empty" in err, (name, err)
+    assert not any(here.iterdir())
+
+
+def test_a_state_folder_that_is_a_file_is_bad_input(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`history` said "No runs recorded." (exit 0) and `apply` was an internal error (exit 70)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args in (["history"], world_args(world, "apply", json_mode=False)[4:]):
+        err = _one_line_usage_error(capsys, "--profile", world.profile, "--state", afile, *args)
+        assert "'--state'" in err and str(afile) in err, err
+
+
+def test_demo_refuses_a_file_or_a_folder_it_did_not_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`demo FILE` was exit 70; `demo DIR` wrote its fake server into whatever DIR held."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    err = _one_line_usage_error(capsys, "--state", tmp_path / "s", "demo", afile)
+    assert "'[DIRECTORY]'" in err and "is a file" in err, err
+    busy = tmp_path / "busy"
+    (busy / "exchsrvr" / "bin").mkdir(parents=True)
+    (busy / "exchsrvr" / "bin" / "Store.exe").write_text("the real one")
+    err = _one_line_usage_error(capsys, "--state", tmp_path / "s", "demo", busy)
+    assert str(busy) in err and "not empty" in err, err
+    assert (busy / "exchsrvr" / "bin" / "Store.exe").read_text() == "the real one"
+    again = tmp_path / "again"
+    assert cli(capsys, "--state", tmp_path / "s", "-q", "demo", again).code == 0
+    assert cli(capsys, "--state", tmp_path / "s", "-q", "demo", again).code == 0  # its own: fine
+
+
+def test_a_missing_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole help used to be squeezed into one error line, its line breaks as "\\n"."""
+    err = _one_line_usage_error(capsys)
+    assert "missing command" in err and "status" in err and "\\n" not in err, err
+    err = _one_line_usage_error(capsys, "profiles")
+    assert "missing command" in err and "check, list, show" in err and "\\n" not in err, err
+
+
+def test_only_and_skip_that_leave_nothing_are_bad_input(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status --only server --skip server` checked nothing and said COMPLIANT (exit 0);
+    `--only ,` checked everything."""
+    both = _one_line_usage_error(
+        capsys,
+        *world_args(world, "status", "--only", "server", "--skip", "server", json_mode=False),
+    )
+    assert "'--only'" in both and "'--skip'" in both and "server" in both, both
+    empty = _one_line_usage_error(
+        capsys, *world_args(world, "plan", "--only", " , ", json_mode=False)
+    )
+    assert "'--only'" in empty and "component id" in empty, empty
+
+
+def test_every_command_help_has_an_example_and_its_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commands = [
+        ["demo"],
+        ["media"],
+        ["scan"],
+        ["plan"],
+        ["apply"],
+        ["status"],
+        ["history"],
+        ["restore"],
+        ["report"],
+        ["profiles", "list"],
+        ["profiles", "show"],
+        ["profiles", "check"],
+    ]
+    for command in commands:
+        res = cli(capsys, *command, "--help")
+        assert res.code == 0, res
+        text = " ".join(res.out.split())
+        assert f"spdeploy {' '.join(command)} " in text.split("Options:")[0], (command, res.out)
+        assert "Exit codes: 0" in text and "2 bad input" in text, (command, res.out)
+
+
+def test_json_does_not_choose_the_format_of_output_files(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--json status --output s.prom` wrote JSON into the node_exporter textfile."""
+    prom, html = tmp_path / "s.prom", tmp_path / "s.html"
+    res = cli(capsys, *world_args(world, "status", "--output", prom))
+    assert res.code == 1 and res.err == ""
+    assert prom.read_text().startswith("# HELP spdeploy_compliant")
+    res = cli(capsys, *world_args(world, "status", "--output", prom, "--output", html))
+    assert res.code == 1 and html.read_text().startswith("<!DOCTYPE html>")
+    code, error = _envelope(
+        capsys, *world_args(world, "status", "--output", prom, "--output", tmp_path / "s.bin")
+    )
+    assert (code, error["code"]) == (2, "usage") and "s.bin" in str(error["message"])

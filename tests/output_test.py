@@ -6,7 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from helpers import cli_process, cli_pty, world_args
+import pytest
+from helpers import cli, cli_process, cli_pty, world_args
 
 from spdeploy.sandbox.world import Behaviour, build_world
 
@@ -68,3 +69,63 @@ def test_quiet_prints_only_the_verdict_and_errors(tmp_path: Path) -> None:
     assert quiet.code == 0 and loud.code == 0
     assert len(quiet.out.splitlines()) < len(loud.out.splitlines())
     assert "running" not in quiet.out
+
+
+def test_quiet_still_prints_what_a_query_command_is_for(tmp_path: Path) -> None:
+    """`-q scan`, `-q history`, `-q profiles list` printed nothing at all."""
+    world = build_world(tmp_path)
+    state = ["--profile", str(world.profile), "--state", str(world.state), "-q"]
+    assert cli_process(*world_args(world, "apply")).code == 0
+    cases = {
+        ("scan", "--target", str(world.target)): "5.5.2653.0",
+        ("media", "--media", str(world.media), "--platform", "I386"): "Ntsconn.exe",
+        ("plan", *world_args(world, "plan", json_mode=False)[5:]): "current",
+        ("history",): "ntsconn:ok",
+        ("profiles", "list"): "exchange55",
+        ("profiles", "show", "exchange55"): "ntsconn",
+    }
+    for args, shown in cases.items():
+        res = cli_process(*state, *args)
+        assert res.code == 0 and shown in res.out, (args, res)
+    status = cli_process(*state, *world_args(world, "status", json_mode=False)[4:])
+    assert status.out == "COMPLIANT\n"  # status and apply: the verdict only
+
+
+def test_a_path_that_is_not_utf8_never_crashes_the_output(tmp_path: Path) -> None:
+    """With a strict stdout encoding (e.g. LANG=en_US.UTF-8), printing a path made of other
+    bytes was a raw traceback, and so was writing that traceback to the crash log."""
+    import os
+
+    world = build_world(tmp_path / os.fsdecode(b"w\xff"))
+    strict = {"PYTHONIOENCODING": "utf-8:strict", "SPDEPLOY_STATE": str(world.state)}
+    res = cli_process("scan", "--target", world.target, env=strict)
+    assert res.code == 0 and "Traceback" not in res.err, res
+    assert "w\\udcff" in res.out  # shown as stderr shows it
+    res = cli_process("--json", "scan", "--target", world.target, env=strict)
+    assert res.code == 0 and json.loads(res.out)["target"] == str(world.target)
+
+
+def test_a_crash_with_a_path_that_is_not_utf8_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from spdeploy.commands import scan
+
+    def broken(*args: object) -> None:
+        raise RuntimeError(f"simulated bug on {args[1]}")
+
+    monkeypatch.setattr(scan, "scan_target", broken)
+    state = tmp_path / "state"
+    res = cli(capsys, "--state", state, "scan", "--target", tmp_path / os.fsdecode(b"t\xff"))
+    assert res.code == 70 and res.err.count("\n") == 1, res
+    assert "RuntimeError: simulated bug" in (state / "crash.log").read_text()
+
+
+def test_restore_of_a_component_without_backups_names_it(tmp_path: Path) -> None:
+    """It said the run "backed up no files" when only the chosen component had none."""
+    world = build_world(tmp_path)
+    run_id = json.loads(cli_process(*world_args(world, "apply")).out)["run_id"]
+    res = cli_process("--state", world.state, "restore", run_id, "--only", "server", "--dry-run")
+    assert res.code == 0 and "backed up no files:" not in res.out, res
+    assert f"Run {run_id} backed up no files of server" in res.out, res.out

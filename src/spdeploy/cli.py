@@ -47,6 +47,26 @@ def _settings(ctx: click.Context, json_flag: bool) -> Settings:
     return settings
 
 
+class _Given(click.ParamType[Any]):
+    """``inner``, but an empty value is bad input: ``--target ""`` would be the current folder."""
+
+    def __init__(self, expected: str, inner: click.ParamType[Any] = click.STRING) -> None:
+        self.expected = expected
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail(f"empty (expected {self.expected})", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+
+_A_FILE = "a file name"
+_A_PROFILE = "a built-in profile name or a profile TOML file"
+_A_RUN = "a run id from `spdeploy history`"
+_A_TARGET = "the product's install folder"
+
+
 def json_option(f: F) -> F:
     return click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout.")(f)
 
@@ -56,8 +76,8 @@ def selectors(f: F) -> F:
         [
             click.option("--language", help="Language folder on the media (e.g. Eng)."),
             click.option("--platform", help="I386 or Alpha (default: this machine's)."),
-            click.option("--only", default="", help="Only these component ids (comma list)."),
-            click.option("--skip", default="", help="Leave out these component ids."),
+            click.option("--only", metavar="ID[,ID]", help="Only these component ids."),
+            click.option("--skip", metavar="ID[,ID]", help="Leave out these component ids."),
             click.option(
                 "--timeout",
                 type=click.FloatRange(min=0, min_open=True),
@@ -77,6 +97,7 @@ def media_option(f: F, required: bool = True) -> F:
         "media",
         required=required,
         metavar="M",
+        type=_Given("the service pack: a folder, an ISO 9660 image or a zip archive"),
         help="The service pack: a folder, an ISO 9660 image or a zip archive (told apart by "
         "content, read in place)." + ("" if required else " Default: the one --plan FILE saw."),
     )(f)
@@ -88,6 +109,7 @@ def target_option(f: F, required: bool = True) -> F:
         "target",
         required=required,
         metavar="T",
+        type=_Given(_A_TARGET),
         help="The installed product's root folder (e.g. C:\\exchsrvr)."
         + ("" if required else " Default: the one --plan FILE saw."),
     )(f)
@@ -98,26 +120,40 @@ def saved_plan_locations(f: F) -> F:
     return media_option(target_option(f, required=False), required=False)
 
 
-def _ids(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+def _ids(text: str | None, option: str) -> tuple[str, ...]:
+    """The ids of a comma list; a list given with none in it (``--only ,``) is bad input, not
+    "every component"."""
+    if text is None:
+        return ()
+    ids = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not ids:
+        raise click.BadParameter(
+            f"no component id in {text!r} (expected ID[,ID])", param_hint=f"'{option}'"
+        )
+    return ids
+
+
+def _only_skip(only: str | None, skip: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    chosen, left_out = _ids(only, "--only"), _ids(skip, "--skip")
+    both = [cid for cid in chosen if cid in left_out]
+    if both:
+        raise click.UsageError(
+            f"'--only' and '--skip' both name {', '.join(both)}; name each component in one of them"
+        )
+    return chosen, left_out
 
 
 def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any:
     from spdeploy.commands.common import Selection
 
-    return Selection(
-        media,
-        target,
-        kw.get("language"),
-        kw.get("platform"),
-        _ids(kw.get("only", "")),
-        _ids(kw.get("skip", "")),
-    )
+    only, skip = _only_skip(kw.get("only"), kw.get("skip"))
+    return Selection(media, target, kw.get("language"), kw.get("platform"), only, skip)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.option(
     "--profile",
+    type=_Given(_A_PROFILE),
     default="exchange55",
     show_default=True,
     metavar="NAME|FILE",
@@ -125,7 +161,7 @@ def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any
 )
 @click.option(
     "--state",
-    type=click.Path(path_type=Path),
+    type=_Given("a folder for the history", click.Path(path_type=Path, file_okay=False)),
     metavar="DIR",
     help="History folder (default: $SPDEPLOY_STATE or the user data folder).",
 )
@@ -158,6 +194,18 @@ def main(
     """
     ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
     _SEEN["state"] = state  # for the crash log, written after click has unwound
+    _require_command(ctx)
+
+
+def _require_command(ctx: click.Context) -> None:
+    """One line naming the commands, the same with every click version (8.2 made the whole help
+    an error message; 8.1 printed it and exited 0)."""
+    if ctx.invoked_subcommand is None:
+        group: Any = ctx.command
+        names = ", ".join(group.list_commands(ctx))
+        raise click.UsageError(
+            f"missing command: expected one of {names} (`{ctx.command_path} --help` says more)"
+        )
 
 
 @main.command()
@@ -172,7 +220,15 @@ def main(
 @json_option
 @click.pass_context
 def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw: Any) -> int:
-    """What the media holds: languages, platforms, each component's installer and version."""
+    """What the media holds: languages, platforms, each component's installer and version.
+
+    \b
+    Example:  spdeploy media --media D:\\
+              spdeploy media --media SP4CD.iso --verify
+
+    Exit codes: 0 read (and, with --verify, every file matches SHA256SUMS), 1 --verify found a
+    mismatch, a missing file or no catalog, 2 bad input (media, profile, selectors).
+    """
     from spdeploy.commands.media import media as media_report
 
     s = _settings(ctx, json_flag)
@@ -194,16 +250,24 @@ def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw
 
 @main.command()
 @target_option
-@click.option("--only", default="", help="Only these component ids (comma list).")
-@click.option("--skip", default="", help="Leave out these component ids.")
+@click.option("--only", metavar="ID[,ID]", help="Only these component ids.")
+@click.option("--skip", metavar="ID[,ID]", help="Leave out these component ids.")
 @json_option
 @click.pass_context
-def scan(ctx: click.Context, target: str, only: str, skip: str, json_flag: bool) -> int:
-    """Which components are installed on the target, at which version."""
+def scan(
+    ctx: click.Context, target: str, only: str | None, skip: str | None, json_flag: bool
+) -> int:
+    """Which components are installed on the target, at which version.
+
+    \b
+    Example:  spdeploy scan --target C:\\exchsrvr
+
+    Exit codes: 0 scanned (whatever is installed), 2 bad input (target, profile, selectors).
+    """
     from spdeploy.commands.scan import scan_target
 
     s = _settings(ctx, json_flag)
-    s.output().scan(scan_target(s.profile, target, _ids(only), _ids(skip)))
+    s.output().scan(scan_target(s.profile, target, *_only_skip(only, skip)))
     return 0
 
 
@@ -214,7 +278,7 @@ def scan(ctx: click.Context, target: str, only: str, skip: str, json_flag: bool)
 @click.option(
     "--save",
     "save_file",
-    type=click.Path(path_type=Path),
+    type=_Given(_A_FILE, click.Path(path_type=Path)),
     metavar="FILE",
     help="Also write the plan, the installers' SHA-256 fingerprints and the inventory to FILE, "
     "for `spdeploy apply --plan FILE`.",
@@ -232,15 +296,19 @@ def plan(
 ) -> int:
     """One action per component, in execution order, with the reason.
 
-    Exits 0 when every installed component can be brought to the level, 1 when the media lacks
-    an installer for one (missing-on-media).
+    \b
+    Example:  spdeploy plan --media D:\\ --target C:\\exchsrvr
+              spdeploy plan --media D:\\ --target C:\\exchsrvr --save approved.json
+
+    Exit codes: 0 every installed component can be brought to the level, 1 the media lacks an
+    installer for one (missing-on-media), 2 bad input (media, target, profile, selectors).
     """
     from spdeploy.commands.plan import make_plan, plan_exit_code
 
     s = _settings(ctx, json_flag)
     result = make_plan(s.profile, _selection(media, target, kw), save_file)
     out = s.output()
-    out.plan(result)
+    out.plan(result, always=True)
     if save_file is not None:
         out.plan_saved(save_file)
     return plan_exit_code(result)
@@ -252,7 +320,7 @@ def plan(
 @click.option(
     "--plan",
     "plan_file",
-    type=click.Path(path_type=Path),
+    type=_Given(_A_FILE, click.Path(path_type=Path)),
     metavar="FILE",
     help="Apply a plan saved with `plan --save FILE`; refused (exit 1) if the media or the "
     "target changed since. Profile, media, target and selectors default to the file's.",
@@ -291,6 +359,16 @@ def apply(
 
     Refuses before anything runs when an installed component has no installer on the media, or
     when an interactive installer would run without a terminal.
+
+    \b
+    Example:  spdeploy apply --media D:\\ --target C:\\exchsrvr --dry-run
+              spdeploy apply --media D:\\ --target C:\\exchsrvr
+              spdeploy apply --plan approved.json
+
+    Exit codes: 0 every component at the level, 1 a step failed or apply refused (missing-on-media,
+    SHA256SUMS mismatch, a saved plan that no longer holds), 2 bad input (also: an interactive
+    installer and no terminal), 3 applied but a reboot is required (then apply --resume), 4
+    another apply holds the target's lock.
     """
     from spdeploy.commands.apply import parse_args_overrides, run_apply
     from spdeploy.executor import ApplyOptions
@@ -310,7 +388,7 @@ def apply(
     )
 
     def confirm(plan: Any) -> bool:
-        out.plan(plan)
+        out.plan(plan, always=True)  # -q too: never ask about a plan not shown
         question = f"Run {len(plan.updates)} installer(s) on {plan.target}?"
         return click.confirm(question, default=False)
 
@@ -355,7 +433,7 @@ def apply(
 @click.option(
     "--output",
     "output_files",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=_Given(_A_FILE, click.Path(path_type=Path, dir_okay=False)),
     metavar="FILE",
     multiple=True,
     help="Write the report to FILE (atomically: readers never see half a file) instead of "
@@ -374,7 +452,15 @@ def status(
     json_flag: bool,
     **kw: Any,
 ) -> int:
-    """Compliance report: exit 0 when every installed component is at the media's level."""
+    """Compliance report: exit 0 when every installed component is at the media's level.
+
+    \b
+    Example:  spdeploy status --media D:\\ --target C:\\exchsrvr
+              spdeploy status --media D:\\ --target C:\\exchsrvr --output s.html
+
+    Exit codes: 0 compliant, 1 not compliant (a component behind or missing-on-media), 2 bad
+    input (media, target, profile, selectors, an --output that cannot be written).
+    """
     from spdeploy.commands.plan import make_plan, status_exit_code
     from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
 
@@ -387,9 +473,8 @@ def status(
         raise click.UsageError(
             "--format applies to one --output; with several, each file's extension says its format"
         )
-    targets = [
-        (path, format_for(path, fmt if explicit or s.json else None)) for path in output_files
-    ]
+    # --json is what stdout holds; a file's format is --format's, else its extension's
+    targets = [(path, format_for(path, fmt if explicit else None)) for path in output_files]
     unknown = [path for path, chosen in targets if chosen is None]
     if unknown and (len(targets) > 1):
         raise click.UsageError(
@@ -420,7 +505,7 @@ def status(
     "--from",
     "directory",
     required=True,
-    type=click.Path(path_type=Path),
+    type=_Given("a folder of <host>.json results", click.Path(path_type=Path)),
     metavar="DIR",
     help="The folder of per-host results, <host>.json (the Ansible module's report_dir).",
 )
@@ -436,7 +521,7 @@ def status(
 @click.option(
     "--output",
     "output_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=_Given(_A_FILE, click.Path(path_type=Path, dir_okay=False)),
     metavar="FILE",
     help="Write the report to FILE (atomically: readers never see half a file) instead of stdout.",
 )
@@ -447,8 +532,13 @@ def report(
 ) -> int:
     """Fleet report: every host's result in DIR, worst first.
 
-    Exits 0 when every host is at the media's level with no error (a pending reboot is shown,
-    not failed), 1 otherwise; an unreadable result file is that host's error.
+    \b
+    Example:  spdeploy report --from results/
+              spdeploy report --from results/ --format html --output fleet.html
+
+    Exit codes: 0 every host at the media's level with no error (a pending reboot is shown, not
+    failed), 1 otherwise (an unreadable result file is that host's error), 2 bad input (DIR
+    missing or without <host>.json files).
     """
     from spdeploy.reports import fleet
 
@@ -472,11 +562,12 @@ def report(
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent N runs."
 )
-@click.option("--target", metavar="T", help="Only runs on this target.")
+@click.option("--target", metavar="T", type=_Given(_A_TARGET), help="Only runs on this target.")
 @click.option(
     "--run",
     "run_id",
     metavar="RUN_ID",
+    type=_Given(_A_RUN),
     help="One run in full: each step's message and log, the collected setup logs, the backups.",
 )
 @json_option
@@ -484,7 +575,14 @@ def report(
 def history(
     ctx: click.Context, limit: int, target: str | None, run_id: str | None, json_flag: bool
 ) -> int:
-    """Past runs and their steps, newest first."""
+    """Past runs and their steps, newest first (from the --state folder).
+
+    \b
+    Example:  spdeploy history --target C:\\exchsrvr --limit 5
+              spdeploy history --run 20261125T170847-2d7c
+
+    Exit codes: 0 listed (none recorded is not an error), 2 bad input (an unknown --run).
+    """
     from spdeploy.commands.history import history as read_history
 
     s = _settings(ctx, json_flag)
@@ -497,35 +595,54 @@ def history(
 
 
 @main.command()
-@click.argument("run_id", metavar="RUN_ID")
+@click.argument("run_id", metavar="RUN_ID", type=_Given(_A_RUN))
 @click.option("--dry-run", is_flag=True, help="List what would be put back; change nothing.")
-@click.option("--only", default="", help="Only these component ids (comma list).")
+@click.option("--only", metavar="ID[,ID]", help="Only these component ids.")
 @json_option
 @click.pass_context
-def restore(ctx: click.Context, run_id: str, dry_run: bool, only: str, json_flag: bool) -> int:
+def restore(
+    ctx: click.Context, run_id: str, dry_run: bool, only: str | None, json_flag: bool
+) -> int:
     """Put back the files run RUN_ID backed up before its installers ran (profile `backup`).
 
     Each current file about to be overwritten is first saved in the run's folder
     (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
+
+    \b
+    Example:  spdeploy restore 20261125T170847-2d7c --dry-run
+              spdeploy restore 20261125T170847-2d7c --only ntsconn
+
+    Exit codes: 0 put back (or nothing to), 1 a file could not be put back, 2 bad input (an
+    unknown run, a backup that no longer matches its manifest), 4 an apply holds the lock.
     """
     from spdeploy.commands.restore import restore as run_restore
     from spdeploy.store import Store
 
     s = _settings(ctx, json_flag)
-    s.output().restore(run_restore(Store(s.state_dir()), run_id, dry_run, _ids(only)))
+    chosen = _ids(only, "--only")
+    report = run_restore(Store(s.state_dir()), run_id, dry_run, chosen)
+    s.output().restore(report, only=chosen)
     return 0
 
 
-@main.group()
-def profiles() -> None:
+@main.group(invoke_without_command=True)
+@click.pass_context
+def profiles(ctx: click.Context) -> None:
     """Built-in profiles; show one; validate a profile file."""
+    _require_command(ctx)
 
 
 @profiles.command("list")
 @json_option
 @click.pass_context
 def profiles_list(ctx: click.Context, json_flag: bool) -> int:
-    """The built-in profiles."""
+    """The built-in profiles.
+
+    \b
+    Example:  spdeploy profiles list
+
+    Exit codes: 0 listed, 2 bad input.
+    """
     from spdeploy.commands.profiles import list_profiles
 
     _settings(ctx, json_flag).output().profiles(list_profiles())
@@ -533,11 +650,18 @@ def profiles_list(ctx: click.Context, json_flag: bool) -> int:
 
 
 @profiles.command("show")
-@click.argument("name")
+@click.argument("name", type=_Given(_A_PROFILE))
 @json_option
 @click.pass_context
 def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
-    """A profile's components in execution order (NAME or FILE)."""
+    """A profile's components in execution order (NAME or FILE).
+
+    \b
+    Example:  spdeploy profiles show exchange55
+              spdeploy profiles show site.toml
+
+    Exit codes: 0 shown, 2 bad input (no such profile, or an invalid one).
+    """
     from spdeploy.commands.profiles import show
 
     _settings(ctx, json_flag).output().profile(show(name))
@@ -545,11 +669,18 @@ def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
 
 
 @profiles.command("check")
-@click.argument("file")
+@click.argument("file", type=_Given("a profile TOML file"))
 @json_option
 @click.pass_context
 def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
-    """Validate a profile file; errors name the file, the component and the key."""
+    """Validate a profile file; errors name the file, the component and the key.
+
+    \b
+    Example:  spdeploy profiles check site.toml
+
+    Exit codes: 0 valid, 2 bad input: invalid or unreadable (the message names the file, the
+    component and the key).
+    """
     from spdeploy.commands.profiles import check
 
     _settings(ctx, json_flag).output().profile(check(file), checked=True)
@@ -557,7 +688,14 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
 
 
 @main.command()
-@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.argument(
+    "directory",
+    required=False,
+    type=_Given(
+        "a folder for the sandbox, or none for a new temporary one",
+        click.Path(path_type=Path, file_okay=False),
+    ),
+)
 @click.option(
     "--media-format",
     type=click.Choice(["iso", "folder", "zip"]),
@@ -570,12 +708,32 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
 def demo(ctx: click.Context, directory: Path | None, media_format: str, json_flag: bool) -> int:
     """Build a sandbox Exchange 5.5 server and SP4 media in DIRECTORY; show the trap and the fix.
 
-    Needs nothing but this package (and a POSIX shell for the sandbox installers).
+    DIRECTORY must be new, empty or an earlier demo's (default: a new temporary folder); the
+    sandbox keeps its own history in DIRECTORY/state. Needs nothing but this package (and a
+    POSIX shell for the sandbox installers).
+
+    \b
+    Example:  spdeploy demo
+              spdeploy demo /tmp/sandbox --media-format zip
+
+    Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input.
     """
     from spdeploy.commands.demo import run_demo
 
+    if directory is not None and _holds_other_files(directory):
+        raise BadInput(
+            f"{directory}: not empty (expected a new or empty folder, or one an earlier "
+            "`spdeploy demo` built)"
+        )
     s = _settings(ctx, json_flag)
     return run_demo(directory, s.output(), media_format)
+
+
+def _holds_other_files(directory: Path) -> bool:
+    """A folder the demo would write its fake server and CD into, over what is there."""
+    if not directory.is_dir() or (directory / "exchange55-sandbox.toml").is_file():
+        return False
+    return any(directory.iterdir())
 
 
 _SEEN: dict[str, Path | None] = {"state": None}
@@ -593,7 +751,8 @@ def _crash_log(exc: BaseException, argv: list[str]) -> str:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "crash.log"
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        with path.open("a", encoding="utf-8") as fh:
+        # a path of non-UTF-8 bytes (a surrogate escape) must not crash the crash log
+        with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"--- {stamp} spdeploy {__version__}: spdeploy {' '.join(argv)}\n")
             fh.write("".join(traceback.format_exception(exc)) + "\n")
         return str(path)
@@ -626,6 +785,7 @@ def run(argv: list[str]) -> int:
         or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
     )
     _SEEN["state"] = None
+    _tolerant_stdout()
     try:
         code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -641,6 +801,14 @@ def run(argv: list[str]) -> int:
         message = f"internal error: {type(exc).__name__}: {exc} (traceback in {where})"
         return _report(_Internal(message), json_mode)
     return int(code or 0)
+
+
+def _tolerant_stdout() -> None:
+    """A path of non-UTF-8 bytes, printed to a strict stdout (LANG=en_US.UTF-8), would raise:
+    escape it as Python's stderr does (``\\udcff``)."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _report(exc: SpdeployError, json_mode: bool) -> int:

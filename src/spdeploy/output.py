@@ -93,8 +93,11 @@ class Output:
         columns: Sequence[str],
         rows: Sequence[Sequence[str]],
         styles: Sequence[str | None] | None = None,
+        *,
+        always: bool = False,
     ) -> None:
-        if self.json_mode or self.quiet:
+        """``always``: the table is the command's result, shown with -q too (like ``line``)."""
+        if self.json_mode or (self.quiet and not always):
             return
         if self.rich:
             from rich.table import Table
@@ -126,7 +129,8 @@ class Output:
             sys.stderr.write(f"spdeploy: error: {exc.message}\n")
 
     # -- results ----------------------------------------------------------------------------
-    def plan(self, plan: Plan, title: str = "Plan") -> None:
+    def plan(self, plan: Plan, title: str = "Plan", *, always: bool = False) -> None:
+        """``always``: ``plan`` itself, and before a confirmation; else -q shows no table."""
         if self.json_mode:
             self.json(data.plan_dict(plan))
             return
@@ -146,6 +150,7 @@ class Output:
             ["component", "installed", "media", "action", "reason"],
             rows,
             [_ACTION_STYLE.get(c.action) for c in plan.components],
+            always=always,
         )
 
     def status(self, plan: Plan) -> None:
@@ -197,7 +202,10 @@ class Output:
             for c in inventory.components
         ]
         self.table(
-            f"Inventory of {inventory.target}", ["component", "installed", "version", "seen"], rows
+            f"Inventory of {inventory.target}",
+            ["component", "installed", "version", "seen"],
+            rows,
+            always=True,
         )
 
     def media(self, report: Any) -> None:
@@ -207,7 +215,8 @@ class Output:
         kind = report.format + (f", {report.names} names" if report.names else "")
         self.line(
             f"Media {report.media} ({kind}): languages {', '.join(report.languages)}; "
-            f"platforms {', '.join(report.platforms)}"
+            f"platforms {', '.join(report.platforms)}",
+            always=True,
         )
         for warning in report.warnings:
             self.line(f"warning: {warning}", "yellow")
@@ -219,6 +228,7 @@ class Output:
             f"Installers for {report.language}/{report.platform}",
             ["component", "installer", "media version"],
             rows,
+            always=True,
         )
 
         if report.verification is not None:
@@ -226,17 +236,21 @@ class Output:
 
     def _verification(self, v: Any) -> None:
         if v.catalog is None:
-            self.line("No SHA256SUMS at the media root: nothing to verify.", "bold red")
+            self.line(
+                "No SHA256SUMS at the media root: nothing to verify.", "bold red", always=True
+            )
             return
         summary = (
             f"{v.catalog}: {v.ok} of {v.listed} files verified, {len(v.mismatched)} mismatched, "
             f"{len(v.missing)} missing, {len(v.unlisted)} on the media but not listed"
         )
-        self.line(summary, "green" if v.passed else "bold red")
+        self.line(summary, "green" if v.passed else "bold red", always=True)
         for m in v.mismatched:
-            self.line(f"  MISMATCH {m.path}: catalog {m.expected}, file {m.actual}", "red")
+            self.line(
+                f"  MISMATCH {m.path}: catalog {m.expected}, file {m.actual}", "red", always=True
+            )
         for path in v.missing:
-            self.line(f"  MISSING  {path}", "red")
+            self.line(f"  MISSING  {path}", "red", always=True)
         for path in v.unlisted[:10] if not self.verbose else v.unlisted:
             self.line(f"  unlisted {path} (refused if it is ever staged)", "dim")
         if len(v.unlisted) > 10 and not self.verbose:
@@ -315,7 +329,7 @@ class Output:
             self.json({"runs": [data.run_dict(r) for r in runs]})
             return
         if not runs:
-            self.line("No runs recorded.")
+            self.line("No runs recorded.", always=True)
             return
         rows = []
         for run in runs:
@@ -330,16 +344,20 @@ class Output:
                     steps,
                 ]
             )
-        self.table("History", ["run", "started (UTC)", "status", "exit", "target", "steps"], rows)
+        columns = ["run", "started (UTC)", "status", "exit", "target", "steps"]
+        self.table("History", columns, rows, always=True)
 
-    def restore(self, report: Any) -> None:
+    def restore(self, report: Any, only: Sequence[str] = ()) -> None:
         if self.json_mode:
             self.json(data.restore_dict(report))
             return
         for warning in report.warnings:
             self.line(f"warning: {warning}", "yellow", always=True)
         if not report.files:
-            self.line(f"Run {report.run_id} backed up no files: nothing to restore.", always=True)
+            of = f" of {', '.join(only)}" if only else ""
+            self.line(
+                f"Run {report.run_id} backed up no files{of}: nothing to restore.", always=True
+            )
             return
         self.line(f"Restore of run {report.run_id} on {report.target}")
         notes = {
@@ -363,11 +381,14 @@ class Output:
             self.json(data.run_dict(run))
             return
         shown = data.run_dict(run)
-        self.line(f"Run {run.id}: {run.status} (exit {run.exit_code}) on {run.target}")
-        self.line(f"  profile {run.profile}, media {run.media} ({run.language}, {run.platform})")
-        self.line(f"  started {shown['started']}, finished {shown['finished'] or '-'}")
+        self.line(f"Run {run.id}: {run.status} (exit {run.exit_code}) on {run.target}", always=True)
+        self.line(
+            f"  profile {run.profile}, media {run.media} ({run.language}, {run.platform})",
+            always=True,
+        )
+        self.line(f"  started {shown['started']}, finished {shown['finished'] or '-'}", always=True)
         if run.message:
-            self.line(f"  {run.message}")
+            self.line(f"  {run.message}", always=True)
         rows = [
             [
                 s.component,
@@ -379,15 +400,16 @@ class Output:
             ]
             for s in run.steps
         ]
-        self.table("Steps", ["component", "status", "exit", "versions", "took", "message"], rows)
+        columns = ["component", "status", "exit", "versions", "took", "message"]
+        self.table("Steps", columns, rows, always=True)
         for step in run.steps:
             if step.log:
-                self.line(f"  log of {step.component}: {step.log}")
+                self.line(f"  log of {step.component}: {step.log}", always=True)
         for path in run.collected:
-            self.line(f"  collected: {path}")
+            self.line(f"  collected: {path}", always=True)
         for path in run.backups:
-            self.line(f"  backup: {path} (spdeploy restore {run.id})")
-        self.line(f"  folder: {run.folder}")
+            self.line(f"  backup: {path} (spdeploy restore {run.id})", always=True)
+        self.line(f"  folder: {run.folder}", always=True)
 
     def profiles(self, profiles: Sequence[Any]) -> None:
         if self.json_mode:
@@ -404,6 +426,7 @@ class Output:
             "Built-in profiles",
             ["id", "name", "components"],
             [[p.id, p.name, ", ".join(c.id for c in p.components)] for p in profiles],
+            always=True,
         )
 
     def profile(self, profile: Any, checked: bool = False) -> None:
@@ -417,7 +440,7 @@ class Output:
         if checked:
             self.line(f"{profile.source}: OK ({len(profile.components)} components)", always=True)
             return
-        self.line(f"{profile.id}: {profile.name}  [{profile.source}]")
+        self.line(f"{profile.id}: {profile.name}  [{profile.source}]", always=True)
         rows = [
             [
                 c.id,
@@ -432,6 +455,7 @@ class Output:
             "Components (execution order)",
             ["id", "name", "after", "interactive", "first installer candidate"],
             rows,
+            always=True,
         )
 
     def progress(self) -> StepPrinter:

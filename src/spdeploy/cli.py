@@ -540,18 +540,23 @@ def report(
     failed), 1 otherwise (an unreadable result file is that host's error), 2 bad input (DIR
     missing or without <host>.json files).
     """
-    from spdeploy.reports import fleet
+    from spdeploy.reports import fleet, format_for
 
     s = _settings(ctx, json_flag or fmt == "json")
     if s.json and fmt not in ("table", "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
-    fmt = "json" if s.json else fmt
+    explicit = ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE
     hosts = fleet.load(directory)
     if output_file is not None:
         from spdeploy.output import write_atomic
 
-        write_atomic(output_file, fleet.render(fmt, hosts))
-    elif fmt in ("table", "json"):
+        # As status: the file's format is --format's, else its extension's (.txt .json .html)
+        chosen = format_for(output_file, fmt if explicit else None)
+        chosen = chosen if chosen in ("table", "json", "html") else fmt
+        write_atomic(output_file, fleet.render(chosen, hosts))
+        return hosts.exit_code
+    fmt = "json" if s.json else fmt
+    if fmt in ("table", "json"):
         s.output().fleet(hosts)
     else:
         click.echo(fleet.render(fmt, hosts), nl=False)

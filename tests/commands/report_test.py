@@ -90,6 +90,17 @@ def test_every_format_to_a_file(
     assert "exch03: " in page and "Steps of run" in page
 
 
+def test_an_output_file_takes_its_extensions_format_whatever_stdout_is(
+    results: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """As status: --json is what stdout holds, not what goes into fleet.html."""
+    page, data = tmp_path / "fleet.html", tmp_path / "fleet.json"
+    assert cli(capsys, "report", "--json", "--from", results, "--output", page).code == 1
+    assert cli(capsys, "report", "--from", results, "--output", data).code == 1
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert json.loads(data.read_text())["summary"]["hosts"] == 5
+
+
 def test_compliant_fleet_exits_0(
     results: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

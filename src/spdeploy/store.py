@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spdeploy.errors import BadInput
+
 SCHEMA_VERSION = 2
 # runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
 # read by restore, listed by history
@@ -150,8 +152,6 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         elif int(row[0]) > SCHEMA_VERSION:
-            from spdeploy.errors import BadInput
-
             raise BadInput(
                 f"{self.path}: history written by a newer spdeploy (schema {row[0]}); upgrade"
             )
@@ -229,6 +229,13 @@ class Store:
                 (time.time(), status, exit_code, message, run_id),
             )
             self._interrupt_steps(db, run_id)
+
+    def run(self, run_id: str) -> RunRecord:
+        """One run, or BadInput (exit 2) naming the database and where to find run ids."""
+        found = self.runs(run_id=run_id, limit=1)
+        if not found:
+            raise BadInput(f"run {run_id} not found in {self.path} (see `spdeploy history`)")
+        return found[0]
 
     def runs(
         self, *, target: str | None = None, limit: int = 20, run_id: str | None = None

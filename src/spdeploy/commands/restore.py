@@ -79,7 +79,7 @@ def restore(
     store: Store, run_id: str, dry_run: bool, only: Sequence[str] | None = None
 ) -> RestoreReport:
     """Put back what run ``run_id`` backed up; ``dry_run`` only says what it would do."""
-    run = _find_run(store, run_id)
+    run = store.run(run_id)
     if run.steps and not store.run_dir(run.id).is_dir():
         # Steps ran, so the folder existed: "nothing to restore" would hide lost backups.
         raise BadInput(
@@ -102,13 +102,6 @@ def restore(
 
 def _files(planned: list[_Action]) -> tuple[RestoreFile, ...]:
     return tuple(a.file for a in planned)
-
-
-def _find_run(store: Store, run_id: str) -> RunRecord:
-    runs = store.runs(run_id=run_id, limit=1)
-    if not runs:
-        raise BadInput(f"run {run_id} not found in {store.path} (see `spdeploy history`)")
-    return runs[0]
 
 
 def _read_backups(

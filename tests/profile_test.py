@@ -315,6 +315,12 @@ def test_extends_itself_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_
     assert "extends" in r.err
 
 
+def test_a_folder_is_not_a_profile(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="a folder, not a profile") as info:
+        load_profile(str(tmp_path))
+    assert info.value.exit_code == 2 and str(tmp_path) in info.value.message
+
+
 def test_extends_a_missing_file(tmp_path: Path) -> None:
     site = write(tmp_path / "site.toml", 'extends = "nowhere.toml"\n' + HEADER + component("a"))
     with pytest.raises(ProfileError, match=r"nowhere\.toml"):

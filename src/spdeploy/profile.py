@@ -163,11 +163,16 @@ def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
     else:
         source = str(path)
         try:
-            is_file = path.is_file()
-        except OSError:
-            is_file = False
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except OSError:  # a name too long for the file system, say
+            is_file = is_dir = False
         if not is_file:
             known = ", ".join(builtin_names())
+            if is_dir:
+                raise ProfileError(
+                    f"{name_or_file}: a folder, not a profile (expected a profile TOML file or "
+                    f"a built-in profile: {known})"
+                )
             raise ProfileError(
                 f"{name_or_file}: no such profile file or built-in profile (built-in: {known})"
             )

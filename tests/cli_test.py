@@ -195,6 +195,15 @@ def test_demo_refuses_a_file_or_a_folder_it_did_not_build(
     assert cli(capsys, "--state", tmp_path / "s", "-q", "demo", again).code == 0  # its own: fine
 
 
+def test_version_is_json_under_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from spdeploy import __version__
+
+    assert cli(capsys, "--version").out == f"spdeploy, version {__version__}\n"
+    for argv in (["--json", "--version"], ["--version", "--json"]):
+        res = cli(capsys, *argv)
+        assert res.code == 0 and res.json() == {"version": __version__}
+
+
 def test_a_missing_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """The whole help used to be squeezed into one error line, its line breaks as "\\n"."""
     err = _one_line_usage_error(capsys)

@@ -168,7 +168,14 @@ def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any
 @click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout, nothing else.")
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Say more about each step.")
-@click.version_option(__version__, prog_name="spdeploy")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _version(ctx, value),  # eager: before --json is read
+    help="Show the version and exit.",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -195,6 +202,19 @@ def main(
     ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
     _SEEN["state"] = state  # for the crash log, written after click has unwound
     _require_command(ctx)
+
+
+def _version(ctx: click.Context, value: bool) -> None:
+    """--version, as JSON under --json (given before or after it: this option is eager)."""
+    if not value or ctx.resilient_parsing:
+        return
+    if _SEEN["json"]:
+        import json
+
+        click.echo(json.dumps({"version": __version__}))
+    else:
+        click.echo(f"spdeploy, version {__version__}")
+    ctx.exit(0)
 
 
 def _require_command(ctx: click.Context) -> None:
@@ -741,7 +761,7 @@ def _holds_other_files(directory: Path) -> bool:
     return any(directory.iterdir())
 
 
-_SEEN: dict[str, Path | None] = {"state": None}
+_SEEN: dict[str, Any] = {"state": None, "json": False}
 
 
 def _crash_log(exc: BaseException, argv: list[str]) -> str:
@@ -789,7 +809,7 @@ def run(argv: list[str]) -> int:
         or "--format=json" in argv
         or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
     )
-    _SEEN["state"] = None
+    _SEEN["state"], _SEEN["json"] = None, json_mode
     _tolerant_stdout()
     try:
         code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)

@@ -58,6 +58,26 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         store.runs()
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda path: path.write_bytes(b"not sqlite at all\n" * 64), id="not-sqlite"),
+        pytest.param(
+            lambda path: path.write_bytes(path.read_bytes()[:100] + b"\xff" * 4000), id="torn"
+        ),
+    ],
+)
+def test_a_damaged_history_is_one_line_naming_it(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path)
+    store.open_run(_run("a"))
+    damage(store.path)
+    for wal in tmp_path.glob("history.sqlite3-*"):
+        wal.unlink()
+    with pytest.raises(BadInput, match="not a usable spdeploy history") as info:
+        store.runs()
+    assert str(store.path) in info.value.message and "\n" not in info.value.message
+
+
 def test_state_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPDEPLOY_STATE", str(tmp_path / "s"))
     assert default_state_dir() == tmp_path / "s"

@@ -130,14 +130,26 @@ class Store:
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection whose block is one transaction: committed on success, closed always."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise BadInput(f"{self.path}: cannot open the history ({exc})") from None
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a recorded step survives power loss
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")  # a recorded step survives power loss
+                with db:
+                    self._migrate(db)
+            except sqlite3.DatabaseError as exc:
+                # A file that is not SQLite, a torn or malformed database, a locked one after
+                # the timeout: one line naming the file, before anything has been done.
+                raise BadInput(
+                    f"{self.path}: not a usable spdeploy history ({exc}); move it aside and "
+                    "spdeploy starts a new one"
+                ) from None
             with db:
-                self._migrate(db)
                 yield db
         finally:
             db.close()

@@ -181,6 +181,19 @@ def test_locked_target_exits_4(tmp_path: Path) -> None:
     assert _ran(world) == []
 
 
+def test_a_damaged_history_refuses_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    world.state.mkdir()
+    (world.state / "history.sqlite3").write_bytes(b"garbage\n" * 100)
+    before = tree_hash(world.target)
+    res = _apply(capsys, world)
+    assert res.code == 2
+    assert "history.sqlite3: not a usable spdeploy history" in res.json()["error"]["message"]
+    assert _ran(world) == [] and tree_hash(world.target) == before
+
+
 def test_args_for_an_unknown_component_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -482,7 +482,10 @@ def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
         if copied.is_file() and not copied.is_symlink():
             info = copied.stat()
             rel = copied.relative_to(root).as_posix()
-            files.append({"path": rel, "size": info.st_size, "mtime": info.st_mtime})
+            with copied.open("rb") as fh:  # restore refuses a copy that changed, even in place
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            entry = {"path": rel, "size": info.st_size, "mtime": info.st_mtime, "sha256": digest}
+            files.append(entry)
     payload = {
         "component": comp.id,
         "target": str(prep.target.resolve()),

@@ -225,6 +225,35 @@ def test_a_changed_backup_copy_is_refused(
     assert tree_hash(world.target) == before
 
 
+def test_a_backup_copy_changed_in_place_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same size, other bytes (bit rot, a stray edit): the manifest's SHA-256 catches it."""
+    world, run_id = _applied(capsys, tmp_path)
+    copy = world.state / "runs" / run_id / "backup" / "ntsconn" / TABLES[0]
+    data = bytearray(copy.read_bytes())
+    data[0] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id, json_mode=False)
+    assert res.code == 2
+    assert "the backup copy changed (its SHA-256 is not the manifest's)" in res.err
+    assert tree_hash(world.target) == before
+
+
+def test_a_manifest_without_hashes_is_checked_by_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Manifests written before hashes were recorded still restore."""
+    world, run_id = _applied(capsys, tmp_path)
+    manifest = world.state / "runs" / run_id / "backup" / "ntsconn.manifest.json"
+    data = json.loads(manifest.read_text())
+    for entry in data["files"]:
+        del entry["sha256"]
+    manifest.write_text(json.dumps(data))
+    assert _restore(capsys, world, run_id).code == 0
+
+
 def test_restore_waits_for_no_one_while_the_target_is_locked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,8 +20,10 @@ hide an interrupted run from ``apply --resume``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -161,8 +163,13 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
     for entry in data["files"]:
         path = entry.get("path") if isinstance(entry, dict) else None
         size = entry.get("size") if isinstance(entry, dict) else None
-        if not isinstance(path, str) or not isinstance(size, int):
-            raise bad(f'{entry!r}: expected {{"path": "...", "size": N, "mtime": T}}')
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if (
+            not isinstance(path, str)
+            or type(size) is not int  # not bool: true is no size
+            or not (digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest)))
+        ):
+            raise bad(f'{entry!r}: expected {{"path": "...", "size": N, "sha256": "..."}}')
         try:
             parts = tuple(split_path(path, "target"))
         except MediaError as exc:
@@ -183,8 +190,23 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
             raise bad(
                 f"{copy}: the backup copy is missing or changed (the manifest says {size} bytes)"
             )
+        # Manifests before the hash was recorded carry none: for them the size is the check.
+        try:
+            changed = digest is not None and _sha256(copy) != digest
+        except OSError as exc:
+            raise bad(f"{copy}: cannot read the backup copy ({exc})") from None
+        if changed:
+            raise bad(f"{copy}: the backup copy changed (its SHA-256 is not the manifest's)")
         files.append((path, parts))
     return _Backup(cid, root, tuple(files))
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _plan(target: Path, backups: list[_Backup]) -> list[_Action]:

@@ -116,6 +116,10 @@ def test_built_in_profile_is_saved_by_name(world: World, tmp_path: Path) -> None
         ('{"format": "spdeploy-plan/9"}', "format 'spdeploy-plan/9'"),
         ("{}", 'no "format" key'),
         ('{"format": "spdeploy-plan/1"}', '"selection" is missing'),
+        # these two were internal errors (exit 70): RecursionError, and ValueError from
+        # Python's limit on the digits of an integer
+        ("[" * 100_000, "not valid JSON (nested too deeply)"),
+        ('{"format": "spdeploy-plan/1", "saved_at": ' + "9" * 5000 + "}", "too many digits"),
     ],
 )
 def test_unreadable_files_are_one_line_bad_input(
@@ -142,6 +146,13 @@ def test_unreadable_files_are_one_line_bad_input(
         (lambda d: d["inventory"]["calcon"].update(installed=1), "inventory.calcon.installed"),
         (lambda d: d["components"][0].update(installer=3), '"components[0].installer" is 3'),
         (lambda d: d["fingerprints"].update(calcon=None), '"fingerprints" holds a non-string'),
+        # a NUL cannot be in a path: it made `apply --plan` an internal error (exit 70)
+        (
+            lambda d: d["selection"].update(target="/srv/a\x00b"),
+            '"selection.target" holds a NUL character',
+        ),
+        # an update without its fingerprint: `--dry-run` said the plan held, `apply` refused
+        (lambda d: d["fingerprints"].pop("calcon"), '"fingerprints" has no "calcon"'),
     ],
 )
 def test_missing_or_mistyped_keys_name_the_key(

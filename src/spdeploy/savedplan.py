@@ -169,6 +169,14 @@ def load(path: Path) -> SavedPlan:
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             f"{_EXPECTED}"
         ) from None
+    # json raises these on valid JSON it cannot hold: arrays nested past Python's recursion
+    # limit, and integers past its limit on digits (sys.get_int_max_str_digits, a ValueError)
+    except RecursionError:
+        raise PlanFileError(f"{path}: not valid JSON (nested too deeply); {_EXPECTED}") from None
+    except ValueError:
+        raise PlanFileError(
+            f"{path}: not valid JSON (a number with too many digits); {_EXPECTED}"
+        ) from None
     if not isinstance(doc, dict):
         kind = _KINDS.get(type(doc), "a " + type(doc).__name__)
         raise PlanFileError(f"{path}: holds {kind}, not a saved plan; {_EXPECTED}")
@@ -207,6 +215,13 @@ class _Reader:
             raise self.fail(f'"{where}.{key}" is {json.dumps(value)[:40]}', "a string or null")
         return value
 
+    def location(self, obj: dict[str, Any], key: str, where: str) -> str:
+        value: str = self.get(obj, key, str, where)
+        # No path holds a NUL (and no command line can pass one): os calls raise ValueError
+        if "\0" in value:
+            raise self.fail(f'"{where}.{key}" holds a NUL character', "a path")
+        return value
+
     def strings(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         items = self.get(obj, key, list, where)
         if not all(isinstance(i, str) for i in items):
@@ -221,9 +236,9 @@ class _Reader:
 def _parse(path: Path, r: _Reader) -> SavedPlan:
     sel = r.table("selection")
     selection = SavedSelection(
-        profile=r.get(sel, "profile", str, "selection"),
-        media=r.get(sel, "media", str, "selection"),
-        target=r.get(sel, "target", str, "selection"),
+        profile=r.location(sel, "profile", "selection"),
+        media=r.location(sel, "media", "selection"),
+        target=r.location(sel, "target", "selection"),
         language=r.get(sel, "language", str, "selection"),
         platform=r.get(sel, "platform", str, "selection"),
         only=r.strings(sel, "only", "selection"),
@@ -245,6 +260,11 @@ def _parse(path: Path, r: _Reader) -> SavedPlan:
     fingerprints = r.table("fingerprints")
     if not all(isinstance(v, str) for v in fingerprints.values()):
         raise r.fail('"fingerprints" holds a non-string', "component id -> fingerprint strings")
+    # Every update is checked against its fingerprint (here and in the executor): without one,
+    # --dry-run said the plan held and the executor refused it as a target that changed.
+    for row in rows:
+        if row.action == UPDATE and row.id not in fingerprints:
+            raise r.fail(f'"fingerprints" has no "{row.id}"', "a fingerprint for every update")
     inventory = {}
     for cid, seen in r.table("inventory").items():
         where = f"inventory.{cid}"

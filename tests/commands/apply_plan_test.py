@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Result, cli, tree_hash, world_args
@@ -234,7 +235,13 @@ def test_iso_media(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     ("content", "needle"),
-    [(None, "saved plan not found"), ("{not json", "not valid JSON"), ("{}", '"format"')],
+    [
+        (None, "saved plan not found"),
+        ("{not json", "not valid JSON"),
+        ("{}", '"format"'),
+        ("[" * 100_000, "nested too deeply"),  # was an internal error (exit 70)
+        ("9" * 5000, "too many digits"),  # likewise
+    ],
 )
 def test_a_missing_or_corrupt_plan_file_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str
@@ -249,6 +256,32 @@ def test_a_missing_or_corrupt_plan_file_is_one_line_exit_2(
     assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
     res = cli(capsys, "--state", world.state, "--json", "apply", "--plan", plan)
     assert res.code == 2 and res.json()["error"]["code"] == "plan-file"
+    assert _ran(world) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d["selection"].update(target=d["selection"]["target"] + "\x00"), "NUL"),
+        (lambda d: d["fingerprints"].pop("calcon"), '"fingerprints" has no "calcon"'),
+    ],
+)
+def test_a_damaged_plan_is_exit_2_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Any, needle: str
+) -> None:
+    """Once an internal error (exit 70: a NUL in the target's path), once a plan that
+    ``--dry-run`` said held and ``apply`` refused as changed (an update without a fingerprint)."""
+    world = build_world(tmp_path)
+    plan = _save(capsys, world)
+    doc = json.loads(plan.read_text())
+    edit(doc)
+    plan.write_text(json.dumps(doc))
+    for extra in ((), ("--dry-run",)):
+        res = _apply_plan(capsys, world, plan, *extra)
+        assert res.code == 2, res.out
+        error = res.json()["error"]
+        assert error["code"] == "plan-file" and needle in error["message"]
+        assert str(plan) in error["message"] and "\n" not in error["message"]
     assert _ran(world) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -235,6 +236,44 @@ BAD: dict[str, tuple[bytes, str]] = {
 }
 
 
+def _step(**changes: Any) -> bytes:
+    """A host file whose failed step (calcon's) has ``changes``."""
+    doc = result({**UP, "calcon": "update"}, failed="calcon")
+    doc["steps"][1].update(changes)
+    host = {"host": "h", "checked_at": WHEN, "mode": "applied", "result": doc, "error": None}
+    return json.dumps(host).encode()
+
+
+# Each of these passed the checks and crashed a renderer (the page's duration, a ValueError,
+# TypeError or OverflowError), or put NaN into `report --format json`, which is not JSON, or
+# broke a row of the table in two.
+BAD.update(
+    {
+        "nan": (_step(duration_s=float("nan")), "not JSON: NaN is not a number JSON allows"),
+        "infinite": (
+            _step().replace(b'"duration_s": 1.5', b'"duration_s": 1e999'),
+            "not JSON: 1e999 is not a number JSON allows",
+        ),
+        "bad-duration": (
+            _step(duration_s="1.5 s"),
+            '"result.steps[1]": "duration_s" should be a number or null, not "1.5 s"',
+        ),
+        "huge-duration": (
+            _step(duration_s=10**400),
+            f'"result.steps[1]": "duration_s" should be a number or null, not 1{"0" * 38}…',
+        ),
+        "bad-exit-code": (
+            _step(exit_code="1603\nok"),
+            '"result.steps[1]": "exit_code" should be an integer or null, not "1603\\nok"',
+        ),
+        "id-with-a-newline": (
+            _step(id="calcon\n"),
+            '"result.steps[1]": "id" holds control characters: "calcon\\n"',
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize("name", list(BAD))
 def test_a_bad_file_is_that_hosts_error(tmp_path: Path, name: str) -> None:
     """One broken file does not hide the fleet: it is a host with an error naming the file."""
@@ -397,3 +436,50 @@ def test_page_escapes_what_the_files_say(tmp_path: Path) -> None:
     assert hosts == ["h3", "h1", name]
     assert f"usage: bad {name}</td><script>" in page.all_text
     assert f"{name}: C:\\{name}" in page.all_text
+
+
+def test_a_message_with_control_characters_stays_on_its_row(tmp_path: Path) -> None:
+    """A host's own error message is shown with its line breaks and escapes spelt out: it
+    broke the table's row in two and sent the terminal an escape sequence."""
+    message = "gone\nexch02  compliant\x1b[2J"
+    error = {"code": "target", "message": message, "exit_code": 2}
+    doc = {"host": "exch01", "checked_at": WHEN, "mode": "checked", "result": None, "error": error}
+    (tmp_path / "exch01.json").write_text(json.dumps(doc))
+    write_result(tmp_path, "exch02", "checked", result(UP))
+    loaded = fleet.load(tmp_path)
+    assert loaded.hosts[0].problem == "target: gone\\nexch02  compliant\\x1b[2J"
+    table = fleet.render("table", loaded)
+    assert len(table.splitlines()) == 2 + len(loaded.hosts) + 1 and "\x1b" not in table
+    # the JSON keeps the message as the file has it
+    assert fleet.to_dict(loaded)["hosts"][0]["error"]["message"] == message
+
+
+def test_two_hosts_whose_names_and_targets_read_the_same(tmp_path: Path) -> None:
+    """``a: b`` at ``c`` and ``a`` at ``b: c`` were both titled ``a: b: c``: both links led to
+    the first section, and each section listed both hosts' runs."""
+    for host, target in (("a: b", "c"), ("a", "b: c")):
+        doc = {**result(UP, reboot=True), "target": target, "run_id": f"run-{host}"}
+        (tmp_path / f"{len(target)}.json").write_text(
+            json.dumps({"host": host, "checked_at": WHEN, "mode": "applied", "result": doc})
+        )
+    text = fleet.render_html(fleet.load(tmp_path), now=NOW)
+    assert_self_contained(text)
+    links = re.findall(r'<a href="#(target-\d)">', text)
+    assert sorted(links) == ["target-1", "target-2"]
+    for section in re.split(r'<section class="target"', text)[1:]:
+        assert section.count('<div class="run"') == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_among_the_files_does_not_hang(tmp_path: Path) -> None:
+    """Reading a FIFO named like a result waits for a writer that never comes."""
+    write_result(tmp_path, "exch01", "checked", result(UP))
+    os.mkfifo(tmp_path / "exch02.json")
+    (tmp_path / "exch03.json").mkdir()
+    hosts = {h.host: h for h in fleet.load(tmp_path).hosts}
+    for name in ("exch02", "exch03"):
+        error = hosts[name].error
+        assert error is not None and error["message"] == (
+            f"unreadable result file {tmp_path / name}.json: not a regular file"
+        )
+    assert hosts["exch01"].verdict == "compliant"

@@ -44,12 +44,15 @@ run. :func:`render_html` is the status report's page with a hosts × components 
 from __future__ import annotations
 
 import json
+import math
+import stat
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from spdeploy.errors import BadInput
 from spdeploy.planner import MISSING, UPDATE
@@ -121,7 +124,9 @@ class HostResult:
         if self.failed:
             return "; ".join(f"{s['id']} {_step_text(s)}" for s in self.failed)
         assert self.error is not None
-        return f"{self.error['code']}: {self.error['message']}"
+        # The file's own text: a line break or an escape sequence in it would break the
+        # table's row in two or reach the terminal, so spell them out (JSON keeps them)
+        return _one_line(f"{self.error['code']}: {self.error['message']}")
 
 
 @dataclass(frozen=True)
@@ -201,13 +206,17 @@ def _worst_first(h: HostResult) -> tuple[int, bool, bool, bool, int]:
 
 def _read(path: Path) -> HostResult:
     try:
+        # a FIFO named <host>.json would block the whole report waiting for a writer
+        if not stat.S_ISREG(path.stat().st_mode):
+            return _unreadable(path, "not a regular file")
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         return _unreadable(path, f"cannot read it: {exc.strerror or exc}")
     except UnicodeDecodeError as exc:
         return _unreadable(path, f"not UTF-8 text (byte {exc.start})")
     try:
-        doc = json.loads(text)
+        # NaN, Infinity and 1e999 are not JSON: `report --format json` would print them back
+        doc = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except ValueError as exc:
         return _unreadable(path, f"not JSON: {exc}")
     except RecursionError:
@@ -216,6 +225,17 @@ def _read(path: Path) -> HostResult:
         return _parse(path, doc)
     except _Bad as exc:
         return _unreadable(path, str(exc))
+
+
+def _not_a_number(word: str) -> NoReturn:
+    raise ValueError(f"{word} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        _not_a_number(text)
+    return value
 
 
 def _unreadable(path: Path, problem: str, host: str | None = None) -> HostResult:
@@ -250,12 +270,24 @@ def _check_result(result: Any) -> None:
     for i, c in enumerate(result["components"]):
         fields = {"id": str, "name": str, "action": str, "reason": str}
         _need(c, f'"result.components[{i}]"', fields)
+        _printable(c, f'"result.components[{i}]"', ("id",))
     optional = {"steps": list, "findings": list, "reboot_required": bool, "run_id": str}
     for key, kind in optional.items():
         if result.get(key) is not None and not _is(result[key], kind):
             raise _Bad(f'"result.{key}" should be {_KIND[kind]}')
     for i, s in enumerate(result.get("steps") or ()):
-        _need(s, f'"result.steps[{i}]"', {"id": str, "status": str})
+        where = f'"result.steps[{i}]"'
+        _need(s, where, {"id": str, "status": str})
+        _printable(s, where, ("id", "status"))
+        # what the renderers do arithmetic on or print in the table: "1.50 s", "(exit 1603)"
+        if s.get("exit_code") is not None and not _is(s["exit_code"], int):
+            raise _Bad(
+                f'{where}: "exit_code" should be an integer or null, not {_shown(s, "exit_code")}'
+            )
+        if s.get("duration_s") is not None and not _number(s["duration_s"]):
+            raise _Bad(
+                f'{where}: "duration_s" should be a number or null, not {_shown(s, "duration_s")}'
+            )
     for i, f in enumerate(result.get("findings") or ()):
         _need(f, f'"result.findings[{i}]"', {"code": str, "message": str, "components": list})
 
@@ -270,9 +302,29 @@ def _need(obj: Any, where: str, fields: Mapping[str, type]) -> None:
         if key not in obj:
             raise _Bad(f'{where} has no "{key}"')
         if not _is(obj[key], kind):
-            shown = json.dumps(obj[key])
-            shown = shown if len(shown) <= 40 else shown[:39] + "…"
-            raise _Bad(f'{where}: "{key}" should be {_KIND[kind]}, not {shown}')
+            raise _Bad(f'{where}: "{key}" should be {_KIND[kind]}, not {_shown(obj, key)}')
+
+
+def _printable(obj: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    """Ids and statuses are words the table shows as they are, like the host's name."""
+    for key in keys:
+        if not obj[key].isprintable():
+            raise _Bad(f'{where}: "{key}" holds control characters: {_shown(obj, key)}')
+
+
+def _shown(obj: Mapping[str, Any], key: str) -> str:
+    shown = json.dumps(obj[key])
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _number(value: Any) -> bool:
+    # an integer past a float's range would raise OverflowError where the page formats it
+    return (_is(value, int) or isinstance(value, float)) and abs(value) <= sys.float_info.max
+
+
+def _one_line(text: str) -> str:
+    """``text`` with what is not printable (line breaks, escapes, bidi controls) as ``\\xNN``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _is(value: Any, kind: type) -> bool:
@@ -358,7 +410,14 @@ def render_html(fleet: Fleet, title: str = TITLE, *, now: float | None = None) -
     for h in fleet.hosts:
         if h.result is None:
             continue
-        labels[h.host] = label = f"{h.host}: {h.result['target']}"
+        label = base = f"{h.host}: {h.result['target']}"
+        # host "a: b" at "c" and host "a" at "b: c" read the same; sections and their runs are
+        # matched by this label, so a second one gets a number
+        n = 1
+        while label in labels.values():
+            n += 1
+            label = f"{base} ({n})"
+        labels[h.host] = label
         plans.append({**h.result, "target": label})
         run = _run(h, label)
         if run is not None:

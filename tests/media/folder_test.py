@@ -71,6 +71,14 @@ def test_open_media_and_target_errors(tmp_path: Path) -> None:
         open_target(tmp_path / "nope")
 
 
+def test_a_path_the_system_cannot_ask_about_is_one_line(tmp_path: Path) -> None:
+    too_long = tmp_path / ("x" * 300)  # one name past NAME_MAX: stat raises, not "not found"
+    with pytest.raises(MediaError, match="cannot read it"):
+        open_media(too_long)
+    with pytest.raises(TargetError, match="cannot read it"):
+        open_target(too_long)
+
+
 def test_special_files_are_never_read(media: Path) -> None:
     """A FIFO (or a device) in an installer's folder would hang or leak a read: refused."""
     os.mkfifo(media / "ENG/EXCHCONN/SETUP/I386/NTSCONN/PIPE")

@@ -14,11 +14,12 @@ __all__ = ["FolderTree", "Media", "Tree", "open_media", "open_target"]
 def open_media(path: str | Path) -> Media:
     """A folder, an ISO 9660 image or a zip archive, told apart by content, not by extension."""
     p = Path(path)
-    if p.is_dir():
+    is_dir, exists, is_file = _kind(p, MediaError)
+    if is_dir:
         return FolderTree(p, "media")
-    if not p.exists():
+    if not exists:
         raise MediaError(f"{p}: media not found (expected a folder, an .iso image or a .zip)")
-    if not p.is_file():
+    if not is_file:
         raise MediaError(f"{p}: not a regular file (expected a folder, an .iso image or a .zip)")
     # Imported here: a command that never opens an image should not pay for the readers.
     from spdeploy.media.iso import IsoMedia, is_iso
@@ -45,7 +46,17 @@ def _head(path: Path) -> str:
 
 def open_target(path: str | Path) -> FolderTree:
     p = Path(path)
-    if not p.is_dir():
-        problem = "not found" if not p.exists() else "not a folder"
+    is_dir, exists, _ = _kind(p, TargetError)
+    if not is_dir:
+        problem = "not found" if not exists else "not a folder"
         raise TargetError(f"{p}: target {problem} (expected the product's install folder)")
     return FolderTree(p, "target")
+
+
+def _kind(p: Path, error: type[MediaError | TargetError]) -> tuple[bool, bool, bool]:
+    """(is a folder, exists, is a file). pathlib answers False for a missing path but raises
+    for one it cannot ask about (a name too long for the file system, a loop of links)."""
+    try:
+        return p.is_dir(), p.exists(), p.is_file()
+    except OSError as exc:
+        raise error(f"{p}: cannot read it ({exc.strerror or exc})") from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pycdlib
@@ -292,3 +294,201 @@ def test_names_and_sizes_agree_with_pycdlib(tmp_path: Path) -> None:
             theirs.append((f"{base.rstrip('/')}/{name}".lstrip("/"), rec.get_data_length()))
     reference.close()
     assert ours == sorted(theirs)
+
+
+# -- hostile images (found by fuzzing the reader; each raised something other than MediaError,
+# or never finished) ----------------------------------------------------------------------
+
+
+def _both_endian(data: bytearray, at: int, value: int) -> None:
+    struct.pack_into("<I", data, at, value)
+    struct.pack_into(">I", data, at + 4, value)
+
+
+def _records(data: bytes, lba: int, length: int) -> dict[bytes, int]:
+    """Raw identifier -> byte offset of each directory record in one directory extent."""
+    found, i = {}, 0
+    while i < length:
+        size = data[lba * 2048 + i]
+        if size == 0:
+            i = (i // 2048 + 1) * 2048
+            continue
+        at = lba * 2048 + i
+        found[bytes(data[at + 33 : at + 33 + data[at + 32]])] = at
+        i += size
+    return found
+
+
+def test_root_extent_shorter_than_its_record_is_one_clear_error(tmp_path: Path) -> None:
+    """The primary descriptor says the root directory is 20 bytes: less than its "." record."""
+    path = build(tmp_path / "l1.iso")
+    data = bytearray(path.read_bytes())
+    _both_endian(data, 16 * 2048 + 156 + 10, 20)  # was an IndexError
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"corrupt ISO 9660 image \(bad root directory record\)"):
+        open_media(path)
+
+
+def _fan_of_records(path: Path, levels: int) -> Path:
+    """Folders D0..Dn at the root; each Dk holds A and B, both records pointing at D(k+1)."""
+    iso = _image(path)
+    for n in range(levels + 1):
+        for sub in ("", "/A", "/B"):
+            iso.add_directory(f"/D{n}{sub}")
+    iso.write(str(path))
+    iso.close()
+    media = IsoMedia(path)
+    top = media._listing(media._root)
+    media.close()
+    data = bytearray(path.read_bytes())
+    for n in range(levels):
+        lba, length = top[f"d{n + 1}"].extents[0]
+        records = _records(data, *top[f"d{n}"].extents[0])
+        for name in (b"A", b"B"):
+            _both_endian(data, records[name] + 2, lba)
+            _both_endian(data, records[name] + 10, length)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _fan_of_symlinks(path: Path, levels: int) -> Path:
+    """A valid Rock Ridge image: D0..Dn, each Dk with links l0..l3 to ../D(k+1)."""
+    iso = _image(path, rock_ridge=True)
+    for n in range(levels + 1):
+        iso.add_directory(f"/D{n}", rr_name=f"D{n}")
+        for k in range(4 if n < levels else 0):
+            iso.add_symlink(f"/D{n}/L{k}.;1", rr_symlink_name=f"l{k}", rr_path=f"../D{n + 1}")
+    iso.add_fp(io.BytesIO(b"x"), 1, f"/D{levels}/F.;1", rr_name="f")
+    iso.write(str(path))
+    iso.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fan", "levels", "deep"),
+    [(_fan_of_records, 30, "D0/B/A/B/A/B"), (_fan_of_symlinks, 15, "D13/l3/l2/f")],
+)
+def test_folder_reached_by_exponentially_many_paths_is_refused(
+    tmp_path: Path, fan: Callable[[Path, int], Path], levels: int, deep: str
+) -> None:
+    """No loop, so the depth limit never fired: 2**30 (or 4**15) paths, a walk without end."""
+    media = open_media(fan(tmp_path / "fan.iso", levels))
+    with pytest.raises(MediaError, match="the same folder is reached by more than 64 paths"):
+        list(media.walk(""))
+    assert media.find(deep) == deep  # looking one path up still works
+
+
+def test_folder_behind_many_symlinks_is_still_walked(tmp_path: Path) -> None:
+    """The bound on paths to one folder leaves room for real media: 40 links to one folder."""
+    links = {f"alias{n:02}": "Sub" for n in range(40)}
+    media = open_media(_symlinks(tmp_path / "s.iso", links))
+    walked = list(media.walk("eng"))
+    assert len(walked) == 41 and ("Eng/alias39/a.exe", 6) in walked
+
+
+def test_file_of_overlapping_extents_larger_than_the_image_is_refused(tmp_path: Path) -> None:
+    """Multi-extent records, each covering the whole image: a 64 KiB image claims a huge file."""
+    path = tmp_path / "multi.iso"
+    iso = _image(path)
+    for n in range(200):
+        iso.add_fp(io.BytesIO(b"x"), 1, f"/F{n:03}.;1")
+    iso.write(str(path))
+    iso.close()
+    media = IsoMedia(path)
+    lba, length = media._root.extents[0]
+    media.close()
+    data = bytearray(path.read_bytes())
+    records = sorted(at for name, at in _records(data, lba, length).items() if len(name) > 1)
+    for at in records:
+        _both_endian(data, at + 2, 0)
+        _both_endian(data, at + 10, len(data))
+        data[at + 25] |= 0x80  # multi-extent: the next record continues this file...
+    data[records[-1] + 25] &= ~0x80  # ...up to the last: one file of 200 images
+    path.write_bytes(bytes(data))
+    media = open_media(path)
+    assert list(media.walk("")) == [("F199", 200 * len(data))]  # listed as the image says
+    with pytest.raises(MediaError, match=rf"a file of {200 * len(data)} bytes in a {len(data)}-"):
+        media.read_bytes("F199")  # was read whole into memory
+
+
+def test_continuation_areas_pointing_at_one_loop_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every record's CE points at one block whose CE points at itself: 32 hops of 2 KiB each,
+    64 KiB parsed per 34-byte record; a few MiB of directory took minutes."""
+    path = tmp_path / "ce.iso"
+    iso = _image(path, rock_ridge=True)
+    iso.add_directory("/ENG", rr_name="Eng")
+    for n in range(100):
+        iso.add_fp(io.BytesIO(b""), 0, f"/ENG/F{n:03}.;1", rr_name=f"{LONG_NAME}{n}")
+    iso.write(str(path))
+    iso.close()
+    media = IsoMedia(path)
+    lba, length = media._listing(media._root)["eng"].extents[0]
+    media.close()
+    data = bytearray(path.read_bytes())
+    loop = len(data) // 2048  # one block appended: entries of 4 bytes, then a CE to itself
+    area = bytearray(b"XX\x04\x01" * 505) + b"CE\x1c\x01" + bytes(24)
+    for at, value in ((2024, loop), (2032, 0), (2040, 2048)):  # block, offset, length
+        _both_endian(area, at, value)
+    data += area
+    _both_endian(data, 16 * 2048 + 80, len(data) // 2048)  # the volume space grows by a block
+    start, end, patched = lba * 2048, (lba * 2048) + length, 0
+    while (ce := data.find(b"CE\x1c\x01", start, end)) > 0:
+        _both_endian(data, ce + 4, loop)
+        _both_endian(data, ce + 12, 0)
+        _both_endian(data, ce + 20, 2048)
+        start, patched = ce + 28, patched + 1
+    assert patched == 100
+    path.write_bytes(bytes(data))
+    parsed: list[int] = []
+    real_read = IsoMedia._read
+
+    def spy(self: IsoMedia, at: int, size: int, what: str) -> bytes:
+        if what == "continuation":
+            parsed.append(size)
+        return real_read(self, at, size, what)
+
+    monkeypatch.setattr(IsoMedia, "_read", spy)
+    with pytest.raises(MediaError, match=r"continuation areas add up to more than the image's"):
+        open_media(path).listdir("eng")
+    assert sum(parsed) <= len(data)  # was 100 records x 32 hops x 2 KiB
+
+
+def _mutant(clean: bytes, rng: random.Random, directories: list[tuple[int, int]]) -> bytes:
+    data = bytearray(clean)
+    for _ in range(rng.randint(1, 4)):
+        lba, length = rng.choice(directories)
+        at = rng.choice(
+            [
+                16 * 2048 + rng.randrange(2048),  # the primary volume descriptor
+                16 * 2048 + 156 + rng.randrange(34),  # its root directory record
+                lba * 2048 + rng.randrange(length),  # a directory's records
+            ]
+        )
+        if rng.random() < 0.5:
+            data[at] ^= 1 << rng.randrange(8)
+        elif at + 8 <= len(data):
+            value = rng.choice([0, 1, 33, 34, 2048, lba, 0xFFFF_FFFF, rng.randrange(1 << 32)])
+            _both_endian(data, at, value)
+    return bytes(data)
+
+
+def test_seeded_corruptions_raise_only_media_errors(tmp_path: Path) -> None:
+    """A short, fixed slice of the fuzzing that found the cases above (the full run is ad hoc)."""
+    clean = _symlinks(tmp_path / "clean.iso", {"alias": "Sub", "up": "../Eng/Sub/a.exe"})
+    media = IsoMedia(clean)
+    list(media.walk(""))
+    directories = [(lba, 2048) for lba in media._dirs]
+    media.close()
+    rng = random.Random(9660)
+    path = tmp_path / "mutant.iso"
+    for _ in range(600):
+        path.write_bytes(_mutant(clean.read_bytes(), rng, directories))
+        try:
+            media = open_media(path)
+            list(media.walk(""))
+            for name in ("eng/sub/a.exe", "eng/alias/a.exe", "eng/up"):
+                media.read_bytes(name)
+        except MediaError:
+            pass

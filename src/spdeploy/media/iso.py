@@ -31,6 +31,7 @@ _FIRST_DESCRIPTOR = 16
 _MAX_DESCRIPTORS = 64  # a real image has a handful; this bounds a corrupt one
 _MAX_DIRECTORY = 64 << 20  # no real directory extent is this large; a corrupt length could be
 _MAX_LINKS = 16
+_MAX_VISITS = 64  # times one walk may enter one folder: once, plus once per symlink to it
 _JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")  # UCS-2 levels 1-3 (Joliet specification)
 _RRIP_IDS = (b"RRIP_1991A", b"IEEE_P1282", b"IEEE_1282")
 
@@ -101,6 +102,9 @@ class IsoMedia:
         except OSError as exc:
             raise MediaError(f"{self.path}: cannot read the image ({exc.strerror})") from None
         self._dirs: dict[int, dict[str, _Entry]] = {}
+        # Continuation areas of a real image never overlap, so together they fit in the image;
+        # the budget stops crafted CE entries that all point at the same 2 KiB (see _system_use).
+        self._continued = 0
         try:
             self._block, self._root, self.names = self._volume()
         except BaseException:
@@ -161,7 +165,7 @@ class IsoMedia:
         lba, length = root.extents[0]
         data = self._read(lba * self._block, min(length, self._block), "root directory")
         size = data[0] if data else 0
-        if size < 34:
+        if size < 34 or size > len(data):  # a root extent shorter than its own "." record
             raise MediaError(f"{self.path}: corrupt ISO 9660 image (bad root directory record)")
         name_len = data[32]
         start = 33 + name_len + (1 - name_len % 2)
@@ -224,6 +228,15 @@ class IsoMedia:
                             f"{self.path}: corrupt ISO 9660 image (Rock Ridge continuation area "
                             f"of {size} bytes at offset {offset} overruns its "
                             f"{self._block}-byte block)"
+                        )
+                    # Each record may follow 32 hops of up to a block, and every record of a
+                    # directory may point at the same chain: 64 KiB parsed per 34-byte record.
+                    self._continued += size
+                    if self._continued > self._size:
+                        raise MediaError(
+                            f"{self.path}: corrupt ISO 9660 image (Rock Ridge continuation "
+                            f"areas add up to more than the image's {self._size} bytes: "
+                            "they overlap or loop)"
                         )
                     pending.append(self._read(block * self._block + offset, size, "continuation"))
                 elif sig == b"ST":
@@ -408,6 +421,13 @@ class IsoMedia:
             raise MediaError(
                 f"{self.display(path)}: not a regular file (device or special file); refused"
             )
+        if entry.size > self._size:
+            # Overlapping multi-extent records can make a small image claim a file of terabytes:
+            # read_bytes would exhaust memory and staging would fill the disk.
+            raise MediaError(
+                f"{self.display(path)}: corrupt ISO 9660 image (a file of {entry.size} bytes in "
+                f"a {self._size}-byte image)"
+            )
         return entry
 
     def read_bytes(self, path: str) -> bytes:
@@ -422,11 +442,23 @@ class IsoMedia:
         found = self._resolve(path) if path else ("", self._root)
         if found is None or not found[1].directory:
             raise MediaError(f"{self.display(path)}: no such folder on the media")
-        yield from self._walk(found[0], found[1], 0)
+        yield from self._walk(found[0], found[1], 0, {})
 
-    def _walk(self, prefix: str, directory: _Entry, depth: int) -> Iterator[tuple[str, int]]:
+    def _walk(
+        self, prefix: str, directory: _Entry, depth: int, visits: dict[int, int]
+    ) -> Iterator[tuple[str, int]]:
         if depth > _MAX_LINKS + 64:
             raise MediaError(f"{self.display(prefix)}: folders nested too deep (symlink loop?)")
+        # Folders whose entries all lead to the next folder (corrupt directory records, or
+        # symlinks) make 2**depth paths without any loop: the depth limit alone would let a walk
+        # run for ever. A real image reaches a folder once, plus once per symlink leading to it.
+        lba = directory.extents[0][0]
+        visits[lba] = visits.get(lba, 0) + 1
+        if visits[lba] > _MAX_VISITS:
+            raise MediaError(
+                f"{self.display(prefix)}: the same folder is reached by more than {_MAX_VISITS} "
+                "paths (directory records or symlinks that fan out or loop); refused"
+            )
         for entry in sorted(self._listing(directory).values(), key=lambda e: e.name):
             rel = f"{prefix}/{entry.name}" if prefix else entry.name
             target = entry
@@ -436,7 +468,7 @@ class IsoMedia:
                     raise MediaError(f"{self.display(rel)}: dangling symlink on the media")
                 target = resolved
             if target.directory:
-                yield from self._walk(rel, target, depth + 1)
+                yield from self._walk(rel, target, depth + 1, visits)
             elif target.special:
                 raise MediaError(
                     f"{self.display(rel)}: not a regular file (device or special file); refused"

@@ -79,6 +79,26 @@ def test_a_path_the_system_cannot_ask_about_is_one_line(tmp_path: Path) -> None:
         open_target(too_long)
 
 
+def test_symlinks_that_fan_out_are_refused_not_walked_for_ever(tmp_path: Path) -> None:
+    """Two links in each folder to the next: 2**30 paths and no loop for the OS to stop."""
+    for k in range(30):
+        (tmp_path / f"D{k}").mkdir()
+        (tmp_path / f"D{k}" / "file.txt").write_text("x")
+    for k in range(29):
+        for link in ("a", "b"):
+            (tmp_path / f"D{k}" / link).symlink_to(f"../D{k + 1}")
+    with pytest.raises(MediaError, match="reached by more than 64 paths"):
+        list(FolderTree(tmp_path).walk("D0"))
+
+
+def test_a_folder_behind_a_few_symlinks_is_still_walked(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "file.txt").write_text("x")
+    for n in range(40):
+        (tmp_path / f"link{n}").symlink_to("shared")
+    assert len(list(FolderTree(tmp_path).walk(""))) == 41
+
+
 def test_special_files_are_never_read(media: Path) -> None:
     """A FIFO (or a device) in an installer's folder would hang or leak a read: refused."""
     os.mkfifo(media / "ENG/EXCHCONN/SETUP/I386/NTSCONN/PIPE")

@@ -206,6 +206,18 @@ def test_symlinks_inside_the_archive_are_followed(tmp_path: Path) -> None:
         list(media.walk("eng"))
 
 
+def test_symlinks_that_fan_out_are_refused_not_walked_for_ever(tmp_path: Path) -> None:
+    """Two links in each folder to the next: 2**30 paths, and no loop to stop them."""
+    entries: list[tuple[str | zipfile.ZipInfo, bytes]] = []
+    for k in range(30):
+        entries.append((f"D{k}/FILE.TXT", b"x"))
+        if k < 29:
+            entries += [link(f"D{k}/{name}", f"../D{k + 1}") for name in ("A", "B")]
+    media = ZipMedia(make_zip(tmp_path / "fan.zip", entries))
+    with pytest.raises(MediaError, match="reached by more than 64 paths"):
+        list(media.walk("d0"))
+
+
 def test_symlink_loops_are_refused(tmp_path: Path) -> None:
     media = ZipMedia(make_zip(tmp_path / "loop.zip", [link("A", "B"), link("B", "A")]))
     with pytest.raises(MediaError, match="too many levels of symlinks"):

@@ -11,6 +11,8 @@ from typing import BinaryIO
 from spdeploy.errors import MediaError
 from spdeploy.media.base import fold, glob_segments, split_path
 
+_MAX_VISITS = 64  # as the ISO reader: times one walk may enter one folder
+
 
 class FolderTree:
     """Case-insensitive, read-only view of a folder that never leaves its root."""
@@ -96,11 +98,24 @@ class FolderTree:
         base = self.find(path)
         if base is None:
             raise MediaError(f"{self.root / path}: no such folder on the {self.what}")
+        yield from self._walk(base, {})
+
+    def _walk(self, base: str, visits: dict[tuple[int, int], int]) -> Iterator[tuple[str, int]]:
+        # Symlinks that fan out (two links in each folder to the next one) make 2**depth paths
+        # with no loop for the OS to stop: a folder is entered once, plus once per link to it.
+        info = (self.root / base).stat()
+        key = (info.st_dev, info.st_ino)
+        visits[key] = visits.get(key, 0) + 1
+        if visits[key] > _MAX_VISITS:
+            raise MediaError(
+                f"{self.root / base}: the same folder is reached by more than {_MAX_VISITS} "
+                "paths (symlinks that fan out); refused"
+            )
         for name in self.listdir(base):
             rel = f"{base}/{name}" if base else name
             self._check_inside(rel)
             if (self.root / rel).is_dir():
-                yield from self.walk(rel)
+                yield from self._walk(rel, visits)
             else:
                 yield rel, self._path(rel).stat().st_size
 

@@ -25,6 +25,7 @@ from spdeploy.errors import MediaError
 from spdeploy.media.base import fold, glob_segments, split_path
 
 _MAX_LINKS = 8  # symlink hops while resolving one path; more means a loop
+_MAX_VISITS = 64  # times one walk may enter one folder
 _MAX_LINK_TEXT = 4096  # PATH_MAX: a longer "link" is not a link target but a hostile entry
 
 # What zipfile raises on damaged data, at open or mid-read (CRC errors are BadZipFile).
@@ -251,10 +252,20 @@ class ZipMedia:
         found = self._resolve(path)
         if found is None or found[1] not in self._dirs:
             raise MediaError(f"{self.display(path)}: no such folder on the media")
-        yield from self._walk(found[0], found[1], ())
+        yield from self._walk(found[0], found[1], (), {})
 
-    def _walk(self, shown: str, real: str, above: tuple[str, ...]) -> Iterator[tuple[str, int]]:
+    def _walk(
+        self, shown: str, real: str, above: tuple[str, ...], visits: dict[str, int]
+    ) -> Iterator[tuple[str, int]]:
         above = (*above, real)  # every real folder being walked, to stop links walking in circles
+        # Links that fan out (two in each folder to the next) make 2**depth paths with no loop:
+        # as in the ISO reader, a folder is entered once, plus once per link to it.
+        visits[real] = visits.get(real, 0) + 1
+        if visits[real] > _MAX_VISITS:
+            raise MediaError(
+                f"{self.display(shown)}: the same folder is reached by more than {_MAX_VISITS} "
+                "paths (symlinks that fan out); refused"
+            )
         self._refuse_hostile(shown)
         self._refuse_hostile(real)
         for name in sorted(self._dirs[real].values()):
@@ -271,7 +282,7 @@ class ZipMedia:
                     )
                 child = target
             if child in self._dirs:
-                yield from self._walk(rel, child, above)
+                yield from self._walk(rel, child, above, visits)
             else:
                 yield rel, self._readable(child, self.display(rel)).file_size
 

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from report_samples import Applied
+from helpers import write_result
+from report_samples import UP, WHEN, Applied, result
 
 from spdeploy.commands.common import Selection, prepare
+from spdeploy.errors import TargetError
 from spdeploy.executor import ApplyOptions, apply
 from spdeploy.planner import Plan
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_media, build_world
@@ -56,4 +58,21 @@ def artifacts(tmp_path: Path) -> Path:
     """Where a test leaves what a person may want to look at: ``$SPDEPLOY_ARTIFACTS``."""
     folder = Path(os.environ.get("SPDEPLOY_ARTIFACTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """Six hosts, one of each kind, written in an order that is not the worst-first one."""
+    folder = tmp_path / "results"
+    write_result(folder, "a-ok", "checked", result(UP), checked_at=WHEN)
+    write_result(folder, "b-reboot", "applied", result(UP, reboot=True), checked_at=WHEN)
+    one = {**UP, "calcon": "update"}
+    write_result(folder, "c-one-behind", "checked", result(one), checked_at=WHEN)
+    two = {**UP, "calcon": "update", "ntsconn": "update"}
+    write_result(folder, "d-two-behind", "applied", result(two, failed="calcon"), checked_at=WHEN)
+    missing = {**UP, "ntsconn": "missing-on-media"}
+    write_result(folder, "e-missing", "checked", result(missing), checked_at=WHEN)
+    gone = TargetError("C:\\exchsrvr: target not found")
+    write_result(folder, "f-error", "checked", None, gone, checked_at=WHEN)
     return folder

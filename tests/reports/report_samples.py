@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 
 from spdeploy.planner import Finding, Plan, PlannedComponent
 from spdeploy.sandbox.world import SP2, SP4
@@ -164,3 +165,61 @@ def assert_self_contained(text: str) -> Page:
     assert "@import" not in css and "url(" not in css
     assert "http://" not in text and "https://" not in text and "//" not in css
     return page
+
+
+# -- fleet results, as the Ansible module writes them ---------------------------------------
+
+NOW = 1_795_615_267.0
+WHEN = "2026-11-25T15:04:05Z"
+
+
+def result(
+    actions: dict[str, str], *, reboot: bool = False, failed: str | None = None
+) -> dict[str, Any]:
+    """A SPEC §5 status dict (and, with ``reboot`` or ``failed``, an applied run's fields)."""
+    levels = {"update": "SP2", "missing-on-media": "SP2", "current": "SP4", "absent": None}
+    doc: dict[str, Any] = {
+        "profile": "exchange55",
+        "media": "D:\\",
+        "target": "C:\\exchsrvr",
+        "language": "Eng",
+        "platform": "I386",
+        "compliant": all(a in ("current", "absent") for a in actions.values()),
+        "components": [
+            {
+                "id": cid,
+                "name": f"Component {cid}",
+                "installed": action != "absent",
+                "version": None if action == "absent" else f"5.5.{levels[action]}",
+                "media_version": "5.5.SP4",
+                "action": action,
+                "installer": f"{cid}.exe",
+                "reason": f"{cid} is {action}",
+                "level": levels[action],
+                "media_level": "SP4",
+            }
+            for cid, action in actions.items()
+        ],
+        "findings": [],
+    }
+    if reboot or failed:
+        doc["run_id"] = "20261125T150405-0a1b"
+        doc["reboot_required"] = reboot
+        doc["steps"] = [
+            {
+                "id": cid,
+                "status": "failed" if cid == failed else ("reboot-required" if reboot else "ok"),
+                "exit_code": 1603 if cid == failed else (3010 if reboot else 0),
+                "started": WHEN,
+                "duration_s": 1.5,
+                "version_before": "5.5.SP2",
+                "version_after": "5.5.SP4",
+                "log": None,
+                "message": "",
+            }
+            for cid in actions
+        ]
+    return doc
+
+
+UP = {"server": "current", "calcon": "current", "ntsconn": "current"}

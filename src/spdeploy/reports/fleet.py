@@ -38,7 +38,8 @@ host. The summary counts hosts by verdict (the four add up to ``hosts``). ``erro
 file's own (or ``bad-result-file``). ``components`` lists every component id in the
 order first seen (hosts by name, each in execution order); a host's ``components`` holds those
 its result has, in execution order, and ``step`` is the status of its installer in an applied
-run. :func:`render_html` is the status report's page with a hosts × components matrix on top.
+run. :mod:`spdeploy.reports.fleet_html` renders it as the status report's page with a hosts ×
+components matrix on top.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ import json
 import math
 import stat
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,12 +58,11 @@ from spdeploy.errors import BadInput
 from spdeploy.planner import MISSING, UPDATE
 
 FORMAT = "spdeploy-fleet/1"
-TITLE = "spdeploy fleet report"
 ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT = "error", "not-compliant", "reboot-required", "compliant"
 VERDICTS = (ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT)  # worst first
 BAD_FILE = "bad-result-file"
 _MODES = ("checked", "applied")
-_FAILED_STEPS = ("failed", "timeout")
+FAILED_STEPS = ("failed", "timeout")
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class HostResult:
     @property
     def failed(self) -> list[Mapping[str, Any]]:
         """The steps of the applied run that failed or timed out."""
-        return [s for s in self.steps.values() if s["status"] in _FAILED_STEPS]
+        return [s for s in self.steps.values() if s["status"] in FAILED_STEPS]
 
     @property
     def problem(self) -> str:
@@ -122,7 +121,7 @@ class HostResult:
         if self.verdict != ERROR:
             return ""
         if self.failed:
-            return "; ".join(f"{s['id']} {_step_text(s)}" for s in self.failed)
+            return "; ".join(f"{s['id']} {step_text(s)}" for s in self.failed)
         assert self.error is not None
         # The file's own text: a line break or an escape sequence in it would break the
         # table's row in two or reach the terminal, so spell them out (JSON keeps them)
@@ -386,6 +385,8 @@ def _step_dict(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def render(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
     """The fleet report as text: ``table``, ``json`` or ``html``."""
     if fmt == "html":
+        from spdeploy.reports.fleet_html import render_html
+
         return render_html(fleet, now=now)
     if fmt == "json":
         return json.dumps(to_dict(fleet), indent=2) + "\n"
@@ -398,162 +399,7 @@ def render(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
     return buffer.getvalue()
 
 
-def render_html(fleet: Fleet, title: str = TITLE, *, now: float | None = None) -> str:
-    """The status report's page for every host that has a plan, under a hosts × components
-    matrix (worst first, each host linked to its section). A host's section is titled
-    ``<host>: <target>``; an applied host's run is shown with the steps its result carries."""
-    from spdeploy.reports import html
-
-    plans: list[dict[str, Any]] = []
-    runs: list[dict[str, Any]] = []
-    labels: dict[str, str] = {}
-    for h in fleet.hosts:
-        if h.result is None:
-            continue
-        label = base = f"{h.host}: {h.result['target']}"
-        # host "a: b" at "c" and host "a" at "b: c" read the same; sections and their runs are
-        # matched by this label, so a second one gets a number
-        n = 1
-        while label in labels.values():
-            n += 1
-            label = f"{base} ({n})"
-        labels[h.host] = label
-        plans.append({**h.result, "target": label})
-        run = _run(h, label)
-        if run is not None:
-            runs.append(run)
-    # the sections come in html's own worst-first order: link each host to its section's anchor
-    anchors = {p["target"]: f"target-{i}" for i, p in enumerate(html.worst_first(plans), 1)}
-    links = {host: anchors[label] for host, label in labels.items()}
-    header = _header(fleet, title, now, links)
-    return html.render_data(plans, runs, title, now=now, header=header)
-
-
-def _run(h: HostResult, label: str) -> dict[str, Any] | None:
-    """The applied run as ``run_dict`` has it, from what the result carries: it finished when
-    the host reported, and its exit code and status are the ones ``apply`` gives."""
-    if h.result is None or not h.result.get("run_id"):
-        return None
-    steps: list[Mapping[str, Any]] = list(h.result.get("steps") or ())
-    if any(s["status"] in _FAILED_STEPS for s in steps):
-        code, status = 1, "failed"
-    elif h.reboot_required:
-        code, status = 3, REBOOT
-    else:
-        code = 0 if h.result["compliant"] else 1
-        status = "ok" if code == 0 else "failed"
-    started = min((str(s["started"]) for s in steps if s.get("started")), default=h.checked_at)
-    return {
-        "run_id": h.result["run_id"],
-        "target": label,
-        "media": h.result["media"],
-        "started": started,
-        "finished": h.checked_at,
-        "status": status,
-        "exit_code": code,
-        "message": f"Reported by {h.host} at {_when(h.checked_at)}.",
-        "steps": steps,
-    }
-
-
-_VERDICT_BADGE = {
-    ERROR: ("bad", "error"),
-    NOT_COMPLIANT: ("bad", "not compliant"),
-    REBOOT: ("warn", "reboot required"),
-    COMPLIANT: ("good", "compliant"),
-}
-
-
-def _header(fleet: Fleet, title: str, now: float | None, links: Mapping[str, str]) -> str:
-    from spdeploy.reports.html import badge, escape
-
-    verdict, detail = fleet.headline().split(": ", 1)
-    kind = "good" if fleet.compliant else "bad"
-    generated = time.strftime(
-        "%Y-%m-%d %H:%M UTC", time.gmtime(time.time() if now is None else now)
-    )
-    times = sorted(h.checked_at for h in fleet.hosts if h.checked_at)
-    checked = f"; checked {_when(times[0])} to {_when(times[-1])}" if times else ""
-    return "\n".join(
-        [
-            f'<header class="report {kind}">',
-            f"<h1>{escape(title)}</h1>",
-            f'<p class="overall">{badge(kind, verdict)} {escape(detail)}</p>',
-            f'<p class="muted">Generated {escape(generated)} by spdeploy from '
-            f"{len(fleet.hosts)} result file(s) in {escape(fleet.directory)}{escape(checked)}.</p>",
-            "</header>",
-            _matrix(fleet, links),
-        ]
-    )
-
-
-def _matrix(fleet: Fleet, links: Mapping[str, str]) -> str:
-    from spdeploy.reports.html import badge, escape
-
-    heads = ["Host", "Verdict", *fleet.components]
-    out = [
-        '<section class="fleet" id="fleet" aria-labelledby="fleet-title">',
-        '<h2 id="fleet-title">Hosts × components, worst first</h2>',
-        '<div class="scroll">',
-        '<table class="matrix stack">',
-        "<caption>Each component's level and action on each host</caption>",
-        "<thead><tr>",
-        *(f'<th scope="col">{escape(h)}</th>' for h in heads),
-        "</tr></thead>",
-        "<tbody>",
-    ]
-    for h in fleet.hosts:
-        name = escape(h.host)
-        if h.host in links:
-            name = f'<a href="#{links[h.host]}">{name}</a>'
-        # "applied 2026-11-25 15:04:05 UTC" wraps between words only, never inside the date
-        seen = " ".join(f'<span class="nw">{escape(w)}</span>' for w in _seen(h).split(" "))
-        problem = f'<span class="log">{escape(h.problem)}</span>' if h.problem else ""
-        out += [
-            f'<tr data-host="{escape(h.host)}" data-verdict="{h.verdict}">',
-            f'<th scope="row" data-label="Host">{name}',
-            f'<span class="name">{seen}</span></th>',
-            f'<td class="verdict" data-label="Verdict">{badge(*_VERDICT_BADGE[h.verdict])}'
-            f"{problem}</td>",
-        ]
-        if h.result is None:
-            out.append(
-                f'<td data-label="Result" colspan="{max(len(fleet.components), 1)}">'
-                '<span class="muted">no result: the task failed before a plan</span></td>'
-            )
-        else:
-            out += [_cell(c, h) for c in fleet.components]
-        out.append("</tr>")
-    out += ["</tbody>", "</table>", "</div>", "</section>"]
-    return "\n".join(out)
-
-
-def _cell(component: str, h: HostResult) -> str:
-    from spdeploy.reports.html import badge, component_cell, escape
-
-    found = next((c for c in h.components if c["id"] == component), None)
-    if found is None:
-        text = badge("neutral", "not checked")
-    else:
-        text = component_cell(found)
-        step = h.steps.get(component)
-        if step is not None and step["status"] not in ("ok", "skipped"):
-            text += f" {badge('warn' if step['status'] == REBOOT else 'bad', _step_text(step))}"
-    attrs = f'data-label="{escape(component)}" data-component="{escape(component)}"'
-    return f"<td {attrs}>{text}</td>"
-
-
-def _step_text(step: Mapping[str, Any]) -> str:
+def step_text(step: Mapping[str, Any]) -> str:
     """``failed (exit 1603)``."""
     code = step.get("exit_code")
     return f"{step['status']}" + ("" if code is None else f" (exit {code})")
-
-
-def _seen(h: HostResult) -> str:
-    return f"{h.mode} {_when(h.checked_at)}" if h.checked_at else "not read"
-
-
-def _when(iso: str | None) -> str:
-    """``2026-11-25T15:04:05Z`` -> ``2026-11-25 15:04:05 UTC``."""
-    text = str(iso or "")
-    return text[:-1].replace("T", " ") + " UTC" if text.endswith("Z") else text

@@ -331,7 +331,7 @@ def _runs(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
         out += [
             f'<div class="run" data-run="{_e(run["run_id"])}">',
             f"<h4>Run {_e(run['run_id'])} {_badge(_STATUS.get(status, 'neutral'), status)}</h4>",
-            f"<p>Started {_e(_when(run['started']))}, finished {_e(_when(run.get('finished')))}"
+            f"<p>Started {_e(when(run['started']))}, finished {_e(when(run.get('finished')))}"
             f"; exit code {_e(exit_code)}; media {_e(run.get('media'))}</p>",
         ]
         if run.get("message"):
@@ -402,10 +402,11 @@ def _arrow(text: str) -> str:
     return " → ".join(f'<span class="nw">{_e(part)}</span>' for part in text.split(" → "))
 
 
-def _when(iso: Any) -> str:
-    """``2026-11-25T14:53:56Z`` -> ``2026-11-25 14:53:56 UTC``; a run still going has none."""
+def when(iso: Any, missing: str = "(not finished)") -> str:
+    """``2026-11-25T14:53:56Z`` -> ``2026-11-25 14:53:56 UTC``; ``missing`` when there is none
+    (a run still going)."""
     if not iso:
-        return "(not finished)"
+        return missing
     text = str(iso)
     return text[:-1].replace("T", " ") + " UTC" if text.endswith("Z") else text
 

@@ -6,11 +6,10 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import FLEET, build_fleet_results, require_tool, write_result
-from report_samples import CHROMIUM_ARGS, NOW, UP, WHEN, assert_self_contained, result
+from report_samples import NOW, UP, WHEN, assert_self_contained, guarded_page, result
 
 from spdeploy.errors import BadInput
 from spdeploy.reports import fleet
@@ -55,66 +54,40 @@ def test_in_chromium(sandbox_fleet: Path, tmp_path: Path, artifacts: Path) -> No
     """The page from five real sandbox hosts on a phone's width: every host row visible, worst
     first, nothing leaves the file, nothing scrolls sideways."""
     chromium = require_tool("chromium")
-    from playwright.sync_api import Route, sync_playwright
-
     started = time.perf_counter()
     report = tmp_path / "fleet.html"
     report.write_text(render_html(fleet.load(sandbox_fleet), now=NOW), encoding="utf-8")
     url = report.as_uri()
-    requested: list[str] = []
-    blocked: list[str] = []
-    problems: list[str] = []
+    with guarded_page(chromium, [url]) as browser:
+        page = browser.page
+        page.goto(url, wait_until="load")
+        rows = page.locator("table.matrix tbody tr")
+        assert rows.count() == len(FLEET)
+        hosts = [rows.nth(i).get_attribute("data-host") for i in range(rows.count())]
+        assert hosts == list(FLEET)  # worst first
+        for i, verdict in enumerate(FLEET.values()):
+            row = rows.nth(i)
+            assert row.is_visible() and row.get_attribute("data-verdict") == verdict
+            assert verdict.replace("-", " ") in row.inner_text()
+        failed = page.locator('tr[data-host="exch03"] td[data-component="calcon"]')
+        assert failed.is_visible() and "failed (exit 67)" in failed.inner_text()
 
-    def guard(route: Route) -> None:
-        if route.request.url == url:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
+        width, inner = browser.overflow()
+        assert width <= inner, f"at 375px the page is {width}px wide"
+        for cell in page.locator("table.matrix td, table.matrix th").all():
+            box = cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= inner + 0.5, cell.inner_html()
+        shot = artifacts / "fleet-report-375px.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot: {shot}")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 375, "height": 740})
-            context.route("**/*", guard)
-            context.on("request", lambda request: requested.append(request.url))
-            page = context.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(url, wait_until="load")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        width, inner = browser.overflow()
+        assert width <= inner, f"at 1280px the page is {width}px wide"
+        page.screenshot(path=str(artifacts / "fleet-report-1280px.png"))
 
-            rows = page.locator("table.matrix tbody tr")
-            assert rows.count() == len(FLEET)
-            hosts = [rows.nth(i).get_attribute("data-host") for i in range(rows.count())]
-            assert hosts == list(FLEET)  # worst first
-            for i, verdict in enumerate(FLEET.values()):
-                row = rows.nth(i)
-                assert row.is_visible() and row.get_attribute("data-verdict") == verdict
-                assert verdict.replace("-", " ") in row.inner_text()
-            failed = page.locator('tr[data-host="exch03"] td[data-component="calcon"]')
-            assert failed.is_visible() and "failed (exit 67)" in failed.inner_text()
-
-            def overflow() -> Any:
-                return page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-
-            width, inner = overflow()
-            assert width <= inner, f"at 375px the page is {width}px wide"
-            for cell in page.locator("table.matrix td, table.matrix th").all():
-                box = cell.bounding_box()
-                assert box is not None and box["x"] + box["width"] <= inner + 0.5, cell.inner_html()
-            shot = artifacts / "fleet-report-375px.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot: {shot}")
-
-            page.set_viewport_size({"width": 1280, "height": 900})
-            width, inner = overflow()
-            assert width <= inner, f"at 1280px the page is {width}px wide"
-            page.screenshot(path=str(artifacts / "fleet-report-1280px.png"))
-        finally:
-            browser.close()
-
-    assert requested == [url], requested  # the file itself, nothing else
-    assert blocked == [] and problems == [], (blocked, problems)
+    assert browser.requested == [url], browser.requested  # the file itself, nothing else
+    assert browser.blocked == [] and browser.problems == [], (browser.blocked, browser.problems)
     print(f"browser test: {time.perf_counter() - started:.2f} s")
 
 

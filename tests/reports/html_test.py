@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from helpers import require_tool
 from report_samples import (
-    CHROMIUM_ARGS,
     NASTY,
     Applied,
     assert_self_contained,
+    guarded_page,
     nasty_plan,
     nasty_run,
 )
@@ -108,73 +107,47 @@ def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Pa
     """Open the file as a person would, on a phone's width: nothing leaves the file, the
     finding and every row are visible, nothing scrolls sideways."""
     chromium = require_tool("chromium")
-    from playwright.sync_api import Route, sync_playwright
-
     started = time.perf_counter()
     report = tmp_path / "status.html"
     plans = [applied.plan, nasty_plan(), trap]
     report.write_text(html.render(plans, [*applied.runs, nasty_run()], now=NOW), encoding="utf-8")
     url = report.as_uri()
-    requested: list[str] = []
-    blocked: list[str] = []
-    problems: list[str] = []
+    canary = tmp_path / "canary.html"
+    with guarded_page(chromium, [url, canary.as_uri()]) as browser:
+        page = browser.page
+        # the net catches what a page asks for: a canary page's image is seen and refused
+        canary.write_text('<!DOCTYPE html><img src="canary.png" alt="">', encoding="utf-8")
+        page.goto(canary.as_uri(), wait_until="load")
+        assert browser.blocked == [(tmp_path / "canary.png").as_uri()], browser.blocked
+        for seen in (browser.requested, browser.blocked, browser.problems):
+            seen.clear()  # the canary's refused image is its console error too
+        page.goto(url, wait_until="load")
 
-    def guard(route: Route) -> None:
-        if route.request.url in (url, (tmp_path / "canary.html").as_uri()):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
+        # worst first: the trap's section leads, its finding and rows are on screen
+        assert page.locator("section").first.get_attribute("id") == "target-1"
+        assert page.locator("#target-1 h2").inner_text().endswith(trap.target)
+        finding = page.get_by_text(trap.findings[0].message, exact=True)
+        assert finding.is_visible()
+        for section, plan in (("#target-1", trap), ("#target-3", applied.plan)):
+            for c in plan.components:
+                row = page.locator(f'{section} tr[data-component="{c.id}"]')
+                assert row.is_visible(), (section, c.id)
+        calcon = page.locator('#target-1 tr[data-component="calcon"]').inner_text()
+        assert "SP2 → SP4" in calcon and "update" in calcon
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 375, "height": 740})
-            context.route("**/*", guard)
-            context.on("request", lambda request: requested.append(request.url))
-            page = context.new_page()
-            # the net catches what a page asks for: a canary page's image is seen and refused
-            canary = tmp_path / "canary.html"
-            canary.write_text('<!DOCTYPE html><img src="canary.png" alt="">', encoding="utf-8")
-            page.goto(canary.as_uri(), wait_until="load")
-            assert blocked == [(tmp_path / "canary.png").as_uri()], blocked
-            requested.clear()
-            blocked.clear()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
-            page.goto(url, wait_until="load")
+        width, inner = browser.overflow()
+        assert width <= inner, f"at 375px the page is {width}px wide"
+        shot = artifacts / "status-report-375px.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot: {shot}")
 
-            # worst first: the trap's section leads, its finding and rows are on screen
-            assert page.locator("section").first.get_attribute("id") == "target-1"
-            assert page.locator("#target-1 h2").inner_text().endswith(trap.target)
-            finding = page.get_by_text(trap.findings[0].message, exact=True)
-            assert finding.is_visible()
-            for section, plan in (("#target-1", trap), ("#target-3", applied.plan)):
-                for c in plan.components:
-                    row = page.locator(f'{section} tr[data-component="{c.id}"]')
-                    assert row.is_visible(), (section, c.id)
-            calcon = page.locator('#target-1 tr[data-component="calcon"]').inner_text()
-            assert "SP2 → SP4" in calcon and "update" in calcon
+        page.set_viewport_size({"width": 1280, "height": 900})
+        width, inner = browser.overflow()
+        assert width <= inner, f"at 1280px the page is {width}px wide"
+        page.emulate_media(media="print")
+        assert finding.is_visible()
+        page.screenshot(path=str(artifacts / "status-report-print.png"), full_page=True)
 
-            def overflow() -> Any:
-                return page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-
-            width, inner = overflow()
-            assert width <= inner, f"at 375px the page is {width}px wide"
-            shot = artifacts / "status-report-375px.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot: {shot}")
-
-            page.set_viewport_size({"width": 1280, "height": 900})
-            width, inner = overflow()
-            assert width <= inner, f"at 1280px the page is {width}px wide"
-            page.emulate_media(media="print")
-            assert finding.is_visible()
-            page.screenshot(path=str(artifacts / "status-report-print.png"), full_page=True)
-        finally:
-            browser.close()
-
-    assert requested == [url], requested  # the file itself, nothing else
-    assert blocked == [] and problems == [], (blocked, problems)
+    assert browser.requested == [url], browser.requested  # the file itself, nothing else
+    assert browser.blocked == [] and browser.problems == [], (browser.blocked, browser.problems)
     print(f"browser test: {time.perf_counter() - started:.2f} s")

@@ -3,6 +3,8 @@ an HTML page's parts, and how chromium is started."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -223,3 +225,51 @@ def result(
 
 
 UP = {"server": "current", "calcon": "current", "ntsconn": "current"}
+
+
+@dataclass
+class Guarded:
+    """A page in headless chromium whose every request outside ``allowed`` is refused."""
+
+    page: Any  # playwright's Page
+    requested: list[str]  # every URL the page asked for
+    blocked: list[str]  # those refused
+    problems: list[str]  # console errors, page errors, dialogs
+
+    def overflow(self) -> tuple[int, int]:
+        """(the page's width, the window's): a page wider than its window scrolls sideways."""
+        width, inner = self.page.evaluate(
+            "[document.scrollingElement.scrollWidth, window.innerWidth]"
+        )
+        return int(width), int(inner)
+
+
+@contextlib.contextmanager
+def guarded_page(chromium: str, allowed: Sequence[str]) -> Iterator[Guarded]:
+    """A phone-width (375 px) page in Debian's chromium, through Playwright, that may load the
+    URLs in ``allowed`` and nothing else: what it asks for beyond them is seen and refused."""
+    from playwright.sync_api import Route, sync_playwright
+
+    guarded = Guarded(None, [], [], [])
+
+    def guard(route: Route) -> None:
+        if route.request.url in allowed:
+            route.continue_()
+        else:
+            guarded.blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 375, "height": 740})
+            context.route("**/*", guard)
+            context.on("request", lambda request: guarded.requested.append(request.url))
+            page = guarded.page = context.new_page()
+            problems = guarded.problems
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+            yield guarded
+        finally:
+            browser.close()

@@ -11,7 +11,7 @@ from helpers import cli, tree_hash, world_args
 
 from spdeploy import api
 from spdeploy.errors import BadInput, LockHeld, MediaError, Refused, SpdeployError
-from spdeploy.executor import lock_path
+from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_media, build_world
 from spdeploy.store import Store
 

@@ -13,7 +13,7 @@ import filelock
 import pytest
 from helpers import cli, world_args
 
-from spdeploy.executor import lock_path
+from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import Behaviour, World, build_world
 from spdeploy.store import Store
 

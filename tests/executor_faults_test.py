@@ -21,7 +21,7 @@ import psutil
 import pytest
 from helpers import cli, cli_process, world_args
 
-from spdeploy.executor import TARGET_LOCK
+from spdeploy.locking import TARGET_LOCK
 from spdeploy.sandbox.world import SP2, Behaviour, World, build_world
 from spdeploy.store import Store
 

@@ -7,13 +7,11 @@ runs; each step is recorded the moment it ends, so an interruption loses nothing
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -22,13 +20,12 @@ from spdeploy import process
 from spdeploy.commands.common import Prepared
 from spdeploy.errors import (
     BadInput,
-    LockHeld,
     PlanChanged,
     Refused,
     SpdeployError,
-    TargetError,
 )
 from spdeploy.inventory import probe_component, scan, target_variables
+from spdeploy.locking import target_lock
 from spdeploy.media import open_target
 from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
@@ -187,16 +184,6 @@ def refuse_early(
         )
 
 
-# In the target itself, so that every spdeploy that can change the target sees it, whatever its
-# state folder: two administrators, or Ansible and a console user, each with their own.
-TARGET_LOCK = ".spdeploy.lock"
-
-
-def lock_path(store: Store, target: Path) -> Path:
-    key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
-    return store.state_dir / "locks" / f"{key}.lock"
-
-
 def apply(
     prep: Prepared, store: Store, options: ApplyOptions, progress: Progress | None = None
 ) -> ApplyResult:
@@ -207,55 +194,8 @@ def apply(
         # A dry run shows everything, refusals included: the exit code carries missing-on-media.
         return ApplyResult(plan, None, commands, dry_run=True)
 
-    with target_lock(store, prep.target) as lock_file:
-        return _apply_under_lock(prep, plan, store, options, progress, lock_file)
-
-
-@contextlib.contextmanager
-def target_lock(store: Store, target: Path) -> Iterator[Path]:
-    """The target's lock, taken at once or not at all (LockHeld, exit 4): apply and restore.
-
-    Two OS locks (flock / msvcrt.locking; the kernel drops them when their holder dies, so a lock
-    left by a killed spdeploy never blocks the next one). The state folder's comes first and
-    carries a note naming the holder's run; the one in the target excludes an spdeploy that uses
-    another state folder. The target's lock file is deleted while still held, so a run leaves
-    the target as the installers left it: filelock refuses a lock on a file already unlinked,
-    so a rival that opened the old file cannot hold it beside one that locks a new file.
-    """
-    import filelock
-
-    lock_file = lock_path(store, target)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    in_target = target / TARGET_LOCK
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(filelock.FileLock(lock_file, timeout=0))
-        except filelock.Timeout:
-            raise LockHeld(
-                f"{target}: another apply or restore holds this target's lock"
-                f"{_read_holder(lock_file)}; try again when it has finished"
-            ) from None
-        try:
-            held.enter_context(filelock.FileLock(in_target, timeout=0))
-        except filelock.Timeout:
-            raise LockHeld(
-                f"{target}: another apply or restore holds this target's lock ({in_target}), "
-                "from another state folder or user; try again when it has finished"
-            ) from None
-        except OSError as exc:
-            raise TargetError(
-                f"{in_target}: cannot create the target's lock file "
-                f"({exc.strerror or exc}); applying needs write access to the target"
-            ) from None
-        # Runs before the release above it (last in, first out). Windows cannot delete an open
-        # file; filelock deletes it there after releasing.
-        held.callback(_remove_quietly, in_target)
-        yield lock_file
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
+    with target_lock(store, prep.target) as announce:
+        return _apply_under_lock(prep, plan, store, options, progress, announce)
 
 
 def _apply_under_lock(
@@ -264,37 +204,19 @@ def _apply_under_lock(
     store: Store,
     options: ApplyOptions,
     progress: Progress,
-    lock_file: Path,
+    announce: Callable[[str], None],
 ) -> ApplyResult:
-    holder = lock_file.with_suffix(".holder")
-    try:
-        previous = _resume_run(store, prep) if options.resume else None
-        run_id = previous.id if previous else new_run_id()
-        holder.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}), encoding="utf-8")
-        if previous is not None:
-            _wait_for_orphans(previous, options, progress)
-            store.reopen_run(run_id)
-        # Probe again under the lock: while this apply waited (at the prompt, or for an
-        # installer left running), another may have finished, or a reboot changed the truth.
-        prep = _rescan(prep)
-        plan = prep.plan()
-        return _apply_locked(prep, plan, store, options, progress, run_id, previous)
-    finally:
-        holder.unlink(missing_ok=True)
-
-
-def _read_holder(lock_file: Path) -> str:
-    """`` (run X, pid N)`` from the holder's note. The winner writes it just after taking the
-    lock, so a loser that arrives in between waits a moment for it."""
-    deadline = time.monotonic() + 1.0
-    while True:
-        try:
-            note = json.loads(lock_file.with_suffix(".holder").read_text(encoding="utf-8"))
-            return f" (run {note['run_id']}, pid {note['pid']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            if time.monotonic() > deadline:
-                return ""
-            time.sleep(0.02)
+    previous = _resume_run(store, prep) if options.resume else None
+    run_id = previous.id if previous else new_run_id()
+    announce(run_id)  # a rival's exit 4 names this run
+    if previous is not None:
+        _wait_for_orphans(previous, options, progress)
+        store.reopen_run(run_id)
+    # Probe again under the lock: while this apply waited (at the prompt, or for an
+    # installer left running), another may have finished, or a reboot changed the truth.
+    prep = _rescan(prep)
+    plan = prep.plan()
+    return _apply_locked(prep, plan, store, options, progress, run_id, previous)
 
 
 def _resume_run(store: Store, prep: Prepared) -> RunRecord | None:

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from helpers import cli, cli_process, tree_hash, world_args
 
-from spdeploy.executor import TARGET_LOCK, lock_path
+from spdeploy.locking import TARGET_LOCK, lock_path
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_world
 from spdeploy.store import Store
 

@@ -10,7 +10,7 @@ import filelock
 import pytest
 from helpers import Result, cli, tree_hash, world_args
 
-from spdeploy.executor import lock_path
+from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import SP2, World, build_world
 from spdeploy.store import Store
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy.errors import BadInput, MediaError, StepFailed
-from spdeploy.executor import target_lock
+from spdeploy.locking import target_lock
 from spdeploy.media import open_target
 from spdeploy.media.base import split_path
 from spdeploy.store import MANIFEST_SUFFIX, RunRecord, Store

@@ -1,0 +1,95 @@
+"""The target's lock: one apply or restore at a time on a target; the others exit 4 at once.
+
+Two OS locks (flock / msvcrt.locking, through filelock; the kernel drops them when their holder
+dies, so a lock left by a killed spdeploy never blocks the next one):
+
+- one in the state folder, ``locks/<hash of the target's path>.lock``, beside a note naming the
+  holder's run and process, so a loser can say who holds it;
+- one in the target itself, ``.spdeploy.lock``, so that every spdeploy that can change the
+  target sees it, whatever its state folder: two administrators, or Ansible and a console user.
+
+The target's lock file is deleted while still held, so a run leaves the target as the installers
+left it: filelock (3.20.4 on) refuses a lock taken on a file already unlinked, so a rival that
+opened the old file cannot hold it beside one that locks a new file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from spdeploy.errors import LockHeld, TargetError
+from spdeploy.store import Store
+
+TARGET_LOCK = ".spdeploy.lock"
+
+
+def lock_path(store: Store, target: Path) -> Path:
+    """The state folder's lock file for ``target``."""
+    key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
+    return store.state_dir / "locks" / f"{key}.lock"
+
+
+@contextlib.contextmanager
+def target_lock(store: Store, target: Path) -> Iterator[Callable[[str], None]]:
+    """Both locks, taken at once or not at all (LockHeld, exit 4). Yields ``announce(run_id)``,
+    which leaves the note a loser reads; the note goes when the lock does."""
+    import filelock
+
+    lock_file = lock_path(store, target)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    note = lock_file.with_suffix(".holder")
+    in_target = target / TARGET_LOCK
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(filelock.FileLock(lock_file, timeout=0))
+        except filelock.Timeout:
+            raise LockHeld(
+                f"{target}: another apply or restore holds this target's lock"
+                f"{_read_holder(note)}; try again when it has finished"
+            ) from None
+        held.callback(_remove_quietly, note)
+        try:
+            held.enter_context(filelock.FileLock(in_target, timeout=0))
+        except filelock.Timeout:
+            raise LockHeld(
+                f"{target}: another apply or restore holds this target's lock ({in_target}), "
+                "from another state folder or user; try again when it has finished"
+            ) from None
+        except OSError as exc:
+            raise TargetError(
+                f"{in_target}: cannot create the target's lock file "
+                f"({exc.strerror or exc}); applying needs write access to the target"
+            ) from None
+        # Runs before the release above it (last in, first out). Windows cannot delete an open
+        # file; filelock deletes it there after releasing.
+        held.callback(_remove_quietly, in_target)
+
+        def announce(run_id: str) -> None:
+            note.write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}), encoding="utf-8")
+
+        yield announce
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _read_holder(note: Path) -> str:
+    """`` (run X, pid N)`` from the holder's note. The winner writes it just after taking the
+    lock, so a loser that arrives in between waits a moment for it."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            found = json.loads(note.read_text(encoding="utf-8"))
+            return f" (run {found['run_id']}, pid {found['pid']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return ""
+            time.sleep(0.02)

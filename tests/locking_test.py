@@ -1,0 +1,55 @@
+"""The target's lock: who holds it is named, another state folder is excluded, nothing is left."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from spdeploy.errors import LockHeld, TargetError
+from spdeploy.locking import TARGET_LOCK, lock_path, target_lock
+from spdeploy.store import Store
+
+
+def test_a_loser_is_told_the_holders_run_and_pid(tmp_path: Path) -> None:
+    store, target = Store(tmp_path / "state"), tmp_path / "target"
+    target.mkdir()
+    with target_lock(store, target) as announce:
+        announce("20261125T170000-abcd")
+        with pytest.raises(LockHeld) as info, target_lock(store, target):
+            pass
+    assert info.value.exit_code == 4
+    assert f"(run 20261125T170000-abcd, pid {os.getpid()})" in info.value.message
+
+
+def test_another_state_folder_is_locked_out_by_the_targets_own_lock(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    with target_lock(Store(tmp_path / "mine"), target):
+        assert (target / TARGET_LOCK).is_file()
+        theirs = target_lock(Store(tmp_path / "theirs"), target)
+        with pytest.raises(LockHeld, match="from another state folder or user"), theirs:
+            pass
+
+
+def test_released_locks_leave_no_file_in_the_target_and_no_note(tmp_path: Path) -> None:
+    store, target = Store(tmp_path / "state"), tmp_path / "target"
+    target.mkdir()
+    with target_lock(store, target) as announce:
+        announce("r1")
+    assert list(target.iterdir()) == []
+    assert not lock_path(store, target).with_suffix(".holder").exists()
+    with target_lock(store, target):  # and it can be taken again at once
+        pass
+
+
+def test_a_target_that_cannot_hold_a_lock_file_is_bad_input(tmp_path: Path) -> None:
+    store, target = Store(tmp_path / "state"), tmp_path / "target"
+    (target / TARGET_LOCK).mkdir(parents=True)
+    refused = pytest.raises(TargetError, match="cannot create the target's lock file")
+    with refused, target_lock(store, target):
+        pass
+    (target / TARGET_LOCK).rmdir()
+    with target_lock(store, target):  # the state folder's lock was let go on the way out
+        pass

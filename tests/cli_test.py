@@ -261,6 +261,9 @@ def test_json_does_not_choose_the_format_of_output_files(
     res = cli(capsys, *world_args(world, "status", "--output", prom))
     assert res.code == 1 and res.err == ""
     assert prom.read_text().startswith("# HELP spdeploy_compliant")
+    assert res.json()["compliant"] is False  # and stdout still holds the JSON --json asked for
+    res = cli(capsys, *world_args(world, "status", "--output", prom, json_mode=False))
+    assert res.code == 1 and res.out == ""  # without --json the report goes to the file only
     res = cli(capsys, *world_args(world, "status", "--output", prom, "--output", html))
     assert res.code == 1 and html.read_text().startswith("<!DOCTYPE html>")
     code, error = _envelope(

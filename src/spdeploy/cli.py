@@ -484,6 +484,7 @@ def status(
     from spdeploy.commands.plan import make_plan, status_exit_code
     from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
 
+    asked_json = json_flag or _settings(ctx, False).json  # --json itself, not --format json
     s = _settings(ctx, json_flag or fmt == "json")
     if s.json and fmt not in ("table", "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
@@ -513,6 +514,8 @@ def status(
 
         for path, chosen in outputs:
             write_atomic(path, render_status(chosen, result, runs))
+        if asked_json:  # SPEC §4: --json is machine output on stdout, files or not
+            s.output().status(result)
     elif fmt in ("table", "json"):
         s.output().status(result)
     else:
@@ -562,6 +565,7 @@ def report(
     """
     from spdeploy.reports import fleet, format_for
 
+    asked_json = json_flag or _settings(ctx, False).json  # --json itself, not --format json
     s = _settings(ctx, json_flag or fmt == "json")
     if s.json and fmt not in ("table", "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
@@ -574,6 +578,8 @@ def report(
         chosen = format_for(output_file, fmt if explicit else None)
         chosen = chosen if chosen in ("table", "json", "html") else fmt
         write_atomic(output_file, fleet.render(chosen, hosts))
+        if asked_json:  # SPEC §4: --json is machine output on stdout, files or not
+            s.output().fleet(hosts)
         return hosts.exit_code
     fmt = "json" if s.json else fmt
     if fmt in ("table", "json"):

@@ -95,8 +95,10 @@ def test_an_output_file_takes_its_extensions_format_whatever_stdout_is(
 ) -> None:
     """As status: --json is what stdout holds, not what goes into fleet.html."""
     page, data = tmp_path / "fleet.html", tmp_path / "fleet.json"
-    assert cli(capsys, "report", "--json", "--from", results, "--output", page).code == 1
-    assert cli(capsys, "report", "--from", results, "--output", data).code == 1
+    res = cli(capsys, "report", "--json", "--from", results, "--output", page)
+    assert res.code == 1 and res.json()["summary"]["hosts"] == 5  # stdout: what --json asked for
+    res = cli(capsys, "report", "--from", results, "--output", data)
+    assert res.code == 1 and res.out == ""
     assert page.read_text().startswith("<!DOCTYPE html>")
     assert json.loads(data.read_text())["summary"]["hosts"] == 5
 

@@ -7,10 +7,27 @@ what comes back is the tree's own spelling, always joined with ``/``.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import BinaryIO, Protocol
 
 from spdeploy.errors import MediaError
+
+MAX_VISITS = 64  # times one walk may enter one folder: once, plus once per link leading to it
+
+
+def count_visit(visits: dict[Hashable, int], folder: Hashable, shown: str) -> None:
+    """One more entry into ``folder`` (a key naming it on its medium) in this walk.
+
+    Links, or on a corrupt image directory records, that fan out (two in each folder to the next
+    one) make 2**depth paths without any loop for a depth limit or the OS to stop: a walk would
+    run for ever. A real medium enters a folder once, plus once per link to it.
+    """
+    visits[folder] = visits.get(folder, 0) + 1
+    if visits[folder] > MAX_VISITS:
+        raise MediaError(
+            f"{shown}: the same folder is reached by more than {MAX_VISITS} paths (links or "
+            "directory records that fan out); refused"
+        )
 
 
 def split_path(path: str, what: str = "media") -> list[str]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import fold, glob_segments, split_path
-
-_MAX_VISITS = 64  # as the ISO reader: times one walk may enter one folder
+from spdeploy.media.base import count_visit, fold, glob_segments, split_path
 
 
 class FolderTree:
@@ -100,17 +98,9 @@ class FolderTree:
             raise MediaError(f"{self.root / path}: no such folder on the {self.what}")
         yield from self._walk(base, {})
 
-    def _walk(self, base: str, visits: dict[tuple[int, int], int]) -> Iterator[tuple[str, int]]:
-        # Symlinks that fan out (two links in each folder to the next one) make 2**depth paths
-        # with no loop for the OS to stop: a folder is entered once, plus once per link to it.
+    def _walk(self, base: str, visits: dict[Hashable, int]) -> Iterator[tuple[str, int]]:
         info = (self.root / base).stat()
-        key = (info.st_dev, info.st_ino)
-        visits[key] = visits.get(key, 0) + 1
-        if visits[key] > _MAX_VISITS:
-            raise MediaError(
-                f"{self.root / base}: the same folder is reached by more than {_MAX_VISITS} "
-                "paths (symlinks that fan out); refused"
-            )
+        count_visit(visits, (info.st_dev, info.st_ino), str(self.root / base))
         for name in self.listdir(base):
             rel = f"{base}/{name}" if base else name
             self._check_inside(rel)

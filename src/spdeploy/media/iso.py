@@ -18,20 +18,19 @@ import io
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import fold, glob_segments, local_name, split_path
+from spdeploy.media.base import count_visit, fold, glob_segments, local_name, split_path
 
 SECTOR = 2048
 _FIRST_DESCRIPTOR = 16
 _MAX_DESCRIPTORS = 64  # a real image has a handful; this bounds a corrupt one
 _MAX_DIRECTORY = 64 << 20  # no real directory extent is this large; a corrupt length could be
 _MAX_LINKS = 16
-_MAX_VISITS = 64  # times one walk may enter one folder: once, plus once per symlink to it
 _JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")  # UCS-2 levels 1-3 (Joliet specification)
 _RRIP_IDS = (b"RRIP_1991A", b"IEEE_P1282", b"IEEE_1282")
 
@@ -445,20 +444,11 @@ class IsoMedia:
         yield from self._walk(found[0], found[1], 0, {})
 
     def _walk(
-        self, prefix: str, directory: _Entry, depth: int, visits: dict[int, int]
+        self, prefix: str, directory: _Entry, depth: int, visits: dict[Hashable, int]
     ) -> Iterator[tuple[str, int]]:
         if depth > _MAX_LINKS + 64:
             raise MediaError(f"{self.display(prefix)}: folders nested too deep (symlink loop?)")
-        # Folders whose entries all lead to the next folder (corrupt directory records, or
-        # symlinks) make 2**depth paths without any loop: the depth limit alone would let a walk
-        # run for ever. A real image reaches a folder once, plus once per symlink leading to it.
-        lba = directory.extents[0][0]
-        visits[lba] = visits.get(lba, 0) + 1
-        if visits[lba] > _MAX_VISITS:
-            raise MediaError(
-                f"{self.display(prefix)}: the same folder is reached by more than {_MAX_VISITS} "
-                "paths (directory records or symlinks that fan out or loop); refused"
-            )
+        count_visit(visits, directory.extents[0][0], self.display(prefix))
         for entry in sorted(self._listing(directory).values(), key=lambda e: e.name):
             rel = f"{prefix}/{entry.name}" if prefix else entry.name
             target = entry

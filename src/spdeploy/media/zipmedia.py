@@ -17,15 +17,14 @@ import posixpath
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import fold, glob_segments, split_path
+from spdeploy.media.base import count_visit, fold, glob_segments, split_path
 
 _MAX_LINKS = 8  # symlink hops while resolving one path; more means a loop
-_MAX_VISITS = 64  # times one walk may enter one folder
 _MAX_LINK_TEXT = 4096  # PATH_MAX: a longer "link" is not a link target but a hostile entry
 
 # What zipfile raises on damaged data, at open or mid-read (CRC errors are BadZipFile).
@@ -255,17 +254,10 @@ class ZipMedia:
         yield from self._walk(found[0], found[1], (), {})
 
     def _walk(
-        self, shown: str, real: str, above: tuple[str, ...], visits: dict[str, int]
+        self, shown: str, real: str, above: tuple[str, ...], visits: dict[Hashable, int]
     ) -> Iterator[tuple[str, int]]:
         above = (*above, real)  # every real folder being walked, to stop links walking in circles
-        # Links that fan out (two in each folder to the next) make 2**depth paths with no loop:
-        # as in the ISO reader, a folder is entered once, plus once per link to it.
-        visits[real] = visits.get(real, 0) + 1
-        if visits[real] > _MAX_VISITS:
-            raise MediaError(
-                f"{self.display(shown)}: the same folder is reached by more than {_MAX_VISITS} "
-                "paths (symlinks that fan out); refused"
-            )
+        count_visit(visits, real, self.display(shown))
         self._refuse_hostile(shown)
         self._refuse_hostile(real)
         for name in sorted(self._dirs[real].values()):

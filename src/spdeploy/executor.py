@@ -7,7 +7,6 @@ runs; each step is recorded the moment it ends, so an interruption loses nothing
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -30,7 +29,14 @@ from spdeploy.media import open_target
 from spdeploy.planner import Plan, PlannedComponent
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
-from spdeploy.staging import Staged, read_catalog, stage, staged_path, staged_size
+from spdeploy.staging import (
+    Staged,
+    file_sha256,
+    read_catalog,
+    stage,
+    staged_path,
+    staged_size,
+)
 from spdeploy.store import MANIFEST_SUFFIX, RunRecord, StepRecord, Store, new_run_id
 from spdeploy.versions import Version, is_version
 
@@ -404,8 +410,8 @@ def _backup(prep: Prepared, comp: Component, run_dir: Path) -> None:
         if copied.is_file() and not copied.is_symlink():
             info = copied.stat()
             rel = copied.relative_to(root).as_posix()
-            with copied.open("rb") as fh:  # restore refuses a copy that changed, even in place
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            # restore refuses a copy that changed, even in place
+            digest = file_sha256(copied)
             entry = {"path": rel, "size": info.st_size, "mtime": info.st_mtime, "sha256": digest}
             files.append(entry)
     payload = {

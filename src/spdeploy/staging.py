@@ -109,6 +109,12 @@ def _plain(name: str, shown: str) -> str:
     return name
 
 
+def file_sha256(path: Path) -> str:
+    """A local file's SHA-256, as backup manifests record it and restore checks it."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def staged_path(dest: Path, installer: str) -> Path:
     """Where :func:`stage` puts ``installer`` when it stages its folder into ``dest`` (known
     before staging, for the commands a dry run shows)."""

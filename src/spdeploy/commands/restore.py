@@ -20,7 +20,6 @@ hide an interrupted run from ``apply --resume``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from spdeploy.errors import BadInput, MediaError, StepFailed
 from spdeploy.locking import target_lock
 from spdeploy.media import open_target
 from spdeploy.media.base import split_path
+from spdeploy.staging import file_sha256
 from spdeploy.store import MANIFEST_SUFFIX, RunRecord, Store
 
 OVERWRITE = "overwrite"  # the current file differs from the backup
@@ -192,7 +192,7 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
             )
         # Manifests before the hash was recorded carry none: for them the size is the check.
         try:
-            changed = digest is not None and _sha256(copy) != digest
+            changed = digest is not None and file_sha256(copy) != digest
         except OSError as exc:
             raise bad(f"{copy}: cannot read the backup copy ({exc})") from None
         if changed:
@@ -202,11 +202,6 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _plan(target: Path, backups: list[_Backup]) -> list[_Action]:

@@ -47,6 +47,17 @@ def _settings(ctx: click.Context, json_flag: bool) -> Settings:
     return settings
 
 
+def _report_settings(ctx: click.Context, json_flag: bool, fmt: str) -> tuple[Settings, bool, bool]:
+    """status and report: (settings, whether --json itself was given, not only --format json,
+    whether --format was given on the command line rather than left at its default)."""
+    asked_json = json_flag or _settings(ctx, False).json
+    s = _settings(ctx, json_flag or fmt == "json")
+    if s.json and fmt not in ("table", "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
+    explicit = ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE
+    return s, asked_json, explicit
+
+
 class _Given(click.ParamType[Any]):
     """``inner``, but an empty value is bad input: ``--target ""`` would be the current folder."""
 
@@ -484,12 +495,8 @@ def status(
     from spdeploy.commands.plan import make_plan, status_exit_code
     from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
 
-    asked_json = json_flag or _settings(ctx, False).json  # --json itself, not --format json
-    s = _settings(ctx, json_flag or fmt == "json")
-    if s.json and fmt not in ("table", "json"):
-        raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
+    s, asked_json, explicit = _report_settings(ctx, json_flag, fmt)
     fmt = "json" if s.json else fmt
-    explicit = ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE
     if explicit and len(output_files) > 1:
         raise click.UsageError(
             "--format applies to one --output; with several, each file's extension says its format"
@@ -565,11 +572,7 @@ def report(
     """
     from spdeploy.reports import fleet, format_for
 
-    asked_json = json_flag or _settings(ctx, False).json  # --json itself, not --format json
-    s = _settings(ctx, json_flag or fmt == "json")
-    if s.json and fmt not in ("table", "json"):
-        raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
-    explicit = ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE
+    s, asked_json, explicit = _report_settings(ctx, json_flag, fmt)
     hosts = fleet.load(directory)
     if output_file is not None:
         from spdeploy.output import write_atomic

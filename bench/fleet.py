@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spdeploy.sandbox.fleet import build_fleet, write_inventory
+from spdeploy.sandbox.fleet import ansible_environment, build_fleet, write_inventory
 from spdeploy.sandbox.world import SP4, Behaviour, World, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,35 +89,9 @@ print("compliant at", want)
 """
 
 
-def ansible_environment(home: Path, collections: Path, forks: int) -> dict[str, str]:
-    """Everything Ansible writes goes under ``home``; no ansible.cfg but this empty one."""
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "ansible.cfg"
-    config.touch()
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "ANSIBLE_HOME": str(home / ".ansible"),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
-        "ANSIBLE_COLLECTIONS_PATH": str(collections),
-        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_FORKS": str(forks),
-        "ANSIBLE_STDOUT_CALLBACK": "default",
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 def install_collection(root: Path) -> Path:
     base = root / "collections"
-    env = ansible_environment(root / "galaxy-home", base, 1)
+    env = ansible_environment(root / "galaxy-home", base, forks=1)
     argv = [str(BIN / "ansible-galaxy"), "collection", "install", str(COLLECTION), "-p", str(base)]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=root, check=False)
     if done.returncode != 0:
@@ -246,7 +220,7 @@ def fleet_run(root: Path, collections: Path, hosts: int, forks: int, delay: floa
     for needed in ("ansible_connection: local", "spdeploy_simulate_reboot: true"):
         if f"\n    {needed}\n" not in text:
             sys.exit(f"refusing to run: {inventory} does not set {needed!r} for all hosts")
-    env = ansible_environment(root / "ansible-home", collections, forks)
+    env = ansible_environment(root / "ansible-home", collections, forks=forks)
     argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK)]
     started = time.perf_counter()
     code, lines = run_timestamped(argv, env, root / "ansible-stderr.txt")
@@ -335,7 +309,7 @@ def status(root: Path, collections: Path, repeat: int) -> dict:
         f"      ansible_python_interpreter: {json.dumps(sys.executable)}\n",
         encoding="utf-8",
     )
-    env = ansible_environment(root / "ansible-home", collections, 1)
+    env = ansible_environment(root / "ansible-home", collections, forks=1)
     playbook = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(play), "--check"]
     kw: dict[str, Any] = {"env": env, "cwd": env["HOME"], "stdin": subprocess.DEVNULL}
     done = subprocess.run(playbook, capture_output=True, text=True, check=False, **kw)

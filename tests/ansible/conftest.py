@@ -6,7 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from playbook_helpers import BIN, COLLECTION, ansible_environment
+from playbook_helpers import BIN, COLLECTION
+
+from spdeploy.sandbox.fleet import ansible_environment
 
 
 @pytest.fixture(scope="session")

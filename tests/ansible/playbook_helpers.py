@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -47,31 +46,6 @@ def _natural(name: str) -> tuple[str, int]:
     match = re.match(r"(\D*)(\d*)", name)
     assert match
     return match.group(1), int(match.group(2) or 0)
-
-
-def ansible_environment(home: Path, collections: Path, *extra: Path) -> dict[str, str]:
-    """Everything Ansible writes goes under ``home``; no ansible.cfg but this empty one."""
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "ansible.cfg"
-    config.touch()
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "ANSIBLE_HOME": str(home / ".ansible"),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(map(str, (collections, *extra))),
-        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_FORKS": "8",
-        "ANSIBLE_STDOUT_CALLBACK": "default",
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
 
 
 def ansible(env: dict[str, str], tool: str, *args: str | Path, timeout: float = 120) -> Run:

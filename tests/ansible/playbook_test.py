@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from playbook_helpers import ansible_environment, playbook, tree_hash
+from playbook_helpers import playbook, tree_hash
 
 from spdeploy.sandbox.fleet import (
     EXAMPLE_INTERPRETER,
     FAIL_COMPONENT,
     REBOOT_COMPONENT,
+    ansible_environment,
     build_fleet,
     write_inventory,
 )

@@ -139,6 +139,36 @@ def write_inventory(
     return path
 
 
+def ansible_environment(
+    home: Path, collections: Path, *extra: Path, forks: int = 8
+) -> dict[str, str]:
+    """The environment for ansible-playbook against the sandbox fleet: everything Ansible writes
+    goes under ``home``, no ansible.cfg but an empty one, collections only from ``collections``
+    (and ``extra``), no colour, no retry files, ``forks`` hosts at a time."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "ansible.cfg"
+    config.touch()
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "ANSIBLE_HOME": str(home / ".ansible"),
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(map(str, (collections, *extra))),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def _check_reusable(root: Path) -> None:
     """Build only into a new or empty folder, or over an earlier fleet (it is replaced)."""
     if not root.is_dir() or not any(root.iterdir()):

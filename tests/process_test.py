@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,3 +95,34 @@ def test_duration_is_measured(tmp_path: Path) -> None:
     started = time.monotonic()
     result = process.run([str(exe)], timeout=30, log_path=None)
     assert 0.2 <= result.duration_s <= time.monotonic() - started + 0.01
+
+
+def test_orphans_are_found_by_their_path_and_their_mark(tmp_path: Path) -> None:
+    """What a resume waits for: an installer run from the staged folder, a child it started
+    elsewhere (it carries the run's mark), but not a shell that only sits in the folder."""
+    from spdeploy.process import COMPONENT_ENV, RUN_ENV, orphans, wait_or_kill
+
+    staged = tmp_path / "runs" / "r1" / "staged"
+    installer = staged / "calcon" / "Calcon.exe"
+    installer.parent.mkdir(parents=True)
+    installer.write_text("#!/bin/sh\nsleep 60\n")
+    installer.chmod(0o755)
+    started = [
+        subprocess.Popen(["/bin/sh", str(installer)]),
+        subprocess.Popen(
+            ["sleep", "60"], env={**os.environ, RUN_ENV: "r1", COMPONENT_ENV: "ntsconn"}
+        ),
+        subprocess.Popen(["sleep", "60"], cwd=installer.parent),  # a person's shell, say
+        subprocess.Popen(["sleep", "60"], env={**os.environ, RUN_ENV: "another-run"}),
+    ]
+    try:
+        found = {o.pid: o.component for o in orphans("r1", staged)}
+        assert found == {started[0].pid: "calcon", started[1].pid: "ntsconn"}
+        wait_or_kill(list(found), timeout=0.2)  # they outlast the wait: their trees are killed
+        started[0].wait(timeout=10)  # (psutil reaps them: their exit status is lost to Popen)
+        started[1].wait(timeout=10)
+        assert started[2].poll() is None and started[3].poll() is None
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()

@@ -19,7 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from spdeploy import faults
+
 log = logging.getLogger(__name__)
+
+# Set in every installer's environment, and inherited by whatever it starts: after a crash, a
+# resume finds what an earlier run left running even if it never learnt the process id.
+RUN_ENV = "SPDEPLOY_RUN"
+COMPONENT_ENV = "SPDEPLOY_COMPONENT"
 
 _POSIX = sys.platform != "win32"
 
@@ -102,6 +109,7 @@ def run(
                 out.write(f"spdeploy: could not start {args[0]}: {reason}\n".encode())
             return ProcessResult(args, None, False, time.monotonic() - started, log_path, reason)
         try:
+            faults.point("after-spawn")  # the window a resume must survive: pid not recorded
             if on_start is not None:
                 on_start(proc.pid)
             code: int | None = proc.wait(timeout=timeout)
@@ -122,6 +130,71 @@ def run(
     duration = time.monotonic() - started
     log.debug("exit %s after %.3fs", code, duration)
     return ProcessResult(args, code, timed_out, duration, log_path)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A process an earlier run started (or its descendant), still alive."""
+
+    pid: int
+    component: str | None  # which step's, when the process says
+    command: str
+
+
+def orphans(run_id: str, staged: Path) -> list[Orphan]:
+    """Live processes of run ``run_id``: those whose executable or command line lies under its
+    ``staged`` folder, and those carrying its :data:`RUN_ENV` (an installer's children, or an
+    installer that copied itself elsewhere).
+
+    The working folder is deliberately not a sign: a person's shell sitting in the folder is not
+    an installer, and a resume would wait for it, then kill it.
+    """
+    import psutil
+
+    roots = {os.path.normcase(str(staged.absolute())), os.path.normcase(str(staged.resolve()))}
+    me = os.getpid()
+    found: list[Orphan] = []
+    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
+        if proc.pid == me:
+            continue
+        cmdline = [str(a) for a in proc.info.get("cmdline") or ()]
+        paths = [str(proc.info.get("exe") or ""), *cmdline]
+        component = next((c for p in paths if (c := _step_of(p, roots)) is not None), None)
+        if component is None:
+            try:
+                env = proc.environ()
+            except (psutil.Error, OSError):
+                continue
+            if env.get(RUN_ENV) != run_id:
+                continue
+            component = env.get(COMPONENT_ENV) or ""
+        found.append(Orphan(proc.pid, component or None, " ".join(cmdline)))
+    return found
+
+
+def _step_of(path: str, roots: set[str]) -> str | None:
+    """The component folder ``path`` lies in under one of ``roots`` (``staged/<id>/...``)."""
+    if not Path(path).is_absolute():
+        return None
+    path = os.path.normcase(os.path.normpath(path))
+    for root in roots:
+        if path.startswith(root + os.sep):
+            return path[len(root) + 1 :].split(os.sep, 1)[0]
+    return None
+
+
+def wait_or_kill(pids: Sequence[int], timeout: float) -> None:
+    """Wait for ``pids`` to end (they are not our children); kill the trees of those left when
+    ``timeout`` runs out."""
+    import psutil
+
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        kill_tree(proc.pid)
 
 
 def capture(argv: Sequence[str], *, timeout: float) -> Captured:

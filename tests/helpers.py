@@ -68,13 +68,26 @@ def world_args(
     json_mode: bool = True,
     platform: str | None = "I386",
     profile: bool = True,
+    yes: bool = True,
 ) -> list[str]:
-    """``[--profile P] --state S [--json] COMMAND --media M --target T [--platform X] EXTRA``."""
+    """``[--profile P] --state S [--json] COMMAND --media M --target T [--platform X] EXTRA``;
+    ``apply`` gets ``--yes`` as a script's would (``yes=False`` leaves it out)."""
     args = ["--profile", str(world.profile)] if profile else []
     args += ["--state", str(world.state), *(["--json"] if json_mode else []), command]
     args += ["--media", str(world.media), "--target", str(world.target)]
     args += ["--platform", platform] if platform else []
+    args += ["--yes"] if command == "apply" and yes else []
     return [*args, *map(str, extra)]
+
+
+def machine_booted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine boots now, as far as spdeploy can tell: a reboot a run asked for before this
+    moment is done (the sandbox cannot reboot the machine running the tests)."""
+    import time
+
+    from spdeploy.reboot import BOOT_TIME_ENV
+
+    monkeypatch.setenv(BOOT_TIME_ENV, repr(time.time()))
 
 
 def require_tool(name: str) -> str:
@@ -87,11 +100,21 @@ def require_tool(name: str) -> str:
     return path
 
 
-def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+def cli_pty(
+    *args: str | Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
+    interrupt_when: Any = None,
+) -> Result:
     """Run ``python -m spdeploy ARGS`` on a pseudo-terminal, as a person at a console would;
-    ``out`` is everything the terminal received (stdout and stderr, escapes included)."""
+    ``out`` is everything the terminal received (stdout and stderr, escapes included).
+
+    ``input_text`` is typed once a question (``[y/N]``) shows; ``interrupt_when()`` true sends
+    Ctrl-C's SIGINT once."""
     import pty
     import select
+    import signal
     import time
 
     master, slave = pty.openpty()
@@ -112,7 +135,10 @@ def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None 
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
+            if interrupt_when is not None and interrupt_when():
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
+            ready, _, _ = select.select([master], [], [], 0.1)
             if not ready:
                 if proc.poll() is not None:
                     break
@@ -124,6 +150,9 @@ def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None 
             if not chunk:
                 break
             received += chunk
+            if input_text is not None and b"[y/N]" in received:
+                os.write(master, input_text.encode())
+                input_text = None
     finally:
         os.close(master)
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))

@@ -752,3 +752,22 @@ def test_nul_in_an_argument_is_a_profile_error(tmp_path: Path) -> None:
     path.write_text(HEADER + component("a", 'args = ["a\\u0000b"]'))
     with pytest.raises(ProfileError, match="NUL"):
         load_profile(str(path))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "v = " + "[" * 1000 + "]" * 1000,
+        '[[component]]\nid = "a"\nname = "a"\ninstaller = ["a.exe"]\ninstalled = '
+        + "{ any = [" * 1000
+        + '{ exists = "a" }'
+        + "] }" * 1000,
+    ],
+    ids=["toml", "probes"],
+)
+def test_a_profile_nested_a_thousand_deep_is_one_line(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(f'id = "deep"\nname = "deep"\n{body}\n')
+    with pytest.raises(ProfileError, match="nested too deeply") as info:
+        load_profile(str(path))
+    assert str(path) in info.value.message

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from spdeploy.inventory import Installed, Inventory
 from spdeploy.media.locate import Located
 from spdeploy.profile import Component, Profile
 from spdeploy.versions import Version, is_version, level_name
 
+if TYPE_CHECKING:
+    from spdeploy.reboot import RebootPending
+
 UPDATE, CURRENT, ABSENT, MISSING = "update", "current", "absent", "missing-on-media"
+# Findings (SPEC §5): the core at the level with its components behind (Q242250); a component
+# installed when an apply began and absent at its end.
+BEHIND, VANISHED = "core-updated-components-behind", "component-vanished"
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class PlannedComponent:
 
 @dataclass(frozen=True)
 class Finding:
-    """A fact about the suite as a whole, reported before the per-component rows."""
+    """A fact about the suite as a whole, reported before the per-component rows. Every finding
+    is a reason the target is not compliant: there are no informational ones."""
 
     code: str
     message: str
@@ -50,10 +58,12 @@ class Plan:
     platform: str
     components: tuple[PlannedComponent, ...]
     findings: tuple[Finding, ...] = ()
+    # status and apply only (a plan does not look): a reboot a run asked for, not yet done
+    reboot_pending: RebootPending | None = None
 
     @property
     def compliant(self) -> bool:
-        return all(c.action in (CURRENT, ABSENT) for c in self.components)
+        return not self.findings and all(c.action in (CURRENT, ABSENT) for c in self.components)
 
     @property
     def missing(self) -> tuple[PlannedComponent, ...]:
@@ -157,7 +167,7 @@ def suite_findings(profile: Profile, rows: list[PlannedComponent]) -> tuple[Find
         names = ", ".join(f"{r.id} {r.level or r.version or '?'}" for r in behind)
         findings.append(
             Finding(
-                "core-updated-components-behind",
+                BEHIND,
                 f"{by_id[core.id].name} is at {core.level or core.version} but "
                 f"{len(behind)} component(s) that run on it were left behind: {names} "
                 "(each needs its own service-pack installer, Q242250)",

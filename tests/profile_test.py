@@ -766,4 +766,6 @@ def test_a_registry_probe_may_read_the_32_bit_view(tmp_path: Path) -> None:
     bad.write_text(good.read_text().replace('view = "32"', 'view = "wow64"'))
     with pytest.raises(ProfileError) as info:
         load_profile(str(bad))
-    assert info.value.message.startswith(f"{bad}: component 'a': key 'installed'.registry.view: 'wow64'")
+    assert info.value.message.startswith(
+        f"{bad}: component 'a': key 'installed'.registry.view: 'wow64'"
+    )

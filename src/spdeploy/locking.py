@@ -31,8 +31,16 @@ TARGET_LOCK = ".spdeploy.lock"
 
 def lock_path(store: Store, target: Path) -> Path:
     """The state folder's lock file for ``target``."""
-    key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
-    return store.state_dir / "locks" / f"{key}.lock"
+    return store.state_dir / "locks" / f"{lock_key(str(target.resolve()))}.lock"
+
+
+def lock_key(resolved: str, windows: bool = os.name == "nt") -> str:
+    """One key per target folder. Windows names are case-insensitive and take either slash, so
+    ``C:\\Exchsrvr`` and ``c:/EXCHSRVR`` are one folder there and must share one lock."""
+    import ntpath
+
+    text = ntpath.normcase(resolved) if windows else resolved
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager

@@ -76,7 +76,8 @@ def spdeploy_result(
     document = _json(command.get("stdout"))
     if isinstance(document, dict) and isinstance(document.get("error"), dict):
         error = document["error"]
-        return _fail(out, host, None, error["code"], _advice(error["message"]), error["exit_code"], now)
+        message = _advice(error["message"])
+        return _fail(out, host, None, error["code"], message, error["exit_code"], now)
     if not isinstance(document, dict) or "components" not in document:
         why = (command.get("stderr") or command.get("msg") or "").strip().splitlines()
         message = f"spdeploy gave no JSON (exit {rc})" + (f": {why[-1]}" if why else "")
@@ -152,7 +153,8 @@ def _dry_run_refusal(result: dict[str, Any]) -> tuple[str, str, int] | None:
     missing = [c for c in result["components"] if c["action"] == "missing-on-media"]
     if missing:
         listed = "; ".join(f"{c['id']}: {c['reason']}" for c in missing)
-        return "refused", f"refusing to apply: installed component(s) cannot be updated ({listed})", 1
+        message = f"refusing to apply: installed component(s) cannot be updated ({listed})"
+        return "refused", message, 1
     needy = [c["id"] for c in result.get("commands", []) if c.get("interactive")]
     if needy:
         message = (

@@ -312,3 +312,50 @@ def test_json_does_not_choose_the_format_of_output_files(
         capsys, *world_args(world, "status", "--output", prom, "--output", tmp_path / "s.bin")
     )
     assert (code, error["code"]) == (2, "usage") and "s.bin" in str(error["message"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="these paths may exist on Windows")
+@pytest.mark.parametrize(
+    ("option", "path", "what"),
+    [
+        ("--media", r"\\server\share\SP4", "media not found"),
+        ("--media", "D:\\", "media not found"),
+        ("--target", r"C:\exchsrvr", "target not found"),
+        ("--target", r"\\server\share\exchsrvr", "target not found"),
+    ],
+)
+def test_windows_paths_that_are_not_here_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, path: str, what: str
+) -> None:
+    world = build_world(tmp_path)
+    given = {"--media": str(world.media), "--target": str(world.target), option: path}
+    res = cli(capsys, "plan", "--media", given["--media"], "--target", given["--target"])
+    assert res.code == 2
+    # off Windows these are relative names (the target is shown made absolute)
+    assert res.err.startswith("spdeploy: error: ") and f"{path}: {what} (expected " in res.err
+    assert res.err.count("\n") == 1
+
+
+def _unc(path: Path) -> Path:
+    """``C:\\x`` as the administrative share ``\\\\localhost\\C$\\x``."""
+    drive, rest = str(path).split(":", 1)
+    return Path(f"\\\\localhost\\{drive}${rest}")
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="UNC paths are Windows paths")
+def test_unc_media_and_target_on_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    media, target = _unc(world.media), _unc(world.target)
+    if not target.is_dir():
+        pytest.skip(f"the administrative share {target} cannot be reached here")
+    res = cli(
+        capsys,
+        *("--profile", world.profile, "--state", world.state, "--json", "plan"),
+        *("--media", media, "--target", target, "--platform", "I386"),
+    )
+    assert res.code == 0, res.err
+    assert res.json()["media"] == str(media)
+    actions = {c["id"]: c["action"] for c in res.json()["components"]}
+    assert actions["server"] == "update"

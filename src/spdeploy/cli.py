@@ -814,20 +814,36 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
     show_default=True,
     help="How the SP4 media is delivered: a CD image, a folder or a zip archive.",
 )
+@click.option(
+    "--installers",
+    type=click.Choice(["script", "exe"]),
+    default=None,
+    help="The stand-in installers: #!/bin/sh scripts, or real Windows executables (a launcher "
+    "with a zip payload, as pip makes console scripts). Default: exe on Windows, script elsewhere.",
+)
 @json_option
 @click.pass_context
-def demo(ctx: click.Context, directory: Path | None, media_format: str, json_flag: bool) -> int:
+def demo(
+    ctx: click.Context,
+    directory: Path | None,
+    media_format: str,
+    installers: str | None,
+    json_flag: bool,
+) -> int:
     """Build a sandbox Exchange 5.5 server and SP4 media in DIRECTORY; show the trap and the fix.
 
     DIRECTORY must be new, empty or an earlier demo's (default: a new temporary folder); the
-    sandbox keeps its own history in DIRECTORY/state. Needs nothing but this package (and a
-    POSIX shell for the sandbox installers).
+    sandbox keeps its own history in DIRECTORY/state. Needs nothing but this package (and, for
+    --installers script, a POSIX shell). Installers of a kind this system cannot run: the
+    sandbox is built, then the demo stops (exit 2) before running anything.
 
     \b
     Example:  spdeploy demo
               spdeploy demo /tmp/sandbox --media-format zip
+              spdeploy demo C:\\sandbox --installers exe
 
-    Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input.
+    Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input (also: installers that
+    cannot run here).
     """
     from spdeploy.commands.demo import run_demo
 
@@ -837,7 +853,7 @@ def demo(ctx: click.Context, directory: Path | None, media_format: str, json_fla
             "`spdeploy demo` built)"
         )
     s = _settings(ctx, json_flag)
-    return run_demo(directory, s.output(), media_format)
+    return run_demo(directory, s.output(), media_format, installers)
 
 
 def _holds_other_files(directory: Path) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from spdeploy import process, reboot
+from spdeploy import exitcodes, process, reboot
 from spdeploy.commands.common import Prepared, locate_all
 from spdeploy.errors import (
     BadInput,
@@ -796,7 +796,7 @@ def _run_hooks(
         if result.exit_code is None:
             return f"{' '.join(argv)}: could not start: {result.error}"
         if result.exit_code != 0:
-            return f"{' '.join(argv)}: exited {result.exit_code}"
+            return f"{' '.join(argv)}: {exitcodes.describe(result.exit_code)}"
     return ""
 
 
@@ -821,7 +821,7 @@ def _run_one(
     failed_post = _run_hooks(comp.post, variables, log_dir / f"{comp.id}.post.log", options)
     after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
     reached = _reached(row.version, after.version, row.media_version)
-    status, message = _judge(comp, command, result, options)
+    status, message = judge(comp, command, result, options)
     if failed_pre:
         status, message = FAILED, f"pre command failed, installer not run: {failed_pre}"
     elif status == REBOOT and not reached:
@@ -878,20 +878,24 @@ def _run_installer(
     )
 
 
-def _judge(
+def judge(
     comp: Component,
     command: Command,
     result: process.ProcessResult,
     options: ApplyOptions,
 ) -> tuple[str, str]:
-    """(status, message) from how the installer ended; the version check comes after."""
+    """(status, message) from how the installer ended; the version check comes after.
+
+    The profile's ``exit_codes`` decide (either spelling of a Windows code above 2**31 matches);
+    a code they do not name fails, with the way the process ended: ``installer exited 1603``,
+    ``installer crashed: 0xC0000005 (access violation)``."""
     if result.timed_out:
         return TIMEOUT, f"killed with its child processes after {options.timeout:g} s"
     if result.exit_code is None:
         return FAILED, f"could not start {command.argv[0]}: {result.error}"
-    meaning = comp.exit_codes.get(result.exit_code, "failed")
+    meaning = exitcodes.meaning(comp.exit_codes, result.exit_code) or "failed"
     if meaning == "failed":
-        return FAILED, f"installer exited {result.exit_code}"
+        return FAILED, f"installer {exitcodes.describe(result.exit_code)}"
     if meaning == "reboot":
         return REBOOT, "reboot required"
     return OK, ""

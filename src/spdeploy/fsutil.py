@@ -16,7 +16,16 @@ from spdeploy.errors import BadInput, SpdeployError
 def target_key(target: Path) -> str:
     """A short, stable file name for a target (its resolved path, hashed): lock and reboot
     records in the state folder are named by it."""
-    return hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
+    return path_key(str(target.resolve()))
+
+
+def path_key(resolved: str, windows: bool = os.name == "nt") -> str:
+    """One key per folder. Windows names are case-insensitive and take either slash, so
+    ``C:\\Exchsrvr`` and ``c:/EXCHSRVR`` are one folder there and must share one key."""
+    import ntpath
+
+    text = ntpath.normcase(resolved) if windows else resolved
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def write_atomic(

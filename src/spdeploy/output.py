@@ -292,7 +292,7 @@ class Output:
                 [
                     s.component,
                     s.status,
-                    "-" if s.exit_code is None else str(s.exit_code),
+                    _exit(s.exit_code),
                     f"{s.duration_s:.1f}s",
                     f"{s.version_before or '-'} -> {s.version_after or '-'}",
                     s.message,
@@ -428,7 +428,7 @@ class Output:
             [
                 s.component,
                 s.status,
-                "-" if s.exit_code is None else str(s.exit_code),
+                _exit(s.exit_code),
                 f"{s.version_before or '-'} -> {s.version_after or '-'}",
                 f"{s.duration_s:.1f}s",
                 s.message or "",
@@ -621,9 +621,16 @@ def _basename(path: str) -> str:
 
 
 def _argv(argv: Sequence[str]) -> str:
-    import shlex
+    """The command as this system runs it (on Windows, the command line CreateProcess gets)."""
+    from spdeploy.process import command_line
 
-    return " ".join(shlex.quote(a) for a in argv)
+    return command_line(argv)
+
+
+def _exit(code: int | None) -> str:
+    from spdeploy.exitcodes import short
+
+    return short(code)
 
 
 def _isatty(stream: IO[str]) -> bool:

@@ -33,6 +33,7 @@ _STATUS_STYLE = {
 }
 _VERDICT_STYLE = {
     "error": "bold red",
+    "stale": "red",
     "not-compliant": "red",
     "reboot-required": "yellow",
     "compliant": "green",
@@ -192,6 +193,7 @@ class Output:
             [
                 h.host,
                 h.verdict,
+                "-" if h.age_s is None else report.duration(h.age_s),
                 ", ".join(h.behind) or "-",
                 "yes" if h.reboot_required else "no",
                 h.problem or "-",
@@ -200,7 +202,7 @@ class Output:
         ]
         self.table(
             f"Fleet: {len(fleet.hosts)} host(s) in {fleet.directory}",
-            ["host", "verdict", "behind", "reboot", "error"],
+            ["host", "verdict", "age", "behind", "reboot", "error"],
             rows,
             [_VERDICT_STYLE.get(h.verdict) for h in fleet.hosts],
         )

@@ -20,7 +20,18 @@ SpdeployError (1)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 _CONTROLS = {c: f"\\x{c:02x}" for c in range(32) if c != 9} | {10: "\\n", 13: "\\r"}
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean args?`` for a close match (a typo), else nothing: for the messages of
+    errors about a name that is not one of ``choices``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 class SpdeployError(Exception):

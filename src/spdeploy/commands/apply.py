@@ -40,7 +40,10 @@ def parse_args_overrides(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     for value in values:
         cid, sep, text = value.partition("=")
         if not sep or not cid:
-            raise BadInput(f'--args {value!r}: expected ID="SWITCHES", e.g. --args server="/r"')
+            raise BadInput(
+                f"--args {value!r}: expected ID=\"SWITCHES\", e.g. "
+                '--args ntsconn="/your-switch {target}" (spdeploy never guesses switches)'
+            )
         result[cid] = split_switches(text, f"--args {value!r}")
     return result
 

@@ -521,22 +521,13 @@ def apply(
         has_terminal=person and not s.json,
         ignore_order=ignore_order,
     )
-
-    def confirm(plan: Any) -> bool:
-        count = f"{len(plan.updates)} installer(s)"
-        if not person:  # as apt does: no question can be asked, so nothing is run
-            raise NeedsTerminal(
-                f"{count} would run on {plan.target}, and there is no terminal on stdin to "
-                "confirm them; review with --dry-run, then run again with --yes"
-            )
-        # -q too: never ask about a plan not shown; under --json, on stderr (stdout is JSON's)
-        from spdeploy.output import Output
-
-        shown = out if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
-        shown.plan(plan, always=True)
-        return click.confirm(f"Run {count} on {plan.target}?", default=False, err=s.json)
-
-    ask = None if yes else confirm
+    ask = _asker(
+        s,
+        yes,
+        lambda shown, plan: shown.plan(plan, always=True),
+        lambda plan: f"{len(plan.updates)} installer(s) would run on {plan.target}",
+        lambda plan: f"Run {len(plan.updates)} installer(s) on {plan.target}?",
+    )
     if plan_file is not None:
         from spdeploy.commands.apply import run_saved_plan, saved_plan_exit_code
 
@@ -557,6 +548,36 @@ def apply(
         result = run_apply(s.profile, sel, s.state_dir(), options, ask, bar)
     out.apply(result)
     return result.exit_code
+
+
+def _asker(
+    s: Settings,
+    yes: bool,
+    show: Callable[[Any, Any], None],
+    what: Callable[[Any], str],
+    question: Callable[[Any], str],
+) -> Callable[[Any], bool] | None:
+    """The confirmation apply and restore ask before they change anything: ``show`` the subject
+    (the plan, the files), then ``question``. None with --yes. Without a terminal on stdin no
+    question can be asked, so, as apt does, nothing is done: NeedsTerminal (exit 2)."""
+    if yes:
+        return None
+    person = sys.stdin.isatty()
+
+    def confirm(subject: Any) -> bool:
+        if not person:
+            raise NeedsTerminal(
+                f"{what(subject)}, and there is no terminal on stdin to confirm it; review "
+                "with --dry-run, then run again with --yes"
+            )
+        from spdeploy.output import Output
+
+        # -q too: never ask about what was not shown; under --json, on stderr (stdout is JSON's)
+        shown = s.output() if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
+        show(shown, subject)
+        return click.confirm(question(subject), default=False, err=s.json)
+
+    return confirm
 
 
 @contextlib.contextmanager
@@ -795,22 +816,35 @@ def history(
 @click.argument("run_id", metavar="RUN_ID", type=_Given(_A_RUN))
 @click.option("--dry-run", is_flag=True, help="List what would be put back; change nothing.")
 @click.option("--only", metavar="ID[,ID]", help="Only these component ids.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation. Required without a terminal on stdin.",
+)
 @global_options
 @click.pass_context
 def restore(
-    ctx: click.Context, run_id: str, dry_run: bool, only: str | None, json_flag: bool
+    ctx: click.Context,
+    run_id: str,
+    dry_run: bool,
+    only: str | None,
+    yes: bool,
+    json_flag: bool,
 ) -> int:
     """Put back the files run RUN_ID backed up before its installers ran (profile `backup`).
 
-    Each current file about to be overwritten is first saved in the run's folder
-    (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
+    Shows what it will put back and asks first (--yes skips the question; without a terminal
+    it is required). Each current file about to be overwritten is first saved in the run's
+    folder (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
 
     \b
     Example:  spdeploy restore 20261125T170847-2d7c --dry-run
               spdeploy restore 20261125T170847-2d7c --only ntsconn
 
-    Exit codes: 0 put back (or nothing to), 1 a file could not be put back, 2 bad input (an
-    unknown run, a backup that no longer matches its manifest), 4 an apply holds the lock.
+    Exit codes: 0 put back (or nothing to), 1 a file could not be put back or not confirmed, 2
+    bad input (an unknown run, a backup that no longer matches its manifest, no terminal and
+    no --yes), 4 an apply holds the lock.
     Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.restore import restore as run_restore
@@ -818,7 +852,14 @@ def restore(
 
     s = _settings(ctx, json_flag)
     chosen = _ids(only, "--only")
-    report = run_restore(Store(s.state_dir()), run_id, dry_run, chosen)
+    ask = _asker(
+        s,
+        yes,
+        lambda shown, preview: shown.restore(preview, only=chosen, asking=True),
+        lambda preview: f"{len(preview.changed)} file(s) would be put back in {preview.target}",
+        lambda preview: f"Put back {len(preview.changed)} file(s) in {preview.target}?",
+    )
+    report = run_restore(Store(s.state_dir()), run_id, dry_run, chosen, ask)
     s.output().restore(report, only=chosen)
     return 0
 

@@ -2,6 +2,7 @@
 
 SpdeployError (1)
 ├── NotCompliant (1)            status found drift
+├── Declined (1)                the person asked said no: nothing was run
 ├── Refused (1)                 apply refused before running (missing-on-media, integrity)
 │   └── PlanChanged (1)         apply --plan: the media or the target changed since it was saved
 ├── StepFailed (1)
@@ -49,6 +50,10 @@ class SpdeployError(Exception):
 
 class NotCompliant(SpdeployError):
     code = "not-compliant"
+
+
+class Declined(SpdeployError):
+    code = "declined"
 
 
 class Refused(SpdeployError):

@@ -384,7 +384,8 @@ class Output:
         columns = ["run", "started (UTC)", "status", "exit", "target", "steps"]
         self.table("History", columns, rows, always=True)
 
-    def restore(self, report: Any, only: Sequence[str] = ()) -> None:
+    def restore(self, report: Any, only: Sequence[str] = (), *, asking: bool = False) -> None:
+        """``asking``: what a restore would do, shown before its question (not a dry run)."""
         if self.json_mode:
             self.json(data.restore_dict(report))
             return
@@ -405,6 +406,8 @@ class Output:
         for f in report.files:
             self.line(f"  restore {f.path} ({notes[f.action]})", always=report.dry_run)
         count = len(report.changed)
+        if asking:
+            return
         if report.dry_run:
             self.line(f"Dry run: nothing changed ({count} file(s) would be put back).", always=True)
             return

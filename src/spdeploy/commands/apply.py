@@ -8,15 +8,10 @@ from pathlib import Path
 
 from spdeploy import savedplan
 from spdeploy.commands.common import Selection, prepare
-from spdeploy.errors import BadInput, PlanChanged
+from spdeploy.errors import BadInput, Declined, PlanChanged
 from spdeploy.executor import ApplyOptions, ApplyResult, Progress, apply
 from spdeploy.planner import Plan
 from spdeploy.store import Store
-
-
-class Declined(BadInput):
-    exit_code = 1
-    code = "declined"
 
 
 def split_switches(text: str, where: str) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ class PlannedComponent:
     level: str | None = None
     media_level: str | None = None
     language: str | None = None
+    note: str = ""  # the reason in a few words, for a table that fits 80 columns
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,14 @@ def decide(component: Component, seen: Installed, located: Located) -> tuple[str
     return UPDATE, f"installed {version} is older than the media's {media_version}"
 
 
+_NOTES = {
+    UPDATE: "older",
+    CURRENT: "at the level",
+    ABSENT: "not installed",
+    MISSING: "not on media",
+}
+
+
 def plan(
     profile: Profile,
     components: tuple[Component, ...],
@@ -122,8 +131,15 @@ def plan(
         seen = inventory.get(component.id)
         where = located[component.id]
         action, reason = decide(component, seen, where)
+        note = _NOTES.get(action, "")
+        if action == UPDATE:
+            if seen.version is None:
+                note = "version unknown"
+            elif where.media_version is None:
+                note = "media: no version"
         if where.note and action == UPDATE:
             reason = f"{reason}; {where.note}"
+            note = f"{where.language} installer"  # the fallback language (Q286559) says most
         rows.append(
             PlannedComponent(
                 id=component.id,
@@ -137,6 +153,7 @@ def plan(
                 level=level_name(profile.levels, seen.version),
                 media_level=level_name(profile.levels, where.media_version),
                 language=where.language,
+                note=note,
             )
         )
     return Plan(

@@ -36,7 +36,7 @@ def parse_args_overrides(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         cid, sep, text = value.partition("=")
         if not sep or not cid:
             raise BadInput(
-                f"--args {value!r}: expected ID=\"SWITCHES\", e.g. "
+                f'--args {value!r}: expected ID="SWITCHES", e.g. '
                 '--args ntsconn="/your-switch {target}" (spdeploy never guesses switches)'
             )
         result[cid] = split_switches(text, f"--args {value!r}")

@@ -586,6 +586,8 @@ def _resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) ->
     try:
         yield
     except RunInterrupted as exc:
+        from spdeploy.process import command_line
+
         s = _settings(ctx, False)
         words = ["spdeploy"]
         if s.profile_given:
@@ -602,19 +604,8 @@ def _resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) ->
             words += ["--args", value]
         raise Interrupted(
             f"interrupted: run {exc.run_id} stopped and is recorded as interrupted; continue "
-            f"it with: {_shell_words(words)}"
+            f"it with: {command_line(words)}"
         ) from None
-
-
-def _shell_words(words: list[str]) -> str:
-    """A command line the user's own shell takes back as these words."""
-    if sys.platform == "win32":
-        import subprocess
-
-        return subprocess.list2cmdline(words)
-    import shlex
-
-    return shlex.join(words)
 
 
 @main.command()

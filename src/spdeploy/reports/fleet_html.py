@@ -53,7 +53,10 @@ def render_html(fleet: Fleet, title: str = TITLE, *, now: float | None = None) -
     anchors = {p["target"]: f"target-{i}" for i, p in enumerate(html.worst_first(plans), 1)}
     links = {host: anchors[label] for host, label in labels.items()}
     header = _header(fleet, title, now, links)
-    return html.render_data(plans, runs, title, now=now, header=header)
+    verdict = fleet.headline().split(": ", 1)[0]
+    hosts = fleet.hosts[0].host if len(fleet.hosts) == 1 else f"{len(fleet.hosts)} hosts"
+    page_title = f"{verdict} · {hosts} · spdeploy"
+    return html.render_data(plans, runs, title, now=now, header=header, page_title=page_title)
 
 
 def _run(h: HostResult, label: str) -> dict[str, Any] | None:

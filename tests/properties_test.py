@@ -491,6 +491,8 @@ def _component(draw: st.DrawFn, cid: str, before: list[str], partial: bool) -> d
             comp[key] = draw(_OPTIONAL[key])
         elif before:
             comp[key] = draw(st.lists(st.sampled_from(before), max_size=2))
+    if comp.get("interactive") is True and comp.get("args"):
+        del comp["interactive"]  # a contradiction the profile refuses (args make it unattended)
     return comp
 
 

@@ -130,7 +130,7 @@ def apply(
 
 
 def _state(state_dir: PathLike | None) -> Path:
-    from spdeploy.store import default_state_dir
+    from spdeploy.fsutil import default_state_dir
 
     return Path(state_dir) if state_dir is not None else default_state_dir()
 

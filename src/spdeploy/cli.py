@@ -19,11 +19,9 @@ import click
 from spdeploy import __version__
 from spdeploy.errors import (
     BadInput,
-    Internal,
     Interrupted,
     NeedsTerminal,
     RunInterrupted,
-    SpdeployError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,7 +39,7 @@ class Settings:
     profile_given: bool = False  # --profile was typed (apply --plan takes the file's otherwise)
 
     def state_dir(self) -> Path:
-        from spdeploy.store import default_state_dir
+        from spdeploy.fsutil import default_state_dir
 
         return self.state or default_state_dir()
 
@@ -1016,39 +1014,16 @@ def _holds_other_files(directory: Path) -> bool:
 _SEEN: dict[str, Any] = {"state": None, "json": False}
 
 
-def _crash_log(exc: BaseException, argv: list[str]) -> str:
-    """Append the traceback to ``crash.log`` in the state folder (``--state`` if given)."""
-    import time
-    import traceback
-
-    from spdeploy.store import default_state_dir
-
-    try:
-        folder = _SEEN["state"] or default_state_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "crash.log"
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        # a path of non-UTF-8 bytes (a surrogate escape) must not crash the crash log
-        with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"--- {stamp} spdeploy {__version__}: spdeploy {' '.join(argv)}\n")
-            fh.write("".join(traceback.format_exception(exc)) + "\n")
-        return str(path)
-    except OSError:
-        return "(could not write a crash log)"
-
-
 def run(argv: list[str]) -> int:
     """Entry point: parse, dispatch, and turn every outcome into an exit code.
 
-    The one error boundary: expected errors are one line (or a JSON envelope with a stable
-    ``code``) and their exit code; Ctrl-C is 130, after the executor has recorded the run as
-    interrupted; anything else is a bug: 70, with the traceback in the state folder's crash log.
-
-    Output that goes away (a closed pipe, ``| head``, a dropped terminal session) is switched
-    off, and the command goes on to its end: a service pack is never stopped half-way because
-    nobody is reading.
+    Errors reach the user at one boundary (:mod:`spdeploy.error_handler`). Output that goes
+    away (a closed pipe, ``| head``, a dropped terminal session) is switched off, and the
+    command goes on to its end: a service pack is never stopped half-way because nobody is
+    reading.
     """
     from spdeploy import streams
+    from spdeploy.error_handler import error_handler
 
     json_mode = (
         "--json" in argv
@@ -1056,35 +1031,19 @@ def run(argv: list[str]) -> int:
         or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
     )
     _SEEN["state"], _SEEN["json"] = None, json_mode
-    with streams.guarded():
-        return _dispatch(argv, json_mode)
+    with streams.guarded(), error_handler(argv, json_mode, lambda: _SEEN["state"]) as outcome:
+        outcome.exit_code = _dispatch(argv)
+    return outcome.exit_code
 
 
-def _dispatch(argv: list[str], json_mode: bool) -> int:
+def _dispatch(argv: list[str]) -> int:
+    """click's own outcomes as ours: its usage errors are bad input, its Abort is Ctrl-C."""
     try:
-        try:
-            code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
-        except click.exceptions.Exit as exc:
-            return int(exc.exit_code)
-        except click.ClickException as exc:
-            return _report(BadInput(exc.format_message()), json_mode)
-        except (click.exceptions.Abort, KeyboardInterrupt):
-            return _report(Interrupted("interrupted"), json_mode)
-        except SpdeployError as exc:
-            return _report(exc, json_mode)
-        return int(code or 0)
-    except Exception as exc:  # a bug, here or while reporting an error: never a traceback
-        where = _crash_log(exc, argv)
-        message = f"internal error: {type(exc).__name__}: {exc} (traceback in {where})"
-        try:
-            return _report(Internal(message), json_mode)
-        except Exception:  # the reporter itself is broken: the plainest line there is
-            sys.stderr.write(f"spdeploy: error: {message}\n")
-            return Internal.exit_code
-
-
-def _report(exc: SpdeployError, json_mode: bool) -> int:
-    from spdeploy.output import Output
-
-    Output(json_mode=json_mode).error(exc)
-    return exc.exit_code
+        code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        raise BadInput(exc.format_message()) from None
+    except click.exceptions.Abort:
+        raise Interrupted("interrupted") from None
+    return int(code or 0)

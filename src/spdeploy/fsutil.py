@@ -12,6 +12,18 @@ from pathlib import Path
 
 from spdeploy.errors import BadInput, SpdeployError
 
+STATE_ENV = "SPDEPLOY_STATE"
+
+
+def default_state_dir() -> Path:
+    """``$SPDEPLOY_STATE``, else the platform's user data folder: history, logs, backups."""
+    env = os.environ.get(STATE_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("spdeploy", appauthor=False))
+
 
 def target_key(target: Path) -> str:
     """A short, stable file name for a target (its resolved path, hashed): lock and reboot

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy.errors import BadInput
+from spdeploy.fsutil import default_state_dir
+
+__all__ = ["MANIFEST_SUFFIX", "RunRecord", "StepRecord", "Store", "default_state_dir", "new_run_id"]
 
 SCHEMA_VERSION = 3
 # runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
@@ -70,15 +73,6 @@ _MIGRATIONS = {
 }
 # SQLite's Unix and Windows file layers refuse a database path this long or longer (bytes).
 _SQLITE_MAX_PATH = 512
-
-
-def default_state_dir() -> Path:
-    env = os.environ.get("SPDEPLOY_STATE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("spdeploy", appauthor=False))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Windows registry and service look-ups (systemd units elsewhere); imported only by probes."""
+"""Windows registry and service look-ups (systemd units elsewhere); imported only by probes
+and the system reboot signals."""
 
 from __future__ import annotations
 
@@ -13,6 +14,24 @@ _HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HK
 
 def read_registry(key: str, value: str) -> str | None:
     """The value as text, or None when the key or value does not exist."""
+    data = _query(key, value)
+    return None if data is None else str(data)
+
+
+def read_registry_strings(key: str, value: str) -> list[str] | None:
+    """A REG_MULTI_SZ value's strings (one string for any other kind), or None when absent."""
+    data = _query(key, value)
+    if data is None:
+        return None
+    return [str(d) for d in data] if isinstance(data, list) else [str(data)]
+
+
+def registry_key_exists(key: str) -> bool:
+    return _query(key, None) is not None
+
+
+def _query(key: str, value: str | None) -> object | None:
+    """The value's data (``value`` None: True when the key exists), or None when absent."""
     if sys.platform != "win32":
         return None
     import winreg  # type: ignore[import-not-found,unused-ignore]
@@ -23,10 +42,13 @@ def read_registry(key: str, value: str) -> str | None:
         return None
     try:
         with winreg.OpenKey(hive, subkey) as handle:
+            if value is None:
+                return True
             data, _kind = winreg.QueryValueEx(handle, value)
     except OSError:
         return None
-    return str(data)
+    result: object = data
+    return result
 
 
 @cache

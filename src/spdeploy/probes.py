@@ -223,10 +223,14 @@ class Service:
         image = winsys.service_image(self.name)
         if image is None:
             return Finding(False, None, f"no service {self.name}")
+        from pathlib import Path
+
+        if image and not Path(image).is_file():
+            # A key without its program proves nothing: removing a product can leave its
+            # services' keys behind (Exchange's "Remove All" does, Q196305).
+            return Finding(False, None, f"service {self.name} is registered but {image} is gone")
         version = None
         if want_version and image:
-            from pathlib import Path
-
             try:
                 version = pe_file_version(Path(image).read_bytes(), image)
             except OSError:

@@ -6,15 +6,23 @@ records alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from spdeploy.inventory import Installed, Inventory
 from spdeploy.media.locate import Located
 from spdeploy.profile import Component, Profile
 from spdeploy.versions import Version, is_version, level_name
 
+if TYPE_CHECKING:
+    from spdeploy.rebootsignals import Signal
+
 UPDATE, CURRENT, ABSENT, MISSING = "update", "current", "absent", "missing-on-media"
+# Suite findings (SPEC §5 "findings"): codes scripts may rely on.
+CORE_UPDATED = "core-updated-components-behind"
+NOT_SERVICED = "component-not-serviced"  # behind, and nothing that services it will run
+PREREQUISITE = "prerequisite-not-met"  # an update would run below its `requires` level
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class PlannedComponent:
     level: str | None = None
     media_level: str | None = None
     language: str | None = None
+    # a component with no installer of its own: the update whose installer brings it along
+    brought_along_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Plan:
     platform: str
     components: tuple[PlannedComponent, ...]
     findings: tuple[Finding, ...] = ()
+    # the operating system's own pending reboot, as found when the plan was made
+    system_reboot_signals: tuple[Signal, ...] = ()
 
     @property
     def compliant(self) -> bool:
@@ -61,7 +73,17 @@ class Plan:
 
     @property
     def updates(self) -> tuple[PlannedComponent, ...]:
-        return tuple(c for c in self.components if c.action == UPDATE)
+        """The installers that will run (a component brought along by another's has none)."""
+        return tuple(c for c in self.components if c.action == UPDATE and c.installer is not None)
+
+    @property
+    def brought_along(self) -> tuple[PlannedComponent, ...]:
+        """Updates with no installer of their own, brought to the level by another's run."""
+        return tuple(c for c in self.components if c.action == UPDATE and c.installer is None)
+
+    @property
+    def unmet_prerequisites(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.code == PREREQUISITE)
 
 
 def _at_least(version: str | None, media_version: str | None) -> bool:
@@ -82,9 +104,10 @@ def decide(component: Component, seen: Installed, located: Located) -> tuple[str
         return CURRENT, f"installed {version} is at or above the media's {media_version}"
     if located.installer is None:
         wanted = media_version or "the service-pack level"
+        looked = component.installer[0] if component.installer else "none of its own"
         return MISSING, (
             f"installed {version or '(version unknown)'}, needs {wanted}, but the media has no "
-            f"installer for it ({component.installer[0]})"
+            f"installer for it ({looked})"
         )
     if version is None:
         return UPDATE, f"installed, version unknown ({seen.source}); media has {media_version}"
@@ -102,6 +125,7 @@ def plan(
     media: str,
     language: str,
     platform: str,
+    system_reboot_signals: tuple[Signal, ...] = (),
 ) -> Plan:
     rows: list[PlannedComponent] = []
     chosen = {c.id for c in components}
@@ -129,6 +153,18 @@ def plan(
                 language=where.language,
             )
         )
+    # A serviced component's action depends on what runs for the others: decided last.
+    rows = [
+        _serviced(profile, profile.component(r.id), r, rows, located)
+        if profile.component(r.id).serviced_by and r.installed
+        else r
+        for r in rows
+    ]
+    findings = (
+        *suite_findings(profile, rows),
+        *not_serviced(profile, rows),
+        *prerequisites(profile, rows),
+    )
     return Plan(
         profile.id,
         media,
@@ -136,7 +172,128 @@ def plan(
         language,
         platform,
         tuple(rows),
-        suite_findings(profile, rows),
+        findings,
+        system_reboot_signals,
+    )
+
+
+def _serviced(
+    profile: Profile,
+    component: Component,
+    row: PlannedComponent,
+    rows: list[PlannedComponent],
+    located: Mapping[str, Located],
+) -> PlannedComponent:
+    """A component with no installer of its own (the Connectivity Controller, Q242250): at the
+    level, brought along by the first servicing update that runs, or behind with nothing to
+    bring it (a finding). Its level is its own version where one can be read; else it follows
+    the components that service it, and the reason says so."""
+    servicing = [r for r in rows if r.id in component.serviced_by]
+    media_version = row.media_version or _lowest(
+        located[s].media_version for s in component.serviced_by if s in located
+    )
+    row = replace(
+        row,
+        media_version=media_version,
+        media_level=level_name(profile.levels, media_version),
+    )
+    runs = [r for r in servicing if r.action == UPDATE and r.installer is not None]
+    if _at_least(row.version, media_version):
+        return replace(
+            row,
+            action=CURRENT,
+            reason=f"installed {row.version} ({row.level or '?'}) is at or above the level its "
+            f"servicing components bring, {media_version}",
+        )
+    if runs:
+        first = runs[0]
+        seen = (
+            f"installed {row.version} is older than {media_version}"
+            if row.version
+            else f"its version cannot be read here ({row.reason})"
+        )
+        return replace(
+            row,
+            action=UPDATE,
+            brought_along_by=first.id,
+            reason=f"{seen}; no installer of its own: brought along by the {first.id} installer "
+            f"(each of {', '.join(r.id for r in runs)} updates it, Q242250)",
+        )
+    installed = [r for r in servicing if r.installed]
+    if row.version is None and installed and all(r.action == CURRENT for r in installed):
+        levels = ", ".join(f"{r.id} {r.level or r.version}" for r in installed)
+        return replace(
+            row,
+            action=CURRENT,
+            reason=f"its version cannot be read here ({row.reason}); its level follows the "
+            f"components that service it, all at the media's level: {levels}",
+        )
+    wanted = media_version or "the service-pack level"
+    return replace(
+        row,
+        action=UPDATE,
+        reason=f"installed {row.version or '(version unknown)'}, needs {wanted}, and no "
+        f"component that services it will run ({', '.join(component.serviced_by)})",
+    )
+
+
+def _lowest(versions: Iterable[str | None]) -> str | None:
+    """The lowest of the versions given (None ones skipped): the level every one brings."""
+    known = [v for v in versions if v is not None and is_version(v)]
+    return min(known, key=Version) if known else None
+
+
+def not_serviced(profile: Profile, rows: list[PlannedComponent]) -> tuple[Finding, ...]:
+    """A component behind with no installer of its own and nothing running to bring it along."""
+    return tuple(
+        Finding(
+            NOT_SERVICED,
+            f"{r.name} is at {r.level or r.version or 'an unknown version'}, below the media's "
+            f"{r.media_level or r.media_version or 'level'}, and none of the components that "
+            f"service it will run ({', '.join(profile.component(r.id).serviced_by)}): only "
+            "their installers bring it to the level",
+            (r.id,),
+        )
+        for r in rows
+        if r.action == UPDATE and r.installer is None and r.brought_along_by is None
+    )
+
+
+def prerequisites(profile: Profile, rows: list[PlannedComponent]) -> tuple[Finding, ...]:
+    """Each update whose ``requires`` would not hold when it runs: checked before anything runs.
+    A required component updated earlier in the same run counts at the media's version."""
+    level: dict[str, str | None] = {}
+    found = []
+    for row in rows:
+        if row.action == UPDATE and row.installer is not None:
+            for cid, wanted in profile.component(row.id).requires.items():
+                have = level.get(cid)
+                if not _at_least(have, wanted):
+                    found.append(_unmet(profile, row, cid, wanted, have, cid in level))
+        level[row.id] = row.media_version if row.action == UPDATE and row.installer else row.version
+    return tuple(found)
+
+
+def _unmet(
+    profile: Profile,
+    row: PlannedComponent,
+    cid: str,
+    wanted: str,
+    have: str | None,
+    planned: bool,
+) -> Finding:
+    named = level_name(profile.levels, wanted)
+    need = f"{wanted} ({named})" if named else wanted
+    if not planned:
+        state = "not selected in this plan (--only/--skip)"
+    elif have is None:
+        state = "of unknown version (or not installed) when it would run"
+    else:
+        state = f"at {have} ({level_name(profile.levels, have) or '?'}) when it would run"
+    return Finding(
+        PREREQUISITE,
+        f"{row.id} needs {cid} at {need} or later before its installer runs; {cid} is {state}",
+        (row.id, cid),
     )
 
 
@@ -157,7 +314,7 @@ def suite_findings(profile: Profile, rows: list[PlannedComponent]) -> tuple[Find
         names = ", ".join(f"{r.id} {r.level or r.version or '?'}" for r in behind)
         findings.append(
             Finding(
-                "core-updated-components-behind",
+                CORE_UPDATED,
                 f"{by_id[core.id].name} is at {core.level or core.version} but "
                 f"{len(behind)} component(s) that run on it were left behind: {names} "
                 "(each needs its own service-pack installer, Q242250)",

@@ -73,6 +73,7 @@ def apply(
     state_dir: PathLike | None = None,
     resume: bool = True,
     dry_run: bool = False,
+    refuse_on_pending_reboot: bool = False,
 ) -> dict[str, Any]:
     """Bring every installed component to the media's level; the SPEC §5 ``apply`` dict.
 
@@ -90,6 +91,9 @@ def apply(
     real run makes before its first installer (every installed component on the media, no
     interactive installer without switches), raising what the real run would raise, and
     returns the plan dict, as ``check`` does. Ansible's check mode is this.
+
+    ``refuse_on_pending_reboot`` refuses (``Refused``, nothing run) while the operating system
+    itself waits for a reboot (the result's ``system_reboot_signals``); by default apply goes on.
     """
     from spdeploy.executor import ApplyOptions, commands_for, refuse_early
     from spdeploy.executor import apply as run
@@ -102,7 +106,13 @@ def apply(
     prep = prepare(profile, _selection(media, target, language, platform, only, skip))
     try:
         prep.profile.require(switches, "args")
-        options = ApplyOptions(timeout=timeout, resume=resume, args=switches, has_terminal=False)
+        options = ApplyOptions(
+            timeout=timeout,
+            resume=resume,
+            args=switches,
+            has_terminal=False,
+            refuse_on_pending_reboot=refuse_on_pending_reboot,
+        )
         if dry_run:
             plan = prep.plan()
             refuse_early(prep, plan, commands_for(prep, plan, options, Path("staged")), options)

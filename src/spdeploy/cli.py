@@ -365,6 +365,13 @@ def plan(
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
+    "--refuse-on-pending-reboot",
+    is_flag=True,
+    help="Refuse (exit 1, nothing run) while the system itself waits for a reboot (Windows: "
+    "CBS RebootPending, Windows Update RebootRequired, PendingFileRenameOperations; Linux: "
+    "/var/run/reboot-required). Without it apply warns and goes on.",
+)
+@click.option(
     "--args",
     "args",
     multiple=True,
@@ -382,14 +389,16 @@ def apply(
     dry_run: bool,
     resume: bool,
     yes: bool,
+    refuse_on_pending_reboot: bool,
     args: tuple[str, ...],
     json_flag: bool,
     **kw: Any,
 ) -> int:
     """Run every needed installer in order, verify each, record each.
 
-    Refuses before anything runs when an installed component has no installer on the media, or
-    when an interactive installer would run without a terminal.
+    Refuses before anything runs when an installed component has no installer on the media, when
+    an update's prerequisite level is not met (profile `requires`), or when an interactive
+    installer would run without a terminal.
 
     \b
     Example:  spdeploy apply --media D:\\ --target C:\\exchsrvr --dry-run
@@ -397,7 +406,8 @@ def apply(
               spdeploy apply --plan approved.json
 
     Exit codes: 0 every component at the level, 1 a step failed or apply refused (missing-on-media,
-    SHA256SUMS mismatch, a saved plan that no longer holds), 2 bad input (also: an interactive
+    a prerequisite not met, a pending system reboot with --refuse-on-pending-reboot, SHA256SUMS
+    mismatch, a saved plan that no longer holds), 2 bad input (also: an interactive
     installer and no terminal), 3 applied but a reboot is required (then apply --resume), 4
     another apply holds the target's lock.
     """
@@ -416,6 +426,7 @@ def apply(
         resume=resume,
         args=parse_args_overrides(args),
         has_terminal=terminal,
+        refuse_on_pending_reboot=refuse_on_pending_reboot,
     )
 
     def confirm(plan: Any) -> bool:

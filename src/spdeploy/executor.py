@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from spdeploy import process
+from spdeploy import knownfailures, process
 from spdeploy.commands.common import Prepared
 from spdeploy.errors import (
     BadInput,
@@ -53,6 +53,8 @@ class ApplyOptions:
     # apply --plan: component id -> installer folder fingerprint the saved plan recorded, for
     # every component it would update (None: no saved plan)
     expected_fingerprints: Mapping[str, str] | None = None
+    # refuse before anything runs while the system itself waits for a reboot (else: a warning)
+    refuse_on_pending_reboot: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class ApplyResult:
     final: Plan | None = None  # compliance after the run
     dry_run: bool = False
     resumed: bool = False  # --resume continued an interrupted run (else it started a new one)
+    todo_after: tuple[knownfailures.ToDo, ...] = ()  # follow-ups the articles require
 
     @property
     def reboot_required(self) -> bool:
@@ -180,6 +183,25 @@ def refuse_early(
     if plan.missing:
         listed = "; ".join(f"{c.id}: {c.reason}" for c in plan.missing)
         raise Refused(f"refusing to apply: installed component(s) cannot be updated ({listed})")
+    if plan.unmet_prerequisites:
+        listed = "; ".join(f.message for f in plan.unmet_prerequisites)
+        raise Refused(f"refusing to apply: a prerequisite is not met ({listed})")
+    pending = plan.system_reboot_signals
+    if (
+        pending
+        and plan.updates
+        and (opts.refuse_on_pending_reboot or prep.profile.refuse_on_pending_reboot)
+    ):
+        asked = (
+            "--refuse-on-pending-reboot"
+            if opts.refuse_on_pending_reboot
+            else f"profile {prep.profile.id}: refuse_on_pending_reboot"
+        )
+        raise Refused(
+            "refusing to apply: the system is waiting for a reboot of its own "
+            f"({'; '.join(s.describe() for s in pending)}), and installers fail then; reboot "
+            f"first ({asked})"
+        )
     needy = [c.id for c in commands if c.interactive]
     if needy and not opts.has_terminal:
         first = needy[0]
@@ -319,7 +341,15 @@ def _apply_locked(
     except BaseException as exc:
         _interrupted(store, run_id, exc)
         raise
-    result = ApplyResult(plan, run_id, commands, tuple(steps), final, resumed=previous is not None)
+    result = ApplyResult(
+        plan,
+        run_id,
+        commands,
+        tuple(steps),
+        final,
+        resumed=previous is not None,
+        todo_after=knownfailures.todo_after(prep.profile, plan, steps),
+    )
     status = {0: OK, 3: REBOOT}.get(result.exit_code, FAILED)
     store.close_run(run_id, status, result.exit_code)
     if result.exit_code == 0:
@@ -494,6 +524,10 @@ def _run_steps(
                 step = _not_run(run_id, seq, row, FAILED, f"backup failed, not run: {exc}")
             else:
                 progress.step_started(command, comp.name)
+                resolve = _log_resolver(prep, row, staged[command.id])
+                before = knownfailures.snapshot(
+                    knownfailures.log_paths(comp.known_failures, resolve)
+                )
                 step = _run_one(
                     prep, comp, row, command, staged[command.id], journal, store, options
                 )
@@ -504,6 +538,8 @@ def _run_steps(
                 _collect_logs(
                     prep, comp, run_dir, step_variables(prep, row, staged[command.id].folder)
                 )
+                if step.status in (FAILED, TIMEOUT) and comp.known_failures:
+                    step = _diagnose(prep, comp, step, resolve, before)
         if step.status in (FAILED, TIMEOUT):
             stopped = f"{command.id} {step.status}"
         elif step.status == REBOOT and step.exit_code == 1641:
@@ -511,7 +547,81 @@ def _run_steps(
         store.record_step(step)
         progress.step_finished(step)
         results.append(step)
+    for row in plan.brought_along:
+        proof = _brought_along(prep, row, results, run_id, seq + 1)
+        if proof is not None:
+            seq += 1
+            store.record_step(proof)
+            progress.step_finished(proof)
+            results.append(proof)
     return results
+
+
+def _log_resolver(prep: Prepared, row: PlannedComponent, staged: Staged) -> Callable[[str], Path]:
+    """A known failure's log path (a template, as ``logs``) -> the file on this machine."""
+    variables = step_variables(prep, row, staged.folder)
+
+    def resolve(template: str) -> Path:
+        path = Path(_render(template, variables))
+        return path if path.is_absolute() else prep.target / path
+
+    return resolve
+
+
+def _diagnose(
+    prep: Prepared,
+    comp: Component,
+    step: StepRecord,
+    resolve: Callable[[str], Path],
+    before: knownfailures.Snapshot,
+) -> StepRecord:
+    """The profile's known failures that match this failed step (SPEC §10)."""
+    facts = {
+        "exit_code": "" if step.exit_code is None else str(step.exit_code),
+        "status": step.status,
+        "target": str(prep.target),
+        "output": step.log or "",
+    }
+    hits = knownfailures.diagnose(comp.known_failures, facts, resolve, before)
+    return replace(step, known_failures=hits) if hits else step
+
+
+def _brought_along(
+    prep: Prepared, row: PlannedComponent, steps: list[StepRecord], run_id: str, seq: int
+) -> StepRecord | None:
+    """A component with no installer of its own, after the runs that service it (Q242250):
+    proven by its own version where one can be read, else by those runs; the message says which.
+    None when nothing that services it ran (the plan's finding already says so)."""
+    comp = prep.profile.component(row.id)
+    runs = [s for s in steps if s.component in comp.serviced_by]
+    if not runs:
+        return None
+    names = ", ".join(s.component for s in runs)
+    after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
+    readable = after.version is not None and is_version(after.version)
+    if readable and _reached(row.version, after.version, row.media_version):
+        status = OK
+        message = f"brought along by {names}; level proven by {after.source}: {after.version}"
+    elif any(s.status != OK for s in runs):
+        status = SKIPPED
+        ended = ", ".join(f"{s.component} {s.status}" for s in runs)
+        message = f"not brought to the level: the runs that service it did not all end ok ({ended})"
+    elif readable:
+        status = FAILED
+        message = (
+            f"not brought to the level by {names}, which ended ok: {after.source} shows "
+            f"{after.version}, expected {row.media_version}"
+        )
+    else:
+        status = OK
+        message = (
+            f"no file of its own readable here ({after.source}); level proven by the run(s) "
+            f"that service it: {names} reached the media's level"
+        )
+    now = time.time()
+    return StepRecord(
+        run_id, seq, comp.id, status, None, now, 0.0, row.version, after.version, None, message
+    )
 
 
 def _not_run(run_id: str, seq: int, row: PlannedComponent, status: str, why: str) -> StepRecord:

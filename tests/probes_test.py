@@ -263,3 +263,22 @@ def test_parse_probe_nested_any() -> None:
     )
     assert isinstance(probe, AnyOf)
     assert [p.kind for p in probe.probes] == ["registry", "exists"]
+
+
+def test_a_service_whose_program_is_gone_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exchange's "Remove All" leaves the connectors' service keys behind (Q196305)
+    from spdeploy import winsys
+    from spdeploy.probes import Service
+
+    program = tmp_path / "Lsntsmex.exe"
+    monkeypatch.setattr(winsys, "services_available", lambda: True)
+    monkeypatch.setattr(winsys, "service_image", lambda name: str(program))
+    ctx = ProbeContext(FolderTree(tmp_path))
+    left = Service("LME-NOTES").run(ctx, want_version=False)
+    assert not left.found
+    assert "registered but" in left.source and "is gone" in left.source
+    write_pe(program, "5.5.2653.0")
+    found = Service("LME-NOTES").run(ctx, want_version=True)
+    assert (found.found, found.version) == (True, "5.5.2653.0")

@@ -40,9 +40,21 @@ def _plan(
         )
         for c in PROFILE.components
     }
-    inventory = Inventory("exchange55", "/t", rows)
     chosen = tuple(c for c in PROFILE.components if not only or c.id in only)
-    return plan(PROFILE, chosen, inventory, located, media="/m", language="Eng", platform="I386")
+    inventory = Inventory(
+        "exchange55", "/t", tuple(r for r in rows if r.id in {c.id for c in chosen})
+    )
+    others = {r.id: r for r in rows if r not in inventory.components}
+    return plan(
+        PROFILE,
+        chosen,
+        inventory,
+        located,
+        media="/m",
+        language="Eng",
+        platform="I386",
+        others=others,
+    )
 
 
 # every installer on the media; the Connectivity Controller has none of its own (Q242250)
@@ -214,7 +226,9 @@ def test_groupwise_needs_the_server_at_sp1_before_it_runs() -> None:
     unmet = result.unmet_prerequisites
     assert [f.components for f in unmet] == [("gwxconn", "server")]
     assert "gwxconn needs server at 5.5.2232 (SP1) or later" in unmet[0].message
-    assert "not selected" in unmet[0].message
+    assert "server is at 5.5.1960.8 (RTM) when it would run, left out of this run" in (
+        unmet[0].message
+    )
     assert unmet[0].code == PREREQUISITE
 
 
@@ -230,3 +244,13 @@ def test_a_prerequisite_is_only_checked_for_what_runs() -> None:
     only = ("gwxconn",)
     assert _plan({"server": RTM, "gwxconn": SP4}, ALL, only=only).unmet_prerequisites == ()
     assert _plan({"server": SP1, "gwxconn": SP2}, ALL, only=(*only, "server")).findings == ()
+
+
+def test_a_prerequisite_that_cannot_be_read_does_not_refuse() -> None:
+    # an Update.exe with no version resource: the server's level after it is unknown, not short
+    unknown = _plan({"server": RTM, "calcon": SP2}, ALL, medias={"server": "not a version"})
+    assert unknown.unmet_prerequisites == ()
+    assert _plan({"server": None, "calcon": SP2}, ALL, only=("calcon",)).unmet_prerequisites == ()
+    # but a required component that is not installed at all is a refusal
+    absent = _plan({"calcon": SP2}, ALL)
+    assert "server is not installed" in absent.unmet_prerequisites[0].message

@@ -126,7 +126,9 @@ def plan(
     language: str,
     platform: str,
     system_reboot_signals: tuple[Signal, ...] = (),
+    others: Mapping[str, Installed] | None = None,
 ) -> Plan:
+    """``others``: components left out of the selection that a selected one ``requires``."""
     rows: list[PlannedComponent] = []
     chosen = {c.id for c in components}
     # Order over the whole profile, then keep the selection, so --only keeps dependency order.
@@ -163,7 +165,7 @@ def plan(
     findings = (
         *suite_findings(profile, rows),
         *not_serviced(profile, rows),
-        *prerequisites(profile, rows),
+        *prerequisites(profile, rows, others or {}),
     )
     return Plan(
         profile.id,
@@ -259,18 +261,29 @@ def not_serviced(profile: Profile, rows: list[PlannedComponent]) -> tuple[Findin
     )
 
 
-def prerequisites(profile: Profile, rows: list[PlannedComponent]) -> tuple[Finding, ...]:
+def prerequisites(
+    profile: Profile, rows: list[PlannedComponent], others: Mapping[str, Installed]
+) -> tuple[Finding, ...]:
     """Each update whose ``requires`` would not hold when it runs: checked before anything runs.
-    A required component updated earlier in the same run counts at the media's version."""
-    level: dict[str, str | None] = {}
+
+    A required component updated earlier in the same run counts at the media's version; one
+    left out of the plan (``others``: --only/--skip) at its installed version. Only what is
+    known to fall short refuses: a version that cannot be read is not a proof either way.
+    """
+    # component id -> (installed, version when the next update runs, left out of the plan)
+    level: dict[str, tuple[bool, str | None, bool]] = {
+        cid: (seen.installed, seen.version, True) for cid, seen in others.items()
+    }
     found = []
     for row in rows:
         if row.action == UPDATE and row.installer is not None:
             for cid, wanted in profile.component(row.id).requires.items():
-                have = level.get(cid)
-                if not _at_least(have, wanted):
-                    found.append(_unmet(profile, row, cid, wanted, have, cid in level))
-        level[row.id] = row.media_version if row.action == UPDATE and row.installer else row.version
+                installed, have, left_out = level.get(cid, (False, None, True))
+                known_short = have is not None and is_version(have) and not _at_least(have, wanted)
+                if not installed or known_short:
+                    found.append(_unmet(profile, row, cid, wanted, have, installed, left_out))
+        runs = row.action == UPDATE and row.installer is not None
+        level[row.id] = (row.installed, row.media_version if runs else row.version, False)
     return tuple(found)
 
 
@@ -280,16 +293,17 @@ def _unmet(
     cid: str,
     wanted: str,
     have: str | None,
-    planned: bool,
+    installed: bool,
+    left_out: bool,
 ) -> Finding:
     named = level_name(profile.levels, wanted)
     need = f"{wanted} ({named})" if named else wanted
-    if not planned:
-        state = "not selected in this plan (--only/--skip)"
-    elif have is None:
-        state = "of unknown version (or not installed) when it would run"
+    if not installed:
+        state = "not installed"
     else:
         state = f"at {have} ({level_name(profile.levels, have) or '?'}) when it would run"
+        if left_out:
+            state += ", left out of this run (--only/--skip)"
     return Finding(
         PREREQUISITE,
         f"{row.id} needs {cid} at {need} or later before its installer runs; {cid} is {state}",

@@ -40,6 +40,8 @@ class Prepared:
     inventory: Inventory
     located: dict[str, Located] = field(default_factory=dict)
     system_reboot_signals: tuple[Signal, ...] = ()  # the OS's own pending reboot (rebootsignals)
+    # components left out of the selection that a selected one requires (their levels)
+    required: Inventory | None = None
 
     def plan(self) -> Plan:
         return plan(
@@ -51,6 +53,7 @@ class Prepared:
             language=self.language,
             platform=self.platform,
             system_reboot_signals=self.system_reboot_signals,
+            others={c.id: c for c in self.required.components} if self.required else None,
         )
 
 
@@ -82,6 +85,18 @@ def prepare(profile_ref: str, sel: Selection) -> Prepared:
     servicing = {s for c in components for s in c.serviced_by}
     looked_up = tuple(c for c in profile.components if c in components or c.id in servicing)
     located = locate_all(profile, media, looked_up, language, platform, target_variables(target))
+    selected = {c.id for c in components}
+    wanted = {cid for c in components for cid in c.requires} - selected
+    required = tuple(c for c in profile.components if c.id in wanted)
     return Prepared(
-        profile, media, target, language, platform, components, inventory, located, pending()
+        profile,
+        media,
+        target,
+        language,
+        platform,
+        components,
+        inventory,
+        located,
+        pending(),
+        scan(profile, tree, target, required) if required else None,
     )

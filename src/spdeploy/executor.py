@@ -593,8 +593,9 @@ def _brought_along(
     proven by its own version where one can be read, else by those runs; the message says which.
     None when nothing that services it ran (the plan's finding already says so)."""
     comp = prep.profile.component(row.id)
-    runs = [s for s in steps if s.component in comp.serviced_by]
-    if not runs:
+    planned = [s for s in steps if s.component in comp.serviced_by]
+    runs = [s for s in planned if s.status != SKIPPED]
+    if not runs:  # none of them started
         return None
     names = ", ".join(s.component for s in runs)
     after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
@@ -602,9 +603,9 @@ def _brought_along(
     if readable and _reached(row.version, after.version, row.media_version):
         status = OK
         message = f"brought along by {names}; level proven by {after.source}: {after.version}"
-    elif any(s.status != OK for s in runs):
+    elif any(s.status != OK for s in planned):
         status = SKIPPED
-        ended = ", ".join(f"{s.component} {s.status}" for s in runs)
+        ended = ", ".join(f"{s.component} {s.status}" for s in planned)
         message = f"not brought to the level: the runs that service it did not all end ok ({ended})"
     elif readable:
         status = FAILED

@@ -31,7 +31,7 @@ def test_demo_ends_compliant_at_sp4(tmp_path: Path) -> None:
     # every installed component is at SP4 on disk
     scan = cli_process("--json", "scan", "--target", tmp_path / "demo" / "exchsrvr")
     versions = {c["id"]: c["version"] for c in scan.json()["components"] if c["installed"]}
-    assert versions == dict.fromkeys(["server", "calcon", "ntsconn", "gwxconn"], SP4)
+    assert versions == dict.fromkeys(["server", "coco", "calcon", "ntsconn", "gwxconn"], SP4)
 
 
 def test_demo_json(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from spdeploy.planner import Plan
 from spdeploy.reports import html
 
 NOW = 1_795_615_267.0
-COMPONENTS = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+COMPONENTS = ["server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
 
 
 def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:

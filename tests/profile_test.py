@@ -959,7 +959,7 @@ def test_profiles_show_table(capsys: pytest.CaptureFixture[str]) -> None:
     # reads as the articles do: the controller is serviced by the connectors (Q242250), the
     # known failures and follow-ups name their articles
     assert "(none of its own: serviced by calcon, ntsconn, gwxconn, ovvconn, snaconn)" in r.out
-    assert "requires server 5.5.2232 or later" in r.out
+    assert "requires server 5.5.2232 (SP1) or later" in r.out
     assert "known failure Q198857: There is no Temp folder" in r.out
     assert "to do after (Q286176)" in r.out
     assert "exists Connect/Exchconn/Lsntsmex.exe" in r.out

@@ -492,14 +492,21 @@ class Output:
             always=True,
         )
         for c in profile.ordered():
-            self._component_detail(c)
+            self._component_detail(c, profile.levels)
 
-    def _component_detail(self, c: Any) -> None:
+    def _component_detail(self, c: Any, levels: Any) -> None:
         """What ``profiles show`` says per component beyond the table, as the articles do."""
+        from spdeploy.versions import level_name
+
         lines = [f"detected by {c.installed.describe()}"]
         if c.version is not None:
             lines.append(f"version from {c.version.describe()}")
-        lines += [f"requires {cid} {v} or later" for cid, v in c.requires.items()]
+        if c.serviced_by:
+            lines.append(f"no installer of its own: serviced by {', '.join(c.serviced_by)}")
+        lines += [
+            f"requires {cid} {_version(v, level_name(levels, v))} or later"
+            for cid, v in c.requires.items()
+        ]
         if c.backup:
             lines.append(f"backs up {', '.join(c.backup)}")
         if c.logs:

@@ -154,6 +154,7 @@ def test_controller_behind_is_brought_along_by_the_first_connector_run() -> None
     assert result.brought_along == (coco,)
     assert not result.compliant
     assert "coco" in result.findings[0].components  # left behind by the server's update
+    assert "coco comes with another's, Q242250" in result.findings[0].message
 
 
 def test_controller_behind_with_no_connector_to_run_is_a_finding() -> None:

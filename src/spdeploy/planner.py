@@ -326,12 +326,16 @@ def suite_findings(profile: Profile, rows: list[PlannedComponent]) -> tuple[Find
         if not behind:
             continue
         names = ", ".join(f"{r.id} {r.level or r.version or '?'}" for r in behind)
+        along = [r.id for r in behind if not profile.component(r.id).installer]
+        why = "each needs its own service-pack installer"
+        if along:
+            why += f"; {', '.join(along)} comes with another's"
         findings.append(
             Finding(
                 CORE_UPDATED,
                 f"{by_id[core.id].name} is at {core.level or core.version} but "
                 f"{len(behind)} component(s) that run on it were left behind: {names} "
-                "(each needs its own service-pack installer, Q242250)",
+                f"({why}, Q242250)",
                 tuple(r.id for r in behind),
             )
         )

@@ -187,3 +187,19 @@ def test_a_held_lock_is_exit_4(tmp_path: Path) -> None:
     with filelock.FileLock(lock_file), pytest.raises(LockHeld) as info:
         _apply(world, state_dir=world.state)
     assert info.value.exit_code == 4
+
+
+def test_apply_refuses_on_a_pending_system_reboot_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "host"
+    (root / "var/run").mkdir(parents=True)
+    (root / "var/run/reboot-required").write_text("")
+    monkeypatch.setenv("SPDEPLOY_SYSTEM_ROOT", str(root))
+    world = build_world(tmp_path / "w")
+    with pytest.raises(Refused, match="waiting for a reboot of its own"):
+        _apply(world, state_dir=world.state, refuse_on_pending_reboot=True)
+    assert _ran(world) == []
+    result = _apply(world, state_dir=world.state)  # by default: reported, and it goes on
+    assert [s["name"] for s in result["system_reboot_signals"]] == ["reboot-required"]
+    assert result["compliant"] is True

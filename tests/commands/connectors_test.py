@@ -218,6 +218,18 @@ def test_an_error_left_in_the_log_by_an_earlier_setup_is_not_this_failure(
     assert _steps(res.json())["ntsconn"]["known_failures"] == []
 
 
+def test_a_connector_setup_killed_at_the_timeout_names_q234291(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # stopped before it completed, as a cancelled setup: uninstall, then reinstall (Q234291)
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"gwxconn": Behaviour(hang=True)}})
+    res = cli(capsys, *world_args(world, "apply", "--only", "gwxconn", "--timeout", "1"))
+    assert res.code == 1
+    step = _steps(res.json())["gwxconn"]
+    assert step["status"] == "timeout"
+    assert [(h["article"], h["in"]) for h in step["known_failures"]] == [("Q234291", "status")]
+
+
 def test_a_site_profile_carries_its_own_known_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -329,6 +341,10 @@ def test_plan_and_status_report_the_system_reboot_signal(
     text = cli(capsys, *world_args(world, "status", json_mode=False))
     assert "warning: the system is waiting for a reboot of its own: reboot-required" in text.out
     assert "  libc6" in text.out
+    page = tmp_path / "status.html"
+    cli(capsys, *world_args(world, "status", "--output", page, json_mode=False))
+    assert "The system is waiting for a reboot of its own" in page.read_text()
+    assert "<code>linux-image-6.1.0-13-amd64</code>" in page.read_text()
 
 
 def test_apply_warns_and_goes_on_by_default(

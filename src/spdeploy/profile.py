@@ -394,9 +394,7 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     if not isinstance(notes, str):
         raise ProfileError(f"{where('notes')}: expected a string")
     known_failures = parse_rules(
-        raw.get("known_failures", []),
-        where("known_failures"),
-        lambda values, here: _check_templates(values, here),
+        raw.get("known_failures", []), where("known_failures"), _check_templates
     )
     return Component(
         id=cid,

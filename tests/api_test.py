@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cli, tree_hash, world_args
+from helpers import cli, machine_booted, tree_hash, world_args
 
 from spdeploy import api
 from spdeploy.errors import BadInput, LockHeld, MediaError, Refused, SpdeployError
@@ -33,7 +33,13 @@ def test_check_is_the_status_json_and_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = build_world(tmp_path / "w")
-    report = api.check(world.media, world.target, profile=str(world.profile), platform="I386")
+    report = api.check(
+        world.media,
+        world.target,
+        profile=str(world.profile),
+        platform="I386",
+        state_dir=world.state,
+    )
     status = cli(capsys, *world_args(world, "status"))
     assert report == status.json()  # the same SPEC §5 shape as `status --json`
     assert report["compliant"] is False
@@ -63,13 +69,17 @@ def test_state_dir_defaults_to_spdeploy_state(
     assert Store(dont_write_to_user_data).runs()[0].id == result["run_id"]
 
 
-def test_apply_after_a_reboot_resumes_the_same_run(tmp_path: Path) -> None:
+def test_apply_after_a_reboot_resumes_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world = build_world(tmp_path / "w", media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
     first = _apply(world, state_dir=world.state)
     assert first["reboot_required"] is True and first["resumed"] is False
     statuses = {s["id"]: s["status"] for s in first["steps"]}
     assert statuses["calcon"] == "reboot-required"
+    assert first["reboot_pending"]["run_id"] == first["run_id"]
     # after the reboot, the same call: it continues that run
+    machine_booted(monkeypatch)
     second = _apply(world, state_dir=world.state)
     assert second["resumed"] is True and second["run_id"] == first["run_id"]
     assert second["compliant"] is True and second["reboot_required"] is False
@@ -98,7 +108,7 @@ def test_interactive_installers_need_args(tmp_path: Path) -> None:
     world = build_world(tmp_path / "w")
     with pytest.raises(BadInput, match="needs a person") as info:
         api.apply(world.media, world.target, platform="I386", state_dir=world.state)
-    assert info.value.exit_code == 2 and info.value.code == "usage"
+    assert info.value.exit_code == 2 and info.value.code == "needs-terminal"
     assert _ran(world) == []
     # switches as a string (split like a shell) or as a list make them unattended
     args = {"server": "{target}", "calcon": ["{target}"], "ntsconn": "'{target}'"}

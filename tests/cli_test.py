@@ -3,6 +3,7 @@ Ctrl-C recorded and 130; a bug is 70 with its traceback in the state folder."""
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -76,6 +77,24 @@ def test_a_bug_is_exit_70_with_the_traceback_in_the_state_folder(
     assert (code, error["code"]) == (70, "internal")
 
 
+def test_a_bug_while_reporting_an_error_still_leaves_a_crash_log(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error reporter itself fails (as a closed stderr once made it): still exit 70, a
+    crash log, and a plain line, never a traceback."""
+    from spdeploy.output import Output
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("reporter broke")
+
+    monkeypatch.setattr(Output, "error", broken)
+    res = cli(capsys, *world_args(world, "status", "--only", "nosuch", json_mode=False))
+    assert res.code == 70
+    assert res.err.startswith("spdeploy: error: internal error: RuntimeError: reporter broke")
+    assert "Traceback" not in res.err
+    assert "RuntimeError: reporter broke" in (world.state / "crash.log").read_text()
+
+
 def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path) -> None:
     slow = Behaviour(delay_s=30)
     world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": slow}})
@@ -89,16 +108,39 @@ def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while "calcon ran" not in _marker(world) and time.monotonic() < deadline:
         time.sleep(0.02)
+    time.sleep(0.5)  # calcon has worked a while: the history must say how long
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
-    assert err.strip().endswith("spdeploy: error: interrupted")
     (run,) = Store(world.state).runs()
     assert run.status == "interrupted" and run.exit_code == 130
     assert [(s.component, s.status) for s in run.steps] == [
         ("server", "ok"),
         ("calcon", "interrupted"),
     ]
+    # the message names the run and the exact command that continues it
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"spdeploy: error: interrupted: run {run.id} stopped"), line
+    words = shlex.split(line.split("continue it with: ", 1)[1])
+    assert words == [
+        "spdeploy",
+        "--profile",
+        str(world.profile),
+        "--state",
+        str(world.state),
+        "apply",
+        "--resume",
+        "--media",
+        str(world.media),
+        "--target",
+        str(world.target),
+        "--platform",
+        "I386",
+    ]
+    # the history says it plainly, and how long the cut-off step had run
+    assert run.message.startswith("interrupted by Ctrl-C"), run.message
+    assert "KeyboardInterrupt" not in run.message
+    assert run.steps[1].duration_s >= 0.4
 
 
 def _marker(world: World) -> str:
@@ -270,3 +312,50 @@ def test_json_does_not_choose_the_format_of_output_files(
         capsys, *world_args(world, "status", "--output", prom, "--output", tmp_path / "s.bin")
     )
     assert (code, error["code"]) == (2, "usage") and "s.bin" in str(error["message"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="these paths may exist on Windows")
+@pytest.mark.parametrize(
+    ("option", "path", "what"),
+    [
+        ("--media", r"\\server\share\SP4", "media not found"),
+        ("--media", "D:\\", "media not found"),
+        ("--target", r"C:\exchsrvr", "target not found"),
+        ("--target", r"\\server\share\exchsrvr", "target not found"),
+    ],
+)
+def test_windows_paths_that_are_not_here_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, path: str, what: str
+) -> None:
+    world = build_world(tmp_path)
+    given = {"--media": str(world.media), "--target": str(world.target), option: path}
+    res = cli(capsys, "plan", "--media", given["--media"], "--target", given["--target"])
+    assert res.code == 2
+    # off Windows these are relative names (the target is shown made absolute)
+    assert res.err.startswith("spdeploy: error: ") and f"{path}: {what} (expected " in res.err
+    assert res.err.count("\n") == 1
+
+
+def _unc(path: Path) -> Path:
+    """``C:\\x`` as the administrative share ``\\\\localhost\\C$\\x``."""
+    drive, rest = str(path).split(":", 1)
+    return Path(f"\\\\localhost\\{drive}${rest}")
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="UNC paths are Windows paths")
+def test_unc_media_and_target_on_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    media, target = _unc(world.media), _unc(world.target)
+    if not target.is_dir():
+        pytest.skip(f"the administrative share {target} cannot be reached here")
+    res = cli(
+        capsys,
+        *("--profile", world.profile, "--state", world.state, "--json", "plan"),
+        *("--media", media, "--target", target, "--platform", "I386"),
+    )
+    assert res.code == 0, res.err
+    assert res.json()["media"] == str(media)
+    actions = {c["id"]: c["action"] for c in res.json()["components"]}
+    assert actions["server"] == "update"

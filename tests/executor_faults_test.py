@@ -19,15 +19,18 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import cli, cli_process, world_args
+from helpers import cli, cli_process, machine_booted, world_args
 
+from spdeploy.faults import FAULT_ENV
 from spdeploy.locking import TARGET_LOCK
 from spdeploy.sandbox.world import SP2, Behaviour, World, build_world
 from spdeploy.store import Store
 
 UPDATED = ["server", "calcon", "ntsconn", "gwxconn"]
-KILLS = 50
-SEED = 20261125
+# A dozen seeded kills per test run keep it well inside its time limit on a loaded two-core CI
+# machine; bench/kills.py runs the long schedule (50 kills, docs/reliability.md has its figures).
+KILLS = 12
+SEED = 20261201
 
 
 def _ran(world: World) -> list[str]:
@@ -105,7 +108,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     assert proc.wait() == 0
     span = time.monotonic() - opened
     fractions = [rng.random() for _ in range(KILLS)]
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(
             pool.map(
                 lambda n: _kill_and_resume(tmp_path / f"k{n}", fractions[n], span), range(KILLS)
@@ -122,8 +125,9 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
             mine = [s for s in steps if s.component == component]
             # a step verified done is never run again
             assert sum(s.status == "ok" for s in mine) <= 1, mine
-            interrupted = sum(s.status == "interrupted" for s in mine)
-            assert _ran(world).count(component) <= 1 + interrupted, (component, mine)
+            # a SIGKILL leaves the installer running (own session): the resume waits for it
+            # and never starts a second copy, whenever the kill came
+            assert _ran(world).count(component) == 1, (component, mine)
             # nothing is left "running" once a resume has finished
             assert all(s.status != "running" for s in mine)
     # the kills landed in more than one place (staging, installers, between steps)
@@ -149,6 +153,26 @@ def test_killed_during_an_installer_resume_waits_for_it(tmp_path: Path) -> None:
     (run,) = Store(world.state).runs()
     assert [(s.component, s.status) for s in run.steps][:1] == [("server", "interrupted")]
     assert run.status == "ok"
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "new-run"])
+def test_killed_between_spawn_and_journal_no_second_copy(tmp_path: Path, resume: bool) -> None:
+    """The window random kills hit once in dozens: the installer exists, its pid is not yet in
+    the journal. The next apply, resumed or new, finds it by its staged path and its
+    environment, waits for it, and does not run it again."""
+    media = {"behaviours": {"server": Behaviour(delay_s=2.0)}, "platforms": ["I386"]}
+    world = build_world(tmp_path, media_kwargs=media)
+    killed = cli_process(*world_args(world, "apply"), env={FAULT_ENV: "after-spawn"})
+    assert killed.code == -signal.SIGKILL, killed.err
+    (run,) = Store(world.state).runs()
+    assert [(s.component, s.status, s.pid) for s in run.steps] == [("server", "running", None)]
+    again = cli_process(*world_args(world, "apply", *(["--resume"] if resume else [])))
+    assert again.code == 0, again.err
+    assert _ran(world) == UPDATED  # the server's installer ran once: the orphan's run
+    assert again.json()["steps"][0]["id"] == "calcon"  # re-probed: the server was done
+    runs = Store(world.state).runs()
+    assert all(r.status in ("ok", "interrupted") for r in runs), runs
+    assert not any(s.status == "running" for r in runs for s in r.steps)
 
 
 def test_a_stale_lock_from_a_killed_apply_does_not_block(tmp_path: Path) -> None:
@@ -210,12 +234,13 @@ def test_exit_1603_fails_and_stops(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_reboot_then_resume_reaches_the_level(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
     first = _apply(capsys, world)
     assert first.code == 3 and first.json()["reboot_required"] is True
     # ... the machine reboots; the playbook (or the admin) resumes
+    machine_booted(monkeypatch)
     resumed = _apply(capsys, world, "--resume")
     assert resumed.code == 0, resumed.err
     assert resumed.json()["run_id"] == first.json()["run_id"] and resumed.json()["steps"] == []
@@ -257,6 +282,7 @@ def test_1641_stops_later_steps_and_resume_finishes(
     assert first.code == 3
     assert [s["status"] for s in first.json()["steps"]] == ["reboot-required"] + ["skipped"] * 3
     monkeypatch.undo()  # ... the machine comes back
+    machine_booted(monkeypatch)
     resumed = _apply(capsys, world, "--resume")
     assert resumed.code == 0, resumed.err
     assert resumed.json()["run_id"] == first.json()["run_id"]

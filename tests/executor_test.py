@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import cli, tree_hash, world_args
+from helpers import cli, machine_booted, tree_hash, world_args
 
 from spdeploy.sandbox.world import Behaviour, World, build_world
 from spdeploy.store import Store
@@ -64,13 +64,14 @@ def test_file_missing_from_catalog_is_refused(
 
 
 def test_resume_continues_the_interrupted_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = build_world(
         tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(exit_code=3010)}}
     )
     first = _apply(capsys, world)
     assert first.code == 3
+    machine_booted(monkeypatch)
     resumed = _apply(capsys, world, "--resume")
     assert resumed.code == 0, resumed.err
     assert resumed.json()["run_id"] == first.json()["run_id"]
@@ -187,14 +188,15 @@ def test_logs_of_one_name_from_two_folders_are_both_kept(
 def test_staging_starts_from_an_empty_folder(tmp_path: Path) -> None:
     """A resumed run stages into its own folder again: nothing of an earlier attempt stays."""
     from spdeploy.commands.common import Selection, prepare
-    from spdeploy.executor import ApplyOptions, Silent, _stage_all
+    from spdeploy.executor import ApplyOptions, RunLog, Silent, _stage_all
 
     world = build_world(tmp_path)
     prep = prepare(str(world.profile), Selection(str(world.media), str(world.target), None, "I386"))
     stale = tmp_path / "staged" / "ntsconn" / "left-by-an-earlier-attempt.dll"
     stale.parent.mkdir(parents=True)
     stale.write_text("stale")
-    staged = _stage_all(prep, prep.plan(), tmp_path / "staged", ApplyOptions(), Silent())
+    log = RunLog(tmp_path / "run.log")
+    staged = _stage_all(prep, prep.plan(), tmp_path / "staged", ApplyOptions(), Silent(), log)
     assert not stale.exists()
     assert (staged["ntsconn"].folder / "Ntsconn.exe").is_file()
 

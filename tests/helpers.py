@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -68,18 +68,33 @@ def world_args(
     json_mode: bool = True,
     platform: str | None = "I386",
     profile: bool = True,
+    yes: bool = True,
 ) -> list[str]:
-    """``[--profile P] --state S [--json] COMMAND --media M --target T [--platform X] EXTRA``."""
+    """``[--profile P] --state S [--json] COMMAND --media M --target T [--platform X] EXTRA``;
+    ``apply`` gets ``--yes`` as a script's would (``yes=False`` leaves it out)."""
     args = ["--profile", str(world.profile)] if profile else []
     args += ["--state", str(world.state), *(["--json"] if json_mode else []), command]
     args += ["--media", str(world.media), "--target", str(world.target)]
     args += ["--platform", platform] if platform else []
+    args += ["--yes"] if command == "apply" and yes else []
     return [*args, *map(str, extra)]
+
+
+def machine_booted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine boots now, as far as spdeploy can tell: a reboot a run asked for before this
+    moment is done (the sandbox cannot reboot the machine running the tests)."""
+    import time
+
+    from spdeploy.reboot import BOOT_TIME_ENV
+
+    monkeypatch.setenv(BOOT_TIME_ENV, repr(time.time()))
 
 
 def require_tool(name: str) -> str:
     """The path of the program ``name``; without it the test skips, or fails when ``CI=true``."""
     path = shutil.which(name)
+    if path is None and sys.platform == "win32":
+        pytest.skip(f"{name}: a Debian tool, not installed on Windows (scripts/test installs it)")
     if path is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{name} not installed, and CI must not skip tests that need it")
@@ -87,11 +102,23 @@ def require_tool(name: str) -> str:
     return path
 
 
-def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+def cli_pty(
+    *args: str | Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
+    interrupt_when: Any = None,
+) -> Result:
     """Run ``python -m spdeploy ARGS`` on a pseudo-terminal, as a person at a console would;
-    ``out`` is everything the terminal received (stdout and stderr, escapes included)."""
+    ``out`` is everything the terminal received (stdout and stderr, escapes included).
+
+    ``input_text`` is typed once a question (``[y/N]``) shows; ``interrupt_when()`` true sends
+    Ctrl-C's SIGINT once."""
+    if sys.platform == "win32":
+        pytest.skip("needs a pseudo-terminal (pty), which is POSIX only")
     import pty
     import select
+    import signal
     import time
 
     master, slave = pty.openpty()
@@ -112,7 +139,10 @@ def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None 
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
+            if interrupt_when is not None and interrupt_when():
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
+            ready, _, _ = select.select([master], [], [], 0.1)
             if not ready:
                 if proc.poll() is not None:
                     break
@@ -124,6 +154,9 @@ def cli_pty(*args: str | Path, timeout: float = 120, env: dict[str, str] | None 
             if not chunk:
                 break
             received += chunk
+            if input_text is not None and b"[y/N]" in received:
+                os.write(master, input_text.encode())
+                input_text = None
     finally:
         os.close(master)
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -206,3 +239,84 @@ def build_fleet_results(root: Path) -> Path:
             done = apply(prep(world), Store(world.state), ApplyOptions(timeout=60))
             write_result(results, host, "applied", apply_dict(done))
     return results
+
+
+class FakeWinreg:
+    """The names of ``winreg`` that spdeploy uses, over a dict: a registry for tests on any
+    system (``winsys.Windows(FakeWinreg())``).
+
+    Keys are kept as written under HKLM/HKCU/...; on a 64-bit Windows (``bits64``) opening
+    ``SOFTWARE\\...`` of HKLM with ``KEY_WOW64_32KEY`` reads ``SOFTWARE\\WOW6432Node\\...``, as
+    Windows redirects a 32-bit program. Names match case-insensitively, as in the registry.
+    """
+
+    HKEY_CLASSES_ROOT = 0x80000000
+    HKEY_CURRENT_USER = 0x80000001
+    HKEY_LOCAL_MACHINE = 0x80000002
+    HKEY_USERS = 0x80000003
+    KEY_READ = 0x20019
+    KEY_WOW64_64KEY = 0x0100
+    KEY_WOW64_32KEY = 0x0200
+    REG_NONE = 0
+    REG_SZ = 1
+    REG_EXPAND_SZ = 2
+    REG_BINARY = 3
+    REG_DWORD = 4
+    REG_MULTI_SZ = 7
+    REG_QWORD = 11
+    _HIVES: ClassVar[dict[str, int]] = {
+        "HKLM": HKEY_LOCAL_MACHINE,
+        "HKCU": HKEY_CURRENT_USER,
+        "HKCR": HKEY_CLASSES_ROOT,
+    }
+
+    def __init__(self, environ: dict[str, str] | None = None, *, bits64: bool = True) -> None:
+        self.values: dict[tuple[int, str], dict[str, tuple[Any, int]]] = {}
+        self.denied: set[tuple[int, str]] = set()
+        self.environ = {"SystemRoot": "C:\\Windows", **(environ or {})}
+        self.bits64 = bits64
+        self.opened: list[tuple[int, str, int]] = []  # (hive, sub key, access) of each OpenKey
+
+    def _split(self, key: str) -> tuple[int, str]:
+        hive, _, sub = key.partition("\\")
+        return self._HIVES[hive], sub.lower()
+
+    def set(self, key: str, name: str, data: Any, kind: int) -> FakeWinreg:
+        self.values.setdefault(self._split(key), {})[name.lower()] = (data, kind)
+        return self
+
+    def add_key(self, key: str) -> FakeWinreg:
+        self.values.setdefault(self._split(key), {})
+        return self
+
+    def deny(self, key: str) -> FakeWinreg:
+        """Opening this key fails with access denied (Q255181)."""
+        self.denied.add(self._split(key))
+        return self
+
+    def OpenKey(self, key: int, sub_key: str, reserved: int = 0, access: int = KEY_READ) -> Any:
+        import contextlib
+
+        self.opened.append((key, sub_key, access))
+        path = sub_key.lower()
+        wow = self.bits64 and key == self.HKEY_LOCAL_MACHINE and access & self.KEY_WOW64_32KEY
+        if wow and (path == "software" or path.startswith("software\\")):
+            path = "software\\wow6432node" + path[len("software") :]
+        if (key, path) in self.denied:
+            raise PermissionError(5, "Access is denied")
+        exists = any(h == key and (p == path or p.startswith(path + "\\")) for h, p in self.values)
+        if not exists:
+            raise FileNotFoundError(2, "The system cannot find the file specified")
+        return contextlib.nullcontext((key, path))
+
+    def QueryValueEx(self, handle: tuple[int, str], name: str) -> tuple[Any, int]:
+        found = self.values.get(handle, {}).get(name.lower())
+        if found is None:
+            raise FileNotFoundError(2, "The system cannot find the file specified")
+        return found
+
+    def ExpandEnvironmentStrings(self, text: str) -> str:
+        import re
+
+        folded = {k.lower(): v for k, v in self.environ.items()}
+        return re.sub(r"%([^%]+)%", lambda m: folded.get(m[1].lower(), m[0]), text)

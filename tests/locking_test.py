@@ -53,3 +53,16 @@ def test_a_target_that_cannot_hold_a_lock_file_is_bad_input(tmp_path: Path) -> N
     (target / TARGET_LOCK).rmdir()
     with target_lock(store, target):  # the state folder's lock was let go on the way out
         pass
+
+
+def test_one_lock_per_folder_whatever_the_spelling_on_windows() -> None:
+    """Windows names ignore case and take either slash: one folder, one lock."""
+    from spdeploy.fsutil import path_key as lock_key
+
+    same = [r"C:\Exchsrvr", "c:/EXCHSRVR", r"C:\exchsrvr"]
+    assert len({lock_key(p, windows=True) for p in same}) == 1
+    share = [r"\\Server\Share\exchsrvr", r"\\server\share\EXCHSRVR"]
+    assert len({lock_key(p, windows=True) for p in share}) == 1
+    assert lock_key(r"C:\exchsrvr", windows=True) != lock_key(r"D:\exchsrvr", windows=True)
+    # POSIX names are case-sensitive: two folders
+    assert lock_key("/srv/Exchsrvr", windows=False) != lock_key("/srv/exchsrvr", windows=False)

@@ -24,8 +24,6 @@ from spdeploy.probes import (
 )
 from spdeploy.sandbox.pe import write_pe
 
-linux_only = pytest.mark.skipif(sys.platform == "win32", reason="registry probes run on Windows")
-
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
@@ -36,7 +34,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def ctx(root: Path, **variables: str) -> ProbeContext:
-    return ProbeContext(FolderTree(root, "target"), variables)
+    """A context off Windows, whatever the system (winsys_test.py drives the Windows kinds)."""
+    return ProbeContext(FolderTree(root, "target"), variables, windows=None)
 
 
 # -- exists -------------------------------------------------------------------------------------
@@ -174,17 +173,15 @@ def test_command_probe_missing_program_is_not_found(root: Path, tmp_path: Path) 
 # -- registry and any ---------------------------------------------------------------------------
 
 
-@linux_only
 def test_registry_probe_on_its_own_is_a_clear_error(root: Path) -> None:
     probe = Registry(r"HKLM\SOFTWARE\Microsoft\Exchange\Setup", "Services")
-    assert not probe.applies()
+    assert not probe.applies(ctx(root))
     with pytest.raises(NotApplicable) as info:
         answer(probe, ctx(root), want_version=False)
     assert info.value.exit_code == 2
     assert "registry" in info.value.message
 
 
-@linux_only
 def test_registry_probe_is_skipped_inside_any(root: Path) -> None:
     probe = AnyOf(
         (
@@ -197,7 +194,6 @@ def test_registry_probe_is_skipped_inside_any(root: Path) -> None:
     assert "bin/Store.exe" in finding.source
 
 
-@linux_only
 def test_any_with_nothing_applicable_says_why(root: Path) -> None:
     probe = AnyOf((Registry(r"HKLM\SOFTWARE\X", "Y"),))
     finding = answer(probe, ctx(root), want_version=False)
@@ -265,17 +261,34 @@ def test_parse_probe_nested_any() -> None:
     assert [p.kind for p in probe.probes] == ["registry", "exists"]
 
 
-def test_a_service_whose_program_is_gone_is_not_installed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_registry_view_and_hive_are_checked() -> None:
+    key = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"
+    probe = parse_probe({"registry": {"key": key, "value": "Services", "view": "32"}}, "w")
+    assert probe == Registry(key, "Services", "32")
+    assert parse_probe({"registry": {"key": key, "value": "Services"}}, "w") == Registry(
+        key, "Services", None
+    )
+    with pytest.raises(ProfileError, match=r"w\.registry\.view: '86' \(expected \"32\""):
+        parse_probe({"registry": {"key": key, "value": "Services", "view": "86"}}, "w")
+    with pytest.raises(ProfileError, match=r"w\.registry\.key: 'SOFTWARE\\\\X' does not start"):
+        parse_probe({"registry": {"key": r"SOFTWARE\X", "value": "Y"}}, "w")
+    with pytest.raises(ProfileError, match="unknown key 'wow64'"):
+        parse_probe({"registry": {"key": key, "value": "Y", "wow64": True}}, "w")
+
+
+def test_a_service_whose_program_is_gone_is_not_installed(tmp_path: Path) -> None:
     # Exchange's "Remove All" leaves the connectors' service keys behind (Q196305)
-    from spdeploy import winsys
+    from helpers import FakeWinreg
+
     from spdeploy.probes import Service
+    from spdeploy.winsys import SERVICES_KEY, Windows
 
     program = tmp_path / "Lsntsmex.exe"
-    monkeypatch.setattr(winsys, "services_available", lambda: True)
-    monkeypatch.setattr(winsys, "service_image", lambda name: str(program))
-    ctx = ProbeContext(FolderTree(tmp_path))
+    reg = FakeWinreg().set(
+        rf"{SERVICES_KEY}\LME-NOTES", "ImagePath", str(program), FakeWinreg.REG_SZ
+    )
+    windows = Windows(reg, is_file=lambda path: Path(path).is_file())
+    ctx = ProbeContext(FolderTree(tmp_path), windows=windows)
     left = Service("LME-NOTES").run(ctx, want_version=False)
     assert not left.found
     assert "registered but" in left.source and "is gone" in left.source

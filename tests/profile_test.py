@@ -1013,3 +1013,39 @@ def test_nul_in_an_argument_is_a_profile_error(tmp_path: Path) -> None:
     path.write_text(HEADER + component("a", 'args = ["a\\u0000b"]'))
     with pytest.raises(ProfileError, match="NUL"):
         load_profile(str(path))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "v = " + "[" * 1000 + "]" * 1000,
+        '[[component]]\nid = "a"\nname = "a"\ninstaller = ["a.exe"]\ninstalled = '
+        + "{ any = [" * 1000
+        + '{ exists = "a" }'
+        + "] }" * 1000,
+    ],
+    ids=["toml", "probes"],
+)
+def test_a_profile_nested_a_thousand_deep_is_one_line(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(f'id = "deep"\nname = "deep"\n{body}\n')
+    with pytest.raises(ProfileError, match="nested too deeply") as info:
+        load_profile(str(path))
+    assert str(path) in info.value.message
+
+
+def test_a_registry_probe_may_read_the_32_bit_view(tmp_path: Path) -> None:
+    """WOW6432Node: a 32-bit product's keys on a 64-bit Windows (README, "Site profiles")."""
+    key = r"key = 'HKLM\SOFTWARE\Microsoft\Exchange\Setup', value = 'Services'"
+    good = tmp_path / "good.toml"
+    registry = f'installed = {{ registry = {{ {key}, view = "32" }} }}'
+    good.write_text(HEADER + component("a").replace('installed = { exists = "a/a.exe" }', registry))
+    probe = load_profile(str(good)).component("a").installed
+    assert probe == Registry(r"HKLM\SOFTWARE\Microsoft\Exchange\Setup", "Services", "32")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace('view = "32"', 'view = "wow64"'))
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(bad))
+    assert info.value.message.startswith(
+        f"{bad}: component 'a': key 'installed'.registry.view: 'wow64'"
+    )

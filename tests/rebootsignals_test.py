@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import FakeWinreg
 
 from spdeploy.rebootsignals import (
     CBS_REBOOT_PENDING,
@@ -14,18 +15,9 @@ from spdeploy.rebootsignals import (
     Signal,
     pending,
 )
+from spdeploy.winsys import Windows
 
-
-class FakeRegistry:
-    def __init__(self, keys: set[str], values: dict[tuple[str, str], list[str]]) -> None:
-        self.keys = keys
-        self.values = values
-
-    def key_exists(self, key: str) -> bool:
-        return key in self.keys
-
-    def strings(self, key: str, value: str) -> list[str] | None:
-        return self.values.get((key, value))
+W = FakeWinreg
 
 
 def test_windows_signals_with_the_pending_renames_listed() -> None:
@@ -36,11 +28,9 @@ def test_windows_signals_with_the_pending_renames_listed() -> None:
         r"!\??\C:\exchsrvr\bin\store.dll",
         "",
     ]
-    registry = FakeRegistry(
-        {CBS_REBOOT_PENDING, WU_REBOOT_REQUIRED},
-        {(SESSION_MANAGER, PENDING_RENAMES): renames},
-    )
-    found = pending(registry=registry, windows=True)
+    registry = FakeWinreg().add_key(CBS_REBOOT_PENDING).add_key(WU_REBOOT_REQUIRED)
+    registry.set(SESSION_MANAGER, PENDING_RENAMES, renames, W.REG_MULTI_SZ)
+    found = pending(windows=Windows(registry))
     assert [s.name for s in found] == [
         "Component Based Servicing RebootPending",
         "Windows Update RebootRequired",
@@ -55,20 +45,19 @@ def test_windows_signals_with_the_pending_renames_listed() -> None:
 
 
 def test_windows_without_signals() -> None:
-    empty = FakeRegistry(set(), {(SESSION_MANAGER, PENDING_RENAMES): [""]})
-    assert pending(registry=empty, windows=True) == ()
+    empty = FakeWinreg().set(SESSION_MANAGER, PENDING_RENAMES, [""], W.REG_MULTI_SZ)
+    assert pending(windows=Windows(empty)) == ()
+    assert pending(windows=Windows(FakeWinreg())) == ()
 
 
 def test_debian_marker_and_its_packages(tmp_path: Path) -> None:
-    assert pending(root=tmp_path, windows=False) == ()
+    assert pending(root=tmp_path) == ()
     run = tmp_path / "var/run"
     run.mkdir(parents=True)
     (run / "reboot-required").write_text("*** System restart required ***\n")
-    assert pending(root=tmp_path, windows=False) == (
-        Signal("reboot-required", str(run / "reboot-required")),
-    )
+    assert pending(root=tmp_path) == (Signal("reboot-required", str(run / "reboot-required")),)
     (run / "reboot-required.pkgs").write_text("linux-image-amd64\nlibc6\nlibc6\n\n")
-    (signal,) = pending(root=tmp_path, windows=False)
+    (signal,) = pending(root=tmp_path)
     assert signal.entries == ("linux-image-amd64", "libc6")
 
 
@@ -78,4 +67,4 @@ def test_the_root_comes_from_the_environment(
     (tmp_path / "var/run").mkdir(parents=True)
     (tmp_path / "var/run/reboot-required").write_text("")
     monkeypatch.setenv("SPDEPLOY_SYSTEM_ROOT", str(tmp_path))
-    assert [s.name for s in pending(windows=False)] == ["reboot-required"]
+    assert [s.name for s in pending()] == ["reboot-required"]

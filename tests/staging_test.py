@@ -88,3 +88,16 @@ def test_names_that_are_not_plain_names_everywhere_are_refused(tmp_path: Path) -
     with pytest.raises(MediaError, match="cannot be staged safely"):
         stage(ZipMedia(archive), "ntsconn", "ENG/NTSCONN/NTSCONN.EXE", tmp_path / "s", None)
     assert not (tmp_path / "s").exists()
+
+
+def test_the_staged_installer_is_made_executable_where_modes_exist(tmp_path: Path) -> None:
+    from spdeploy.staging import make_executable
+
+    exe = tmp_path / "Update.exe"
+    exe.write_bytes(b"MZ")
+    exe.chmod(0o644)
+    make_executable(exe, windows=True)  # Windows runs any .exe it may read: nothing to change
+    assert exe.stat().st_mode & 0o777 == 0o644
+    if os.name == "posix":
+        make_executable(exe, windows=False)
+        assert exe.stat().st_mode & 0o777 == 0o755

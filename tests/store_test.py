@@ -116,13 +116,13 @@ def test_schema_1_history_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     store = Store(tmp_path)
     (run,) = store.runs()
-    assert run.id == "old" and run.steps[0].pid is None
+    assert run.id == "old" and run.steps[0].pid is None and run.notes == ""
     store.record_step(
         StepRecord("old", 2, "calcon", "running", None, 3.0, 0.0, "a", None, None, pid=42)
     )
     assert store.runs()[0].steps[1].pid == 42
     with sqlite3.connect(store.path) as check:
-        assert check.execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert check.execute("SELECT value FROM meta").fetchone() == ("4",)
     assert store.runs()[0].steps[0].known_failures == ()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +45,21 @@ def check(
     platform: str | None = None,
     only: Iterable[str] = (),
     skip: Iterable[str] = (),
+    state_dir: PathLike | None = None,
 ) -> dict[str, Any]:
     """The plan, which is the compliance report (``spdeploy status --json``); changes nothing.
 
     ``profile`` is a built-in profile's name or a profile file. ``language`` and ``platform``
     default to what the media holds and this machine is; ``only``/``skip`` take component ids.
+    ``state_dir`` is where a pending reboot is remembered (as for :func:`apply`).
     """
-    from spdeploy.reports.data import plan_dict
+    from spdeploy import reboot
+    from spdeploy.reports.data import status_dict
 
     prep = prepare(profile, _selection(media, target, language, platform, only, skip))
     try:
-        return plan_dict(prep.plan())
+        pending = reboot.pending(_state(state_dir), prep.target)
+        return status_dict(replace(prep.plan(), reboot_pending=pending))
     finally:
         prep.media.close()  # a long-lived caller (Ansible, a service) must not leak the image
 
@@ -73,6 +78,7 @@ def apply(
     state_dir: PathLike | None = None,
     resume: bool = True,
     dry_run: bool = False,
+    ignore_order: bool = False,
     refuse_on_pending_reboot: bool = False,
 ) -> dict[str, Any]:
     """Bring every installed component to the media's level; the SPEC §5 ``apply`` dict.
@@ -90,15 +96,19 @@ def apply(
     ``dry_run`` runs nothing and writes nothing, not even the history: it makes the checks the
     real run makes before its first installer (every installed component on the media, no
     interactive installer without switches), raising what the real run would raise, and
-    returns the plan dict, as ``check`` does. Ansible's check mode is this.
+    returns the status dict, as ``check`` does. Ansible's check mode is this.
+
+    ``ignore_order`` lets ``only``/``skip`` leave out a prerequisite (the profile's ``after``)
+    that is below the level; without it that is refused (``BadInput``), as on the command line.
 
     ``refuse_on_pending_reboot`` refuses (``Refused``, nothing run) while the operating system
     itself waits for a reboot (the result's ``system_reboot_signals``); by default apply goes on.
     """
+    from spdeploy import reboot
     from spdeploy.executor import ApplyOptions, commands_for, refuse_early
     from spdeploy.executor import apply as run
-    from spdeploy.reports.data import apply_dict, plan_dict
-    from spdeploy.store import Store, default_state_dir
+    from spdeploy.reports.data import apply_dict, status_dict
+    from spdeploy.store import Store
 
     if not timeout > 0:
         raise BadInput(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -111,16 +121,23 @@ def apply(
             resume=resume,
             args=switches,
             has_terminal=False,
+            ignore_order=ignore_order,
             refuse_on_pending_reboot=refuse_on_pending_reboot,
         )
         if dry_run:
             plan = prep.plan()
             refuse_early(prep, plan, commands_for(prep, plan, options, Path("staged")), options)
-            return plan_dict(plan)
-        state = Path(state_dir) if state_dir is not None else default_state_dir()
-        return apply_dict(run(prep, Store(state.absolute()), options))
+            pending = reboot.pending(_state(state_dir), prep.target)
+            return status_dict(replace(plan, reboot_pending=pending))
+        return apply_dict(run(prep, Store(_state(state_dir).absolute()), options))
     finally:
         prep.media.close()
+
+
+def _state(state_dir: PathLike | None) -> Path:
+    from spdeploy.store import default_state_dir
+
+    return Path(state_dir) if state_dir is not None else default_state_dir()
 
 
 def _selection(

@@ -6,9 +6,10 @@ Ctrl-C exits 130; a bug prints a short message and leaves the traceback in the s
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +17,14 @@ from typing import Any, TypeVar
 import click
 
 from spdeploy import __version__
-from spdeploy.errors import BadInput, SpdeployError
+from spdeploy.errors import (
+    BadInput,
+    Internal,
+    Interrupted,
+    NeedsTerminal,
+    RunInterrupted,
+    SpdeployError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,7 +216,8 @@ def main(
                  spdeploy status --media D:\\ --target C:\\exchsrvr
 
     Exit codes: 0 ok/compliant, 1 not compliant or a step failed, 2 bad input,
-    3 applied but a reboot is required, 4 another apply holds the target's lock.
+    3 at the level but a reboot is pending, 4 another apply holds the target's lock,
+    70 a bug (traceback in crash.log), 130 interrupted.
     """
     ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
     _SEEN["state"] = state  # for the crash log, written after click has unwound
@@ -363,7 +372,20 @@ def plan(
     help="Continue the last interrupted run on this target (after a crash or a reboot): "
     "re-probe, skip what is done, rerun what was cut off. With nothing to resume, a new run.",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation. Required without a terminal on stdin (cron, a pipe, "
+    "a script): there the question cannot be asked, so apply refuses (exit 2).",
+)
+@click.option(
+    "--ignore-order",
+    is_flag=True,
+    help="Let --only/--skip leave out a component that another one runs after (the profile's "
+    "`after`, e.g. the server before its connectors) though it is below the level; refused "
+    "otherwise. Recorded in the history.",
+)
 @click.option(
     "--refuse-on-pending-reboot",
     is_flag=True,
@@ -389,6 +411,7 @@ def apply(
     dry_run: bool,
     resume: bool,
     yes: bool,
+    ignore_order: bool,
     refuse_on_pending_reboot: bool,
     args: tuple[str, ...],
     json_flag: bool,
@@ -396,9 +419,12 @@ def apply(
 ) -> int:
     """Run every needed installer in order, verify each, record each.
 
-    Refuses before anything runs when an installed component has no installer on the media, when
-    an update's prerequisite level is not met (profile `requires`), or when an interactive
-    installer would run without a terminal.
+    Shows the plan and asks first (--yes skips the question; without a terminal it is
+    required). Refuses before anything runs when an installed component has no installer on the
+    media, when an interactive installer would run without a terminal, when --only/--skip
+    leave out a prerequisite below the level (--ignore-order overrides), when an update's
+    prerequisite level is not met (profile `requires`), or, with --refuse-on-pending-reboot, while
+    the system itself waits for a reboot.
 
     \b
     Example:  spdeploy apply --media D:\\ --target C:\\exchsrvr --dry-run
@@ -406,10 +432,12 @@ def apply(
               spdeploy apply --plan approved.json
 
     Exit codes: 0 every component at the level, 1 a step failed or apply refused (missing-on-media,
-    a prerequisite not met, a pending system reboot with --refuse-on-pending-reboot, SHA256SUMS
-    mismatch, a saved plan that no longer holds), 2 bad input (also: an interactive
-    installer and no terminal), 3 applied but a reboot is required (then apply --resume), 4
-    another apply holds the target's lock.
+    a prerequisite level not met, a pending system reboot with --refuse-on-pending-reboot,
+    SHA256SUMS mismatch, a saved plan that no longer holds, not confirmed), 2 bad input (also:
+    no terminal and no --yes, an interactive installer and no terminal, a prerequisite left
+    out), 3 at the level but a reboot is pending (this run's or an earlier one's: reboot, then
+    apply --resume), 4 another apply holds the target's lock, 130 interrupted (the message says
+    how to resume).
     """
     from spdeploy.commands.apply import parse_args_overrides, run_apply
     from spdeploy.executor import ApplyOptions
@@ -419,44 +447,93 @@ def apply(
             raise click.UsageError(f"Missing option '{name}' (or --plan FILE, which records it).")
     s = _settings(ctx, json_flag)
     out = s.output()
-    terminal = sys.stdin.isatty() and not s.json
+    person = sys.stdin.isatty()
     options = ApplyOptions(
         timeout=kw["timeout"],
         dry_run=dry_run,
         resume=resume,
         args=parse_args_overrides(args),
-        has_terminal=terminal,
+        # an interactive installer on the console would write into --json's stdout
+        has_terminal=person and not s.json,
+        ignore_order=ignore_order,
         refuse_on_pending_reboot=refuse_on_pending_reboot,
     )
 
     def confirm(plan: Any) -> bool:
-        out.plan(plan, always=True)  # -q too: never ask about a plan not shown
-        question = f"Run {len(plan.updates)} installer(s) on {plan.target}?"
-        return click.confirm(question, default=False)
+        count = f"{len(plan.updates)} installer(s)"
+        if not person:  # as apt does: no question can be asked, so nothing is run
+            raise NeedsTerminal(
+                f"{count} would run on {plan.target}, and there is no terminal on stdin to "
+                "confirm them; review with --dry-run, then run again with --yes"
+            )
+        # -q too: never ask about a plan not shown; under --json, on stderr (stdout is JSON's)
+        from spdeploy.output import Output
 
-    ask = None if (yes or s.json or not terminal) else confirm
+        shown = out if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
+        shown.plan(plan, always=True)
+        return click.confirm(f"Run {count} on {plan.target}?", default=False, err=s.json)
+
+    ask = None if yes else confirm
     if plan_file is not None:
         from click.core import ParameterSource
 
         from spdeploy.commands.apply import run_saved_plan, saved_plan_exit_code
 
         given = ctx.find_root().get_parameter_source("profile") != ParameterSource.DEFAULT
-        result, check = run_saved_plan(
-            s.profile if given else None,
-            plan_file,
-            _selection(media, target, kw),
-            s.state_dir(),
-            options,
-            ask,
-            out.progress(),
-        )
+        with out.progress() as bar, _resumable(ctx, kw, args):
+            result, check = run_saved_plan(
+                s.profile if given else None,
+                plan_file,
+                _selection(media, target, kw),
+                s.state_dir(),
+                options,
+                ask,
+                bar,
+            )
         out.saved_apply(result, check)
         return saved_plan_exit_code(result, check)
-    result = run_apply(
-        s.profile, _selection(media, target, kw), s.state_dir(), options, ask, out.progress()
-    )
+    with out.progress() as bar, _resumable(ctx, kw, args):
+        sel = _selection(media, target, kw)
+        result = run_apply(s.profile, sel, s.state_dir(), options, ask, bar)
     out.apply(result)
     return result.exit_code
+
+
+@contextlib.contextmanager
+def _resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) -> Iterator[None]:
+    """Ctrl-C during a run: say which run stopped and the exact command that continues it."""
+    try:
+        yield
+    except RunInterrupted as exc:
+        root = ctx.find_root()
+        words = ["spdeploy"]
+        if root.get_parameter_source("profile") != click.core.ParameterSource.DEFAULT:
+            words += ["--profile", root.params["profile"]]
+        if root.params.get("state") is not None:
+            words += ["--state", str(root.params["state"])]
+        words += ["apply", "--resume", "--media", exc.media, "--target", exc.target]
+        for name in ("language", "platform", "only", "skip"):
+            if kw.get(name):
+                words += [f"--{name}", str(kw[name])]
+        if ctx.get_parameter_source("timeout") != click.core.ParameterSource.DEFAULT:
+            words += ["--timeout", f"{kw['timeout']:g}"]
+        for value in args:
+            words += ["--args", value]
+        raise Interrupted(
+            f"interrupted: run {exc.run_id} stopped and is recorded as interrupted; continue "
+            f"it with: {_shell_words(words)}"
+        ) from None
+
+
+def _shell_words(words: list[str]) -> str:
+    """A command line the user's own shell takes back as these words."""
+    if sys.platform == "win32":
+        import subprocess
+
+        return subprocess.list2cmdline(words)
+    import shlex
+
+    return shlex.join(words)
 
 
 @main.command()
@@ -501,9 +578,10 @@ def status(
               spdeploy status --media D:\\ --target C:\\exchsrvr --output s.html
 
     Exit codes: 0 compliant, 1 not compliant (a component behind or missing-on-media), 2 bad
-    input (media, target, profile, selectors, an --output that cannot be written).
+    input (media, target, profile, selectors, an --output that cannot be written), 3 compliant
+    but a reboot a run on this target asked for has not happened yet.
     """
-    from spdeploy.commands.plan import make_plan, status_exit_code
+    from spdeploy.commands.plan import make_status, status_exit_code
     from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
 
     s, asked_json, explicit = _report_settings(ctx, json_flag, fmt)
@@ -521,7 +599,7 @@ def status(
             "(.txt, .json, .xml, .prom, .html)"
         )
     outputs = [(path, chosen or fmt) for path, chosen in targets]
-    result = make_plan(s.profile, _selection(media, target, kw))
+    result = make_status(s.profile, _selection(media, target, kw), s.state_dir())
     runs = []
     if any(f in NEEDS_HISTORY for f in [fmt, *(f for _, f in outputs)]):
         from spdeploy.commands.history import history as read_history
@@ -748,20 +826,36 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
     show_default=True,
     help="How the SP4 media is delivered: a CD image, a folder or a zip archive.",
 )
+@click.option(
+    "--installers",
+    type=click.Choice(["script", "exe"]),
+    default=None,
+    help="The stand-in installers: #!/bin/sh scripts, or real Windows executables (a launcher "
+    "with a zip payload, as pip makes console scripts). Default: exe on Windows, script elsewhere.",
+)
 @json_option
 @click.pass_context
-def demo(ctx: click.Context, directory: Path | None, media_format: str, json_flag: bool) -> int:
+def demo(
+    ctx: click.Context,
+    directory: Path | None,
+    media_format: str,
+    installers: str | None,
+    json_flag: bool,
+) -> int:
     """Build a sandbox Exchange 5.5 server and SP4 media in DIRECTORY; show the trap and the fix.
 
     DIRECTORY must be new, empty or an earlier demo's (default: a new temporary folder); the
-    sandbox keeps its own history in DIRECTORY/state. Needs nothing but this package (and a
-    POSIX shell for the sandbox installers).
+    sandbox keeps its own history in DIRECTORY/state. Needs nothing but this package (and, for
+    --installers script, a POSIX shell). Installers of a kind this system cannot run: the
+    sandbox is built, then the demo stops (exit 2) before running anything.
 
     \b
     Example:  spdeploy demo
               spdeploy demo /tmp/sandbox --media-format zip
+              spdeploy demo C:\\sandbox --installers exe
 
-    Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input.
+    Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input (also: installers that
+    cannot run here).
     """
     from spdeploy.commands.demo import run_demo
 
@@ -771,7 +865,7 @@ def demo(ctx: click.Context, directory: Path | None, media_format: str, json_fla
             "`spdeploy demo` built)"
         )
     s = _settings(ctx, json_flag)
-    return run_demo(directory, s.output(), media_format)
+    return run_demo(directory, s.output(), media_format, installers)
 
 
 def _holds_other_files(directory: Path) -> bool:
@@ -805,55 +899,50 @@ def _crash_log(exc: BaseException, argv: list[str]) -> str:
         return "(could not write a crash log)"
 
 
-class _Internal(SpdeployError):
-    """An unexpected exception: a bug. One line for the user, the traceback in the crash log."""
-
-    exit_code = 70
-    code = "internal"
-
-
-class _Interrupted(SpdeployError):
-    exit_code = 130
-    code = "interrupted"
-
-
 def run(argv: list[str]) -> int:
     """Entry point: parse, dispatch, and turn every outcome into an exit code.
 
     The one error boundary: expected errors are one line (or a JSON envelope with a stable
     ``code``) and their exit code; Ctrl-C is 130, after the executor has recorded the run as
     interrupted; anything else is a bug: 70, with the traceback in the state folder's crash log.
+
+    Output that goes away (a closed pipe, ``| head``, a dropped terminal session) is switched
+    off, and the command goes on to its end: a service pack is never stopped half-way because
+    nobody is reading.
     """
+    from spdeploy import streams
+
     json_mode = (
         "--json" in argv
         or "--format=json" in argv
         or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
     )
     _SEEN["state"], _SEEN["json"] = None, json_mode
-    _tolerant_stdout()
+    with streams.guarded():
+        return _dispatch(argv, json_mode)
+
+
+def _dispatch(argv: list[str], json_mode: bool) -> int:
     try:
-        code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        return _report(BadInput(exc.format_message()), json_mode)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        return _report(_Interrupted("interrupted"), json_mode)
-    except SpdeployError as exc:
-        return _report(exc, json_mode)
-    except Exception as exc:
+        try:
+            code = main.main(args=argv, prog_name="spdeploy", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:
+            return _report(BadInput(exc.format_message()), json_mode)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            return _report(Interrupted("interrupted"), json_mode)
+        except SpdeployError as exc:
+            return _report(exc, json_mode)
+        return int(code or 0)
+    except Exception as exc:  # a bug, here or while reporting an error: never a traceback
         where = _crash_log(exc, argv)
         message = f"internal error: {type(exc).__name__}: {exc} (traceback in {where})"
-        return _report(_Internal(message), json_mode)
-    return int(code or 0)
-
-
-def _tolerant_stdout() -> None:
-    """A path of non-UTF-8 bytes, printed to a strict stdout (LANG=en_US.UTF-8), would raise:
-    escape it as Python's stderr does (``\\udcff``)."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+        try:
+            return _report(Internal(message), json_mode)
+        except Exception:  # the reporter itself is broken: the plainest line there is
+            sys.stderr.write(f"spdeploy: error: {message}\n")
+            return Internal.exit_code
 
 
 def _report(exc: SpdeployError, json_mode: bool) -> int:

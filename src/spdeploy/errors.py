@@ -6,13 +6,16 @@ SpdeployError (1)
 │   └── PlanChanged (1)         apply --plan: the media or the target changed since it was saved
 ├── StepFailed (1)
 ├── BadInput (2)                usage, profile, media, target
+│   ├── NeedsTerminal (2)       a question or an installer needs a person, and none is there
 │   ├── ProfileError (2)
 │   ├── MediaError (2)
 │   ├── TargetError (2)
 │   ├── PlanFileError (2)       a saved plan that cannot be read
 │   └── ProbeError (2)
 │       └── NotApplicable (2)   a probe that cannot run on this system
-└── LockHeld (4)
+├── LockHeld (4)
+├── Internal (70)               a bug: one line for the user, the traceback in crash.log
+└── Interrupted (130)           Ctrl-C; the message names the run and how to resume it
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class BadInput(SpdeployError):
     code = "usage"
 
 
+class NeedsTerminal(BadInput):
+    """Something needs a person at a terminal (a confirmation, an interactive installer)."""
+
+    code = "needs-terminal"
+
+
 class ProfileError(BadInput):
     code = "profile"
 
@@ -83,3 +92,26 @@ class NotApplicable(ProbeError):
 class LockHeld(SpdeployError):
     exit_code = 4
     code = "locked"
+
+
+class Internal(SpdeployError):
+    """An unexpected exception: a bug. One line for the user, the traceback in the crash log."""
+
+    exit_code = 70
+    code = "internal"
+
+
+class Interrupted(SpdeployError):
+    exit_code = 130
+    code = "interrupted"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an apply, after the run was recorded as interrupted: still a
+    KeyboardInterrupt for every caller, with what the command line needs to say how to resume."""
+
+    def __init__(self, run_id: str, media: str, target: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.media = media
+        self.target = target

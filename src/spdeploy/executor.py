@@ -8,6 +8,7 @@ runs; each step is recorded the moment it ends, so an interruption loses nothing
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -15,18 +16,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from spdeploy import knownfailures, process
-from spdeploy.commands.common import Prepared
+from spdeploy import exitcodes, knownfailures, process, reboot
+from spdeploy.commands.common import Prepared, locate_all
 from spdeploy.errors import (
     BadInput,
+    NeedsTerminal,
     PlanChanged,
     Refused,
+    RunInterrupted,
     SpdeployError,
+    StepFailed,
 )
 from spdeploy.inventory import probe_component, scan, target_variables
 from spdeploy.locking import target_lock
 from spdeploy.media import open_target
-from spdeploy.planner import Plan, PlannedComponent
+from spdeploy.planner import MISSING, UPDATE, VANISHED, Finding, Plan, PlannedComponent
+from spdeploy.planner import plan as make_plan
 from spdeploy.probes import ProbeContext
 from spdeploy.profile import Component
 from spdeploy.staging import (
@@ -53,6 +58,8 @@ class ApplyOptions:
     # apply --plan: component id -> installer folder fingerprint the saved plan recorded, for
     # every component it would update (None: no saved plan)
     expected_fingerprints: Mapping[str, str] | None = None
+    # --ignore-order: --only/--skip may leave out an `after` prerequisite below the level
+    ignore_order: bool = False
     # refuse before anything runs while the system itself waits for a reboot (else: a warning)
     refuse_on_pending_reboot: bool = False
 
@@ -75,6 +82,8 @@ class ApplyResult:
     final: Plan | None = None  # compliance after the run
     dry_run: bool = False
     resumed: bool = False  # --resume continued an interrupted run (else it started a new one)
+    # a reboot a run on this target asked for, not yet done (this run's own included)
+    reboot_pending: reboot.RebootPending | None = None
     todo_after: tuple[knownfailures.ToDo, ...] = ()  # follow-ups the articles require
 
     @property
@@ -85,11 +94,13 @@ class ApplyResult:
     def exit_code(self) -> int:
         if any(s.status in (FAILED, TIMEOUT) for s in self.steps):
             return 1
-        if self.reboot_required:
-            return 3
         if self.dry_run:
             return 1 if self.plan.missing else 0
-        return 0 if (self.final or self.plan).compliant else 1
+        if self.reboot_required:
+            return 3
+        if not (self.final or self.plan).compliant:
+            return 1
+        return 3 if self.reboot_pending is not None else 0
 
 
 class Progress(Protocol):
@@ -183,9 +194,24 @@ def refuse_early(
     if plan.missing:
         listed = "; ".join(f"{c.id}: {c.reason}" for c in plan.missing)
         raise Refused(f"refusing to apply: installed component(s) cannot be updated ({listed})")
+    needy = [c.id for c in commands if c.interactive]
+    if needy and not opts.has_terminal:
+        first = needy[0]
+        raise NeedsTerminal(
+            f"component(s) {', '.join(needy)}: installer needs a person (no quiet switch is "
+            f"documented) and there is no terminal; run from a console, or supply switches with "
+            f'--args {first}="..." or "args" in a site profile'
+        )
+    if not opts.ignore_order:
+        left_out = prerequisites_left_out(prep, plan)
+        if left_out:
+            raise BadInput(_order_message(prep, left_out))
+    # Levels a component requires (Q247785) hold whatever the order: --ignore-order does not
+    # lift them.
     if plan.unmet_prerequisites:
         listed = "; ".join(f.message for f in plan.unmet_prerequisites)
         raise Refused(f"refusing to apply: a prerequisite is not met ({listed})")
+    # the system's own pending reboot: refused only when asked (else apply warns)
     pending = plan.system_reboot_signals
     if (
         pending
@@ -202,14 +228,57 @@ def refuse_early(
             f"({'; '.join(s.describe() for s in pending)}), and installers fail then; reboot "
             f"first ({asked})"
         )
-    needy = [c.id for c in commands if c.interactive]
-    if needy and not opts.has_terminal:
-        first = needy[0]
-        raise BadInput(
-            f"component(s) {', '.join(needy)}: installer needs a person (no quiet switch is "
-            f"documented) and there is no terminal; run from a console, or supply switches with "
-            f'--args {first}="..." or "args" in a site profile'
-        )
+
+
+def prerequisites_left_out(prep: Prepared, plan: Plan) -> list[tuple[str, PlannedComponent]]:
+    """(component, prerequisite) pairs where a component that will be updated runs ``after`` a
+    component that ``--only``/``--skip`` left out and that is itself below the media's level:
+    running it first is the order the profile forbids (the server before its connectors,
+    Q244473)."""
+    chosen = {c.id for c in prep.components}
+    updating = [prep.profile.component(r.id) for r in plan.updates]
+    wanted = {a for c in updating for a in c.after if a not in chosen}
+    if not wanted:
+        return []
+    extra = tuple(c for c in prep.profile.ordered() if c.id in wanted)
+    inventory = scan(prep.profile, open_target(prep.target), prep.target, extra)
+    variables = target_variables(prep.target)
+    located = locate_all(prep.profile, prep.media, extra, prep.language, prep.platform, variables)
+    rows = make_plan(
+        prep.profile,
+        extra,
+        inventory,
+        located,
+        media=prep.media.location,
+        language=prep.language,
+        platform=prep.platform,
+    ).components
+    behind = {r.id: r for r in rows if r.action in (UPDATE, MISSING)}
+    return [(c.id, behind[a]) for c in updating for a in c.after if a in behind]
+
+
+def _order_message(prep: Prepared, left_out: list[tuple[str, PlannedComponent]]) -> str:
+    cid, first = left_out[0]
+    selected = [c.id for c in prep.components]
+    level = first.level or first.version or "an unknown version"
+    media = first.media_level or first.media_version or "the media's level"
+    return (
+        f"{cid} runs after {first.id} (the profile's `after`), but {first.id} is left out of "
+        f"the selection and is at {level}, below {media}: include it "
+        f"(--only {','.join([first.id, *(s for s in selected if s != first.id)])}), or pass "
+        f"--ignore-order to run {cid} first anyway"
+    )
+
+
+def order_note(prep: Prepared, plan: Plan) -> str:
+    """What ``--ignore-order`` let through, for the history."""
+    left_out = prerequisites_left_out(prep, plan)
+    if not left_out:
+        return "--ignore-order (no prerequisite below the level was left out)"
+    pairs = ", ".join(
+        f"{cid} before {row.id} ({row.version or 'version unknown'})" for cid, row in left_out
+    )
+    return f"--ignore-order: {pairs}"
 
 
 def apply(
@@ -223,22 +292,33 @@ def apply(
         return ApplyResult(plan, None, commands, dry_run=True)
 
     with target_lock(store, prep.target) as announce:
-        return _apply_under_lock(prep, plan, store, options, progress, announce)
+        return _apply_under_lock(prep, store, options, progress, announce)
 
 
 def _apply_under_lock(
     prep: Prepared,
-    plan: Plan,
     store: Store,
     options: ApplyOptions,
     progress: Progress,
     announce: Callable[[str], None],
 ) -> ApplyResult:
-    previous = _resume_run(store, prep) if options.resume else None
+    runs = store.runs(target=str(prep.target.resolve()), limit=20)
+    previous = _resume_run(runs, prep) if options.resume else None
     run_id = previous.id if previous else new_run_id()
     announce(run_id)  # a rival's exit 4 names this run
+    # Whatever an earlier, killed spdeploy left running on this target finishes first, resumed
+    # or not: starting its installer again beside it is the one thing that must never happen.
+    _wait_for_orphans(store, runs, options, progress)
+    for dead in runs:  # under the lock, a run still "running" is one whose spdeploy died
+        if dead.status == "running" and dead.id != run_id:
+            store.close_run(
+                dead.id,
+                "interrupted",
+                None,
+                "spdeploy stopped during this run (killed, or the "
+                "machine went down); a later run took over",
+            )
     if previous is not None:
-        _wait_for_orphans(previous, options, progress)
         store.reopen_run(run_id)
     # Probe again under the lock: while this apply waited (at the prompt, or for an
     # installer left running), another may have finished, or a reboot changed the truth.
@@ -247,11 +327,22 @@ def _apply_under_lock(
     return _apply_locked(prep, plan, store, options, progress, run_id, previous)
 
 
-def _resume_run(store: Store, prep: Prepared) -> RunRecord | None:
+def _resume_run(runs: list[RunRecord], prep: Prepared) -> RunRecord | None:
     """The run ``--resume`` continues: the target's latest attempt that was not refused, if it
-    stopped half-way with the same profile and media (new media is a new run)."""
-    runs = store.runs(target=str(prep.target.resolve()), limit=20)
-    latest = next((r for r in runs if r.status != "refused"), None)
+    stopped half-way with the same profile and media (new media is a new run).
+
+    A run that ran no step and was not cut off (an apply with nothing to do while a reboot was
+    pending) is passed over: resuming the run before it keeps that run's record of reboots,
+    which the loop breaker needs.
+    """
+    latest = next(
+        (
+            r
+            for r in runs
+            if r.status != "refused" and (r.steps or r.status in ("running", "interrupted"))
+        ),
+        None,
+    )
     if latest is None or latest.status not in ("running", REBOOT, "interrupted"):
         return None
     same_media = Path(latest.media).resolve() == Path(prep.media.location).resolve()
@@ -260,32 +351,69 @@ def _resume_run(store: Store, prep: Prepared) -> RunRecord | None:
     return latest
 
 
-def _wait_for_orphans(previous: RunRecord, options: ApplyOptions, progress: Progress) -> None:
+def _wait_for_orphans(
+    store: Store, runs: list[RunRecord], options: ApplyOptions, progress: Progress
+) -> None:
     """An installer started by a killed spdeploy may still be running (it has its own session):
-    let it finish (up to the timeout, then kill its tree) before anything is probed or rerun."""
+    let it finish (up to the timeout, then kill its tree) before anything is probed or rerun.
+
+    It is found by what it is, not only by the pid the journal may have recorded: spdeploy can
+    die between starting an installer and writing its pid down. Any live process whose
+    executable or command line lies in a cut-off run's staged folder, or that carries the run's
+    mark in its environment, is waited for.
+    """
+    cut_off = [r for r in runs if r.status in ("running", "interrupted")]
+    if not cut_off:
+        return
+    pids: dict[int, str] = {}
+    for run in cut_off:
+        for orphan in process.orphans(run.id, store.run_dir(run.id) / "staged"):
+            pids.setdefault(orphan.pid, orphan.component or "an earlier step")
+        for step in run.steps:  # the journal's own record, for an installer run elsewhere
+            pid = step.pid
+            known = step.status == "running" and pid is not None and pid not in pids
+            if known and pid is not None and _same_process(pid, step.pid_started):
+                pids[pid] = step.component
+    for pid, component in pids.items():
+        progress.waiting(component, pid)
+    if pids:
+        process.wait_or_kill(list(pids), options.timeout)
+
+
+def _same_process(pid: int, started: float | None) -> bool:
+    """``pid`` is alive and is the process the journal recorded (not a reused pid)."""
     import psutil
 
-    for step in previous.steps:
-        if step.status != "running" or step.pid is None:
-            continue
-        try:
-            proc = psutil.Process(step.pid)
-            if step.pid_started is not None and abs(proc.create_time() - step.pid_started) > 1:
-                continue  # the pid was reused by an unrelated process
-        except psutil.NoSuchProcess:
-            continue
-        progress.waiting(step.component, step.pid)
-        try:
-            proc.wait(timeout=options.timeout)
-        except psutil.TimeoutExpired:
-            process.kill_tree(step.pid)
-        except psutil.NoSuchProcess:
-            pass
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return started is None or abs(created - started) <= 1
 
 
 def _rescan(prep: Prepared) -> Prepared:
     inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
     return replace(prep, inventory=inventory)
+
+
+class RunLog:
+    """``runs/<id>/run.log``: what the run did, line by line, whatever became of the terminal.
+
+    A closed pipe or a dropped session turns the command's output off; the run goes on and this
+    file keeps the story. Each line is written and flushed at once: a crash loses nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(f"{stamp} {text}\n")
+        except OSError:
+            pass  # the history database is the record; this file is its narrative
 
 
 def _apply_locked(
@@ -299,48 +427,71 @@ def _apply_locked(
 ) -> ApplyResult:
     seq = max((s.seq for s in previous.steps), default=0) if previous else 0
     run_dir = store.run_dir(run_id)
+    log = RunLog(run_dir / "run.log")
     commands = commands_for(prep, plan, options, run_dir / "staged")
     if previous is None:
         store.open_run(
             RunRecord(
-                run_id,
-                prep.profile.id,
-                str(prep.target.resolve()),
-                prep.media.location,
-                prep.language,
-                prep.platform,
-                time.time(),
-                None,
-                "running",
-                None,
-                "",
+                id=run_id,
+                profile=prep.profile.id,
+                target=str(prep.target.resolve()),
+                media=prep.media.location,
+                language=prep.language,
+                platform=prep.platform,
+                started=time.time(),
+                finished=None,
+                status="running",
+                exit_code=None,
+                message="",
             )
         )
+    log.write(
+        f"{'resumed' if previous else 'opened'} run {run_id}: {prep.profile.id} on "
+        f"{prep.target} from {prep.media.location} ({prep.language}, {prep.platform}); "
+        f"{len(commands)} installer(s) to run"
+    )
     try:
         refuse_early(prep, plan, commands, options)
+        if options.ignore_order:
+            store.add_run_note(run_id, order_note(prep, plan))
     except SpdeployError as exc:  # recorded: the history shows every attempt, refused ones too
+        log.write(f"refused: {exc.message}")
         _refused(store, run_id, previous, exc)
         raise
-    run_dir.mkdir(parents=True, exist_ok=True)
     attempts = _attempts(previous)
 
     try:
-        staged = _stage_all(prep, plan, run_dir / "staged", options, progress)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _check_free_space(prep, plan, run_dir)
+        staged = _stage_all(prep, plan, run_dir / "staged", options, progress, log)
     except SpdeployError as exc:  # a catalog mismatch or a hostile medium: nothing has run
         shutil.rmtree(run_dir / "staged", ignore_errors=True)
+        log.write(f"refused: {exc.message}")
         _refused(store, run_id, previous, exc)
         raise
+    except OSError as exc:  # a full disk, a folder gone read-only: nothing has run either
+        shutil.rmtree(run_dir / "staged", ignore_errors=True)
+        failed = StepFailed(
+            f"{exc.filename or run_dir}: cannot stage the installers ({exc.strerror or exc}); "
+            "nothing was run"
+        )
+        log.write(f"failed: {failed.message}")
+        _refused(store, run_id, previous, failed)
+        raise failed from None
     except BaseException as exc:
-        _interrupted(store, run_id, exc)
+        _interrupted(store, run_id, exc, log)
+        _raise_interrupted(exc, run_id, prep)
         raise
     try:
         steps = _run_steps(
-            prep, plan, commands, staged, store, (run_id, seq), attempts, options, progress
+            prep, plan, commands, staged, store, (run_id, seq), attempts, options, progress, log
         )
         final = _final_plan(prep)
     except BaseException as exc:
-        _interrupted(store, run_id, exc)
+        _interrupted(store, run_id, exc, log)
+        _raise_interrupted(exc, run_id, prep)
         raise
+    final = _vanished(plan, previous, final)
     result = ApplyResult(
         plan,
         run_id,
@@ -350,11 +501,82 @@ def _apply_locked(
         resumed=previous is not None,
         todo_after=knownfailures.todo_after(prep.profile, plan, steps),
     )
+    if result.reboot_required:
+        reboot.record(store.state_dir, prep.target, run_id)
+    pending = reboot.pending(store.state_dir, prep.target)
+    result = replace(result, final=replace(final, reboot_pending=pending), reboot_pending=pending)
     status = {0: OK, 3: REBOOT}.get(result.exit_code, FAILED)
-    store.close_run(run_id, status, result.exit_code)
+    message = _closing_message(result)
+    store.close_run(run_id, status, result.exit_code, message)
+    log.write(f"closed: {status} (exit {result.exit_code}){': ' + message if message else ''}")
     if result.exit_code == 0:
         shutil.rmtree(run_dir / "staged", ignore_errors=True)  # copies of the media: not needed
     return result
+
+
+def _closing_message(result: ApplyResult) -> str:
+    """What the history says of a run that did not simply end at the level."""
+    final = result.final or result.plan
+    parts = [f"[{f.code}] {f.message}" for f in final.findings if f.code == VANISHED]
+    pending = result.reboot_pending
+    if pending is not None and not result.reboot_required:
+        parts.append(
+            f"a reboot run {pending.run_id} asked for is still pending (the machine has not "
+            "booted since)"
+        )
+    return "; ".join(parts)
+
+
+def _vanished(plan: Plan, previous: RunRecord | None, final: Plan) -> Plan:
+    """A component installed when the run began and absent at its end is a finding (SPEC §5):
+    an installer removed it, or someone deleted it meanwhile. Either way it is not at the
+    level, and "absent, nothing to do" must not pass for compliance."""
+    seen: dict[str, str | None] = {}
+    for step in previous.steps if previous else ():
+        if step.version_before is not None:  # the first attempt saw it installed
+            seen.setdefault(step.component, step.version_before)
+    for row in plan.components:
+        if row.installed:
+            seen.setdefault(row.id, row.version)
+    findings = [
+        Finding(
+            VANISHED,
+            f"{c.id} ({c.name}) was installed{f' at {seen[c.id]}' if seen[c.id] else ''} when "
+            f"the run began and is absent at its end: {c.reason}",
+            (c.id,),
+        )
+        for c in final.components
+        if c.id in seen and not c.installed
+    ]
+    return replace(final, findings=(*final.findings, *findings)) if findings else final
+
+
+def _check_free_space(prep: Prepared, plan: Plan, run_dir: Path) -> None:
+    """Refuse before copying anything when the installer folders cannot fit: a full disk half
+    way through staging helps nobody, and an archive whose members claim hundreds of MB is
+    stopped here before it fills the disk."""
+    need = sum(staged_size(prep.media, r.installer) for r in plan.updates if r.installer)
+    if not need:
+        return
+    try:
+        free = shutil.disk_usage(run_dir).free
+    except OSError:
+        return  # the copy itself will say what is wrong
+    if need > free:
+        raise StepFailed(
+            f"{run_dir}: not enough free space to stage the installers (they need "
+            f"{_size(need)}, {_size(free)} free); nothing was run: free space, or use another "
+            "--state folder"
+        )
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} bytes"
 
 
 def _refused(store: Store, run_id: str, previous: RunRecord | None, exc: SpdeployError) -> None:
@@ -364,14 +586,32 @@ def _refused(store: Store, run_id: str, previous: RunRecord | None, exc: Spdeplo
         store.close_run(run_id, "interrupted", exc.exit_code, f"resume refused: {exc.message}")
 
 
-def _interrupted(store: Store, run_id: str, exc: BaseException) -> None:
+def _interrupted(store: Store, run_id: str, exc: BaseException, log: RunLog) -> None:
     """Ctrl-C (130) or a crash (its exit code, 70 for a bug): record it, keep it resumable."""
-    code = 130 if isinstance(exc, KeyboardInterrupt) else getattr(exc, "exit_code", 70)
-    store.close_run(run_id, "interrupted", code, f"interrupted: {type(exc).__name__}: {exc}")
+    if isinstance(exc, KeyboardInterrupt):
+        code, message = 130, "interrupted by Ctrl-C"
+    else:
+        code = getattr(exc, "exit_code", 70)
+        detail = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        message = f"stopped by an error: {detail}"
+    message += "; continue it with `spdeploy apply --resume`"
+    log.write(f"interrupted: {message}")
+    store.close_run(run_id, "interrupted", code, message)
+
+
+def _raise_interrupted(exc: BaseException, run_id: str, prep: Prepared) -> None:
+    """Ctrl-C leaves as a :class:`RunInterrupted`, which names the run to resume."""
+    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
+        raise RunInterrupted(run_id, prep.media.location, str(prep.target)) from None
 
 
 def _stage_all(
-    prep: Prepared, plan: Plan, root: Path, options: ApplyOptions, progress: Progress
+    prep: Prepared,
+    plan: Plan,
+    root: Path,
+    options: ApplyOptions,
+    progress: Progress,
+    log: RunLog,
 ) -> dict[str, Staged]:
     catalog = read_catalog(prep.media)
     staged = {}
@@ -386,7 +626,9 @@ def _stage_all(
                     f"{row.id}: needs an update the saved plan did not list (the target changed "
                     "after the plan was checked); refused: save the plan again and review it"
                 )
-            progress.staging(row.id, staged_size(prep.media, row.installer))
+            size = staged_size(prep.media, row.installer)
+            log.write(f"staging {row.id}: {prep.media.display(row.installer)} ({size} bytes)")
+            progress.staging(row.id, size)
             # A resumed run stages again into its own folder: start empty, so no file of an
             # earlier attempt lies beside the installer.
             shutil.rmtree(root / row.id, ignore_errors=True)
@@ -496,6 +738,7 @@ def _run_steps(
     attempts: dict[str, list[str]],
     options: ApplyOptions,
     progress: Progress,
+    log: RunLog,
 ) -> list[StepRecord]:
     run_id, seq = key
     run_dir = store.run_dir(run_id)
@@ -523,6 +766,7 @@ def _run_steps(
             except OSError as exc:  # a dangling link, an unreadable file: no copy, no installer
                 step = _not_run(run_id, seq, row, FAILED, f"backup failed, not run: {exc}")
             else:
+                log.write(f"step {seq} {comp.id}: running {' '.join(command.argv)}")
                 progress.step_started(command, comp.name)
                 resolve = _log_resolver(prep, row, staged[command.id])
                 before = knownfailures.snapshot(
@@ -545,6 +789,11 @@ def _run_steps(
         elif step.status == REBOOT and step.exit_code == 1641:
             stopped = f"{command.id} started a reboot; run `spdeploy apply --resume` after it"
         store.record_step(step)
+        log.write(
+            f"step {seq} {step.component}: {step.status}"
+            f"{'' if step.exit_code is None else f' (exit {step.exit_code})'}, "
+            f"{step.duration_s:.1f}s{': ' + step.message if step.message else ''}"
+        )
         progress.step_finished(step)
         results.append(step)
     for row in plan.brought_along:
@@ -552,6 +801,7 @@ def _run_steps(
         if proof is not None:
             seq += 1
             store.record_step(proof)
+            log.write(f"step {seq} {proof.component}: {proof.status}: {proof.message}")
             progress.step_finished(proof)
             results.append(proof)
     return results
@@ -661,7 +911,7 @@ def _run_hooks(
         if result.exit_code is None:
             return f"{' '.join(argv)}: could not start: {result.error}"
         if result.exit_code != 0:
-            return f"{' '.join(argv)}: exited {result.exit_code}"
+            return f"{' '.join(argv)}: {exitcodes.describe(result.exit_code)}"
     return ""
 
 
@@ -686,7 +936,7 @@ def _run_one(
     failed_post = _run_hooks(comp.post, variables, log_dir / f"{comp.id}.post.log", options)
     after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
     reached = _reached(row.version, after.version, row.media_version)
-    status, message = _judge(comp, command, result, options)
+    status, message = judge(comp, command, result, options)
     if failed_pre:
         status, message = FAILED, f"pre command failed, installer not run: {failed_pre}"
     elif status == REBOOT and not reached:
@@ -729,30 +979,38 @@ def _run_installer(
         store.record_step(replace(journal, pid=pid, pid_started=created))
 
     attached = command.interactive and options.has_terminal
+    # The run's mark, inherited by everything the installer starts: a resume after a crash
+    # finds them even if the pid never reached the journal.
+    env = {**os.environ, process.RUN_ENV: journal.run_id, process.COMPONENT_ENV: command.id}
     return process.run(
         command.argv,
         timeout=options.timeout,
         log_path=None if attached else Path(journal.log or ""),
         cwd=staged.folder,
+        env=env,
         attach=attached,
         on_start=started,
     )
 
 
-def _judge(
+def judge(
     comp: Component,
     command: Command,
     result: process.ProcessResult,
     options: ApplyOptions,
 ) -> tuple[str, str]:
-    """(status, message) from how the installer ended; the version check comes after."""
+    """(status, message) from how the installer ended; the version check comes after.
+
+    The profile's ``exit_codes`` decide (either spelling of a Windows code above 2**31 matches);
+    a code they do not name fails, with the way the process ended: ``installer exited 1603``,
+    ``installer crashed: 0xC0000005 (access violation)``."""
     if result.timed_out:
         return TIMEOUT, f"killed with its child processes after {options.timeout:g} s"
     if result.exit_code is None:
         return FAILED, f"could not start {command.argv[0]}: {result.error}"
-    meaning = comp.exit_codes.get(result.exit_code, "failed")
+    meaning = exitcodes.meaning(comp.exit_codes, result.exit_code) or "failed"
     if meaning == "failed":
-        return FAILED, f"installer exited {result.exit_code}"
+        return FAILED, f"installer {exitcodes.describe(result.exit_code)}"
     if meaning == "reboot":
         return REBOOT, "reboot required"
     return OK, ""
@@ -771,4 +1029,16 @@ def _final_plan(prep: Prepared) -> Plan:
     return _rescan(prep).plan()
 
 
-__all__ = ["ApplyOptions", "ApplyResult", "Command", "apply"]
+__all__ = [
+    "ApplyOptions",
+    "ApplyResult",
+    "Command",
+    "Progress",
+    "RunLog",
+    "apply",
+    "commands_for",
+    "order_note",
+    "prerequisites_left_out",
+    "refuse_early",
+    "step_args",
+]

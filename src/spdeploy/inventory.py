@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from spdeploy.media.base import Tree
 from spdeploy.probes import ProbeContext, answer
@@ -39,12 +39,20 @@ class Inventory:
 def target_variables(target: Path) -> dict[str, str]:
     """Placeholders a profile may use about the target (``{target}``, ``{drive}``)."""
     absolute = target.absolute()
-    if sys.platform == "win32":
-        drive = PureWindowsPath(absolute).anchor or str(absolute.parent)
+    return {"target": str(absolute), "drive": drive_of(str(absolute))}
+
+
+def drive_of(absolute: str, windows: bool = sys.platform == "win32") -> str:
+    """``{drive}``: the root of the install drive, without its last separator, so that
+    ``{drive}/Exchange Server Setup.log`` names a file in it: ``C:`` for ``C:\\exchsrvr``,
+    ``\\\\server\\share`` for a target on a share. An offline copy (not Windows) has no
+    install drive: its parent folder plays that part."""
+    if windows:
+        path = PureWindowsPath(absolute)
+        drive = path.anchor if path.drive else str(path.parent)
     else:
-        # An offline copy has no install drive: its parent folder plays that part.
-        drive = str(absolute.parent)
-    return {"target": str(absolute), "drive": drive.rstrip("/\\") or "/"}
+        drive = str(PurePosixPath(absolute).parent)
+    return drive.rstrip("/\\") or "/"
 
 
 def probe_component(component: Component, ctx: ProbeContext) -> Installed:

@@ -16,14 +16,14 @@ opened the old file cannot hold it beside one that locks a new file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from spdeploy.errors import LockHeld, TargetError
+from spdeploy.errors import BadInput, LockHeld, TargetError
+from spdeploy.fsutil import target_key
 from spdeploy.store import Store
 
 TARGET_LOCK = ".spdeploy.lock"
@@ -31,8 +31,7 @@ TARGET_LOCK = ".spdeploy.lock"
 
 def lock_path(store: Store, target: Path) -> Path:
     """The state folder's lock file for ``target``."""
-    key = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:16]
-    return store.state_dir / "locks" / f"{key}.lock"
+    return store.state_dir / "locks" / f"{target_key(target)}.lock"
 
 
 @contextlib.contextmanager
@@ -42,16 +41,21 @@ def target_lock(store: Store, target: Path) -> Iterator[Callable[[str], None]]:
     import filelock
 
     lock_file = lock_path(store, target)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
     note = lock_file.with_suffix(".holder")
     in_target = target / TARGET_LOCK
     with contextlib.ExitStack() as held:
         try:
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
             held.enter_context(filelock.FileLock(lock_file, timeout=0))
         except filelock.Timeout:
             raise LockHeld(
                 f"{target}: another apply or restore holds this target's lock"
                 f"{_read_holder(note)}; try again when it has finished"
+            ) from None
+        except OSError as exc:  # a read-only or full state folder
+            raise BadInput(
+                f"{store.state_dir}: cannot take the target's lock in the state folder "
+                f"({exc.strerror or exc}); it must be writable (choose another with --state)"
             ) from None
         held.callback(_remove_quietly, note)
         try:

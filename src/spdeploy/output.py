@@ -9,16 +9,19 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
 from spdeploy.errors import SpdeployError
-from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, Plan
+from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, VANISHED, Plan
 from spdeploy.reports import data
 
 if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
     from spdeploy.executor import ApplyResult, Command
     from spdeploy.reports.fleet import Fleet
     from spdeploy.store import StepRecord
+
+_LOG_LINES = 10  # of a failed step's log, under the run's table
 
 _ACTION_STYLE = {UPDATE: "yellow", CURRENT: "green", ABSENT: "dim", MISSING: "bold red"}
 _STATUS_STYLE = {
@@ -155,13 +158,28 @@ class Output:
 
     def status(self, plan: Plan) -> None:
         if self.json_mode:
-            self.json(data.plan_dict(plan))
+            self.json(data.status_dict(plan))
             return
         self.plan(plan, "Compliance")
-        verdict = "COMPLIANT" if plan.compliant else "NOT COMPLIANT"
+        self.verdict(plan)
+
+    def verdict(self, plan: Plan) -> None:
+        """The one line a person reads last: compliant or not, and a reboot still owed."""
+        pending = plan.reboot_pending
+        if plan.compliant:
+            if pending is None:
+                self.line("COMPLIANT", "bold green", always=True)
+            else:
+                self.line(f"COMPLIANT, {_reboot_note(pending)}", "bold yellow", always=True)
+            return
         behind = [c.id for c in plan.components if c.action in (UPDATE, MISSING)]
-        detail = "" if plan.compliant else f": {', '.join(behind)} not at the media's level"
-        self.line(f"{verdict}{detail}", "bold green" if plan.compliant else "bold red", always=True)
+        vanished = [cid for f in plan.findings if f.code == VANISHED for cid in f.components]
+        parts = [f"{', '.join(behind)} not at the media's level"] if behind else []
+        parts += [f"{', '.join(vanished)} vanished during the run"] if vanished else []
+        why = "; ".join(parts) or "see the findings"
+        self.line(f"NOT COMPLIANT: {why}", "bold red", always=True)
+        if pending is not None:
+            self.line(_reboot_note(pending), "yellow", always=True)
 
     def fleet(self, fleet: Fleet) -> None:
         """``report --from DIR``: one row per host, worst first, then the fleet's verdict."""
@@ -286,7 +304,7 @@ class Output:
                 [
                     s.component,
                     s.status,
-                    "-" if s.exit_code is None else str(s.exit_code),
+                    _exit(s.exit_code),
                     f"{s.duration_s:.1f}s",
                     f"{s.version_before or '-'} -> {s.version_after or '-'}",
                     s.message,
@@ -302,6 +320,7 @@ class Output:
             self._known_failures(result.steps)
         else:
             self.line("Nothing to do: every installed component is at the media's level.")
+        self._failed_logs(result.steps)
         if result.plan.system_reboot_signals and result.steps:
             self.line(
                 "warning: the installers ran while the system was waiting for a reboot of its "
@@ -312,7 +331,10 @@ class Output:
         for todo in result.todo_after:
             self.line(f"To do after {todo.component} ({todo.article}): {todo.note}", always=True)
         if result.final is not None and show_final:
-            self.status(result.final)
+            final = result.final
+            if result.reboot_required:  # said once, below
+                final = replace(final, reboot_pending=None)
+            self.status(final)
         if result.reboot_required:
             self.line(
                 "Reboot required; then run `spdeploy apply --resume` to verify.",
@@ -330,6 +352,19 @@ class Output:
                     "red",
                     always=True,
                 )
+
+    def _failed_logs(self, steps: Sequence[StepRecord]) -> None:
+        """Where a failed installer said why: its log's path and last lines, under the table."""
+        from spdeploy.fsutil import tail_lines
+
+        for step in steps:
+            if step.status not in ("failed", "timeout") or not step.log:
+                continue
+            lines = tail_lines(step.log, _LOG_LINES)
+            shown = f", its last {len(lines)} line(s):" if lines else " (empty)"
+            self.line(f"{step.component} {step.status}; log {step.log}{shown}", always=True)
+            for text in lines:
+                self.line(f"  | {text}", "dim", always=True)
 
     def plan_saved(self, path: Any) -> None:
         self.line(f"Plan saved to {path}; carry it out with `spdeploy apply --plan {path}`.")
@@ -426,7 +461,7 @@ class Output:
             [
                 s.component,
                 s.status,
-                "-" if s.exit_code is None else str(s.exit_code),
+                _exit(s.exit_code),
                 f"{s.version_before or '-'} -> {s.version_after or '-'}",
                 f"{s.duration_s:.1f}s",
                 s.message or "",
@@ -532,6 +567,20 @@ class StepPrinter:
         self._bar: Any = None  # a Rich progress bar while staging, on a terminal only
         self._task: Any = None
 
+    def __enter__(self) -> StepPrinter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Whatever ends the run (Ctrl-C, an error) ends the spinner and the bar first, so the
+        message that follows starts on a line of its own."""
+        self._stop_spinner()
+        self.staging_done()
+
+    def _stop_spinner(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
     def staging(self, component: str, total_bytes: int) -> None:
         self.bytes_task(f"staging {component}", total_bytes)
 
@@ -604,9 +653,7 @@ class StepPrinter:
             self.out.line(text)
 
     def step_finished(self, step: StepRecord) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        self._stop_spinner()
         if step.status != "skipped":
             self.out.line(
                 f"  {step.component}: {step.status} ({step.duration_s:.1f}s)"
@@ -621,6 +668,15 @@ def _no_installer(serviced_by: Sequence[str]) -> str:
     return "(not on the media)"
 
 
+def _reboot_note(pending: Any) -> str:
+    shown = data.reboot_dict(pending)
+    assert shown is not None
+    return (
+        f"REBOOT PENDING: run {shown['run_id']} asked for a reboot ({shown['requested_at']}) and "
+        "the machine has not booted since; reboot, then run `spdeploy apply --resume` to verify"
+    )
+
+
 def _version(version: str | None, level: str | None) -> str:
     if version is None:
         return "-"
@@ -632,9 +688,16 @@ def _basename(path: str) -> str:
 
 
 def _argv(argv: Sequence[str]) -> str:
-    import shlex
+    """The command as this system runs it (on Windows, the command line CreateProcess gets)."""
+    from spdeploy.process import command_line
 
-    return " ".join(shlex.quote(a) for a in argv)
+    return command_line(argv)
+
+
+def _exit(code: int | None) -> str:
+    from spdeploy.exitcodes import short
+
+    return short(code)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -651,27 +714,7 @@ def write_atomic(
     what: str = "the report here",
     error: type[SpdeployError] | None = None,
 ) -> None:
-    """Write a file atomically: a reader (node_exporter, a CI server, ``apply --plan``) sees the
-    old file or the whole new one, never half. A file that cannot be written is ``error``
-    (BadInput by default) naming the path and ``what`` was being written."""
-    import tempfile
-    from pathlib import Path
+    """:func:`spdeploy.fsutil.write_atomic`, creating the parent folder first."""
+    from spdeploy.fsutil import write_atomic as write
 
-    from spdeploy.errors import BadInput
-
-    target = Path(path)
-    tmp: str | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        Path(tmp).chmod(0o644)  # mkstemp's 0600 would hide it from node_exporter's user
-        Path(tmp).replace(target)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise (error or BadInput)(f"{target}: cannot write {what} ({reason})") from None
-        raise
+    write(path, text, what=what, error=error, make_parents=True)

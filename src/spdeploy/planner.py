@@ -16,13 +16,15 @@ from spdeploy.profile import Component, Profile
 from spdeploy.versions import Version, is_version, level_name
 
 if TYPE_CHECKING:
+    from spdeploy.reboot import RebootPending
     from spdeploy.rebootsignals import Signal
 
 UPDATE, CURRENT, ABSENT, MISSING = "update", "current", "absent", "missing-on-media"
-# Suite findings (SPEC §5 "findings"): codes scripts may rely on.
-CORE_UPDATED = "core-updated-components-behind"
-NOT_SERVICED = "component-not-serviced"  # behind, and nothing that services it will run
-PREREQUISITE = "prerequisite-not-met"  # an update would run below its `requires` level
+# Findings (SPEC §5): the core at the level with its components behind (Q242250); a component
+# installed when an apply began and absent at its end; a component behind with nothing that
+# services it to run; an update that would run below its `requires` level.
+BEHIND, VANISHED = "core-updated-components-behind", "component-vanished"
+NOT_SERVICED, PREREQUISITE = "component-not-serviced", "prerequisite-not-met"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class PlannedComponent:
 
 @dataclass(frozen=True)
 class Finding:
-    """A fact about the suite as a whole, reported before the per-component rows."""
+    """A fact about the suite as a whole, reported before the per-component rows. Every finding
+    is a reason the target is not compliant: there are no informational ones."""
 
     code: str
     message: str
@@ -60,12 +63,14 @@ class Plan:
     platform: str
     components: tuple[PlannedComponent, ...]
     findings: tuple[Finding, ...] = ()
+    # status and apply only (a plan does not look): a reboot a run asked for, not yet done
+    reboot_pending: RebootPending | None = None
     # the operating system's own pending reboot, as found when the plan was made
     system_reboot_signals: tuple[Signal, ...] = ()
 
     @property
     def compliant(self) -> bool:
-        return all(c.action in (CURRENT, ABSENT) for c in self.components)
+        return not self.findings and all(c.action in (CURRENT, ABSENT) for c in self.components)
 
     @property
     def missing(self) -> tuple[PlannedComponent, ...]:
@@ -175,7 +180,7 @@ def plan(
         platform,
         tuple(rows),
         findings,
-        system_reboot_signals,
+        system_reboot_signals=system_reboot_signals,
     )
 
 
@@ -332,7 +337,7 @@ def suite_findings(profile: Profile, rows: list[PlannedComponent]) -> tuple[Find
             why += f"; {', '.join(along)} comes with another's"
         findings.append(
             Finding(
-                CORE_UPDATED,
+                BEHIND,
                 f"{by_id[core.id].name} is at {core.level or core.version} but "
                 f"{len(behind)} component(s) that run on it were left behind: {names} "
                 f"({why}, Q242250)",

@@ -1,14 +1,15 @@
 """Probe kinds: how a profile tells whether a component is installed and at which version.
 
-Each kind is a frozen record with ``applies()`` (can it run on this system at all?) and
-``run(ctx, want_version)``. ``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one
-class plus one registry entry.
+Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?) and
+``run(ctx, want_version)``. The system is the context's: ``ctx.windows`` is the Windows boundary
+(registry, services) or None, so the Windows kinds run in tests through a fake registry.
+``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one class plus one registry entry.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -16,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 from spdeploy.errors import NotApplicable, ProbeError, ProfileError
 from spdeploy.media.base import Tree
 from spdeploy.versions import is_version
+from spdeploy.winsys import HIVES, VIEWS, Windows, split_key, this_system
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Finding:
 class ProbeContext:
     tree: Tree
     variables: Mapping[str, str] = field(default_factory=dict)
+    # the Windows registry and services (None off Windows): winsys.Windows
+    windows: Windows | None = field(default_factory=this_system)
 
     def expand(self, template: str) -> str:
         from spdeploy.templates import render
@@ -44,7 +48,7 @@ class ProbeContext:
 class Probe(Protocol):
     kind: ClassVar[str]
 
-    def applies(self) -> bool: ...
+    def applies(self, ctx: ProbeContext) -> bool: ...
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding: ...
 
@@ -78,7 +82,7 @@ class Exists:
     path: str
     kind: ClassVar[str] = "exists"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         return True
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
@@ -96,7 +100,7 @@ class PeVersion:
     path: str
     kind: ClassVar[str] = "pe_version"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         return True
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
@@ -122,7 +126,7 @@ class Text:
     regex: re.Pattern[str]
     kind: ClassVar[str] = "text"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         return True
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
@@ -144,7 +148,7 @@ class Literal:
     version: str
     kind: ClassVar[str] = "literal"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         return True
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
@@ -160,7 +164,7 @@ class Command:
     regex: re.Pattern[str]
     kind: ClassVar[str] = "command"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         return True
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
@@ -183,24 +187,29 @@ class Command:
 class Registry:
     key: str
     value: str
+    view: str | None = None  # "32" or "64": that registry view of a 64-bit Windows (WOW6432Node)
     kind: ClassVar[str] = "registry"
 
-    def applies(self) -> bool:
-        return sys.platform == "win32"
+    def applies(self, ctx: ProbeContext) -> bool:
+        return ctx.windows is not None
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
-        if not self.applies():
+        if ctx.windows is None:
             raise NotApplicable(f"registry probe {self.key} only applies on Windows")
         from spdeploy import winsys
 
-        data = winsys.read_registry(self.key, self.value)
+        data = winsys.read_registry(ctx.windows, self.key, self.value, self.view)
         if data is None:
-            return Finding(False, None, f"no registry value {self.key}\\{self.value}")
+            return Finding(False, None, f"no registry value {self._where()}")
         version = data if is_version(data) else None
-        return Finding(True, version, f"registry {self.key}\\{self.value}")
+        return Finding(True, version, f"registry {self._where()}")
+
+    def _where(self) -> str:
+        view = f" ({self.view}-bit view)" if self.view else ""
+        return f"{self.key}\\{self.value}{view}"
 
     def describe(self) -> str:
-        return f"registry {self.key}\\{self.value}"
+        return f"registry {self._where()}"
 
 
 @dataclass(frozen=True)
@@ -208,24 +217,25 @@ class Service:
     name: str
     kind: ClassVar[str] = "service"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         from spdeploy import winsys
 
-        return winsys.services_available()
+        return winsys.services_available(ctx.windows)
 
     def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
         from spdeploy import winsys
 
-        if not self.applies():
+        if not self.applies(ctx):
             raise NotApplicable(
                 f"service probe {self.name}: no Windows service manager or systemd here"
             )
-        image = winsys.service_image(self.name)
+        image = winsys.service_image(self.name, ctx.windows)
         if image is None:
             return Finding(False, None, f"no service {self.name}")
         from pathlib import Path
 
-        if image and not Path(image).is_file():
+        exists = ctx.windows.is_file if ctx.windows is not None else os.path.isfile
+        if image and not exists(image):
             # A key without its program proves nothing: removing a product can leave its
             # services' keys behind (Exchange's "Remove All" does, Q196305).
             return Finding(False, None, f"service {self.name} is registered but {image} is gone")
@@ -248,7 +258,7 @@ class AnyOf:
     probes: tuple[Probe, ...]
     kind: ClassVar[str] = "any"
 
-    def applies(self) -> bool:
+    def applies(self, ctx: ProbeContext) -> bool:
         # Always answers: when none of its probes can run here the answer is "not found", with
         # the reason, so one profile serves Windows hosts and offline trees alike.
         return True
@@ -257,7 +267,7 @@ class AnyOf:
         skipped: list[str] = []
         last: Finding | None = None
         for probe in self.probes:
-            if not probe.applies():
+            if not probe.applies(ctx):
                 skipped.append(probe.describe())
                 continue
             last = probe.run(ctx, want_version)
@@ -312,8 +322,24 @@ def _text(value: Any, where: str) -> Probe:
 
 
 def _registry(value: Any, where: str) -> Probe:
-    table = _table(value, where, ("key", "value"))
-    return Registry(_str(table["key"], f"{where}.key"), _str(table["value"], f"{where}.value"))
+    keys: tuple[str, ...] = ("key", "value", "view")
+    if isinstance(value, dict) and "view" not in value:
+        keys = ("key", "value")  # view is optional: the process's own view
+    table = _table(value, where, keys)
+    key = _str(table["key"], f"{where}.key")
+    if split_key(key) is None:
+        hives = ", ".join(h for h in HIVES if len(h) < 5)
+        raise ProfileError(
+            f"{where}.key: {key!r} does not start with a registry hive (expected {hives} or "
+            "their long names, e.g. HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup)"
+        )
+    view = table.get("view")
+    if view is not None and view not in VIEWS:
+        raise ProfileError(
+            f'{where}.view: {view!r} (expected "32", the 32-bit view, where a 64-bit Windows '
+            'keeps 32-bit programs\' keys under WOW6432Node, or "64")'
+        )
+    return Registry(key, _str(table["value"], f"{where}.value"), view)
 
 
 def _command(value: Any, where: str) -> Probe:
@@ -359,6 +385,6 @@ def parse_probe(value: Any, where: str) -> Probe:
 
 def answer(probe: Probe, ctx: ProbeContext, want_version: bool) -> Finding:
     """Run a probe on its own: one that cannot apply here is a clear error, not a silent "no"."""
-    if not probe.applies():
+    if not probe.applies(ctx):
         raise NotApplicable(f"{probe.describe()}: this probe kind cannot run on this system")
     return probe.run(ctx, want_version)

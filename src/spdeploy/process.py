@@ -4,6 +4,11 @@ Installers are the core risk: they run from an argument list (never a shell), wi
 kills the whole process tree, their output going straight to a log file so that an installer
 writing gigabytes costs no memory. "Not found" and "permission denied" come back as ordinary
 failures, never as exceptions.
+
+Where Windows differs, the choice is a function taking ``windows`` (default: this system), so
+both branches are tested anywhere: how a process gets its own group (:func:`popen_options`),
+how its tree is killed (:func:`kill_tree`), how an argument list becomes the command line the
+installer parses (:func:`command_line`), and the exit code as a DWORD (``exitcodes``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from spdeploy import exitcodes, faults
 
 log = logging.getLogger(__name__)
+
+# Set in every installer's environment, and inherited by whatever it starts: after a crash, a
+# resume finds what an earlier run left running even if it never learnt the process id.
+RUN_ENV = "SPDEPLOY_RUN"
+COMPONENT_ENV = "SPDEPLOY_COMPONENT"
 
 _POSIX = sys.platform != "win32"
 
@@ -40,12 +53,36 @@ class Captured:
     output: str
 
 
-# Own session = own process group on POSIX, so the timeout can kill children and grandchildren.
-_NEW_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+# Windows' CREATE_NEW_PROCESS_GROUP (subprocess defines it only there)
+_NEW_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x00000200)
 
 
-def kill_tree(pid: int) -> None:
-    """Kill ``pid`` and every descendant, including those that left its process group."""
+def popen_options(windows: bool = not _POSIX) -> dict[str, Any]:
+    """How an installer gets a group of its own, so a timeout or Ctrl-C reaches its children:
+    its own session on POSIX; a new process group on Windows (Ctrl-C at the console then goes
+    to spdeploy alone, which kills the tree itself)."""
+    if windows:
+        return {"creationflags": _NEW_GROUP}
+    return {"start_new_session": True}
+
+
+def command_line(argv: Sequence[str], windows: bool = not _POSIX) -> str:
+    """``argv`` as one command line: on Windows the very string ``CreateProcess`` receives
+    (``subprocess.list2cmdline``: the installer's C runtime splits it back by the
+    ``CommandLineToArgvW`` rules, so ``C:\\Exch Srvr`` stays one argument, Q230251); elsewhere
+    as a POSIX shell would need it quoted."""
+    if windows:
+        return subprocess.list2cmdline(list(argv))
+    import shlex
+
+    return shlex.join(argv)
+
+
+def kill_tree(pid: int, windows: bool = not _POSIX) -> None:
+    """Kill ``pid`` and every descendant, including those that left its process group.
+
+    Windows has no process groups to signal: there the tree is what psutil finds below ``pid``
+    (parent process ids), killed with TerminateProcess, children first."""
     import psutil  # deferred: only a timeout needs it
 
     try:
@@ -53,7 +90,7 @@ def kill_tree(pid: int) -> None:
         family = [*parent.children(recursive=True), parent]
     except psutil.NoSuchProcess:
         family = []
-    if _POSIX:
+    if not windows:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
     for proc in family:
@@ -93,8 +130,7 @@ def run(
                 stdin=None if attach else subprocess.DEVNULL,
                 stdout=None if attach else (out or subprocess.DEVNULL),
                 stderr=None if attach else subprocess.STDOUT,
-                start_new_session=_POSIX,
-                creationflags=0 if _POSIX else _NEW_GROUP,
+                **popen_options(),
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -102,9 +138,11 @@ def run(
                 out.write(f"spdeploy: could not start {args[0]}: {reason}\n".encode())
             return ProcessResult(args, None, False, time.monotonic() - started, log_path, reason)
         try:
+            faults.point("after-spawn")  # the window a resume must survive: pid not recorded
             if on_start is not None:
                 on_start(proc.pid)
-            code: int | None = proc.wait(timeout=timeout)
+            # the DWORD on Windows: 0xC0000005, never -1073741819
+            code = exitcodes.normalise(proc.wait(timeout=timeout), windows=not _POSIX)
             timed_out = False
         except subprocess.TimeoutExpired:
             kill_tree(proc.pid)
@@ -124,6 +162,71 @@ def run(
     return ProcessResult(args, code, timed_out, duration, log_path)
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """A process an earlier run started (or its descendant), still alive."""
+
+    pid: int
+    component: str | None  # which step's, when the process says
+    command: str
+
+
+def orphans(run_id: str, staged: Path) -> list[Orphan]:
+    """Live processes of run ``run_id``: those whose executable or command line lies under its
+    ``staged`` folder, and those carrying its :data:`RUN_ENV` (an installer's children, or an
+    installer that copied itself elsewhere).
+
+    The working folder is deliberately not a sign: a person's shell sitting in the folder is not
+    an installer, and a resume would wait for it, then kill it.
+    """
+    import psutil
+
+    roots = {os.path.normcase(str(staged.absolute())), os.path.normcase(str(staged.resolve()))}
+    me = os.getpid()
+    found: list[Orphan] = []
+    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
+        if proc.pid == me:
+            continue
+        cmdline = [str(a) for a in proc.info.get("cmdline") or ()]
+        paths = [str(proc.info.get("exe") or ""), *cmdline]
+        component = next((c for p in paths if (c := _step_of(p, roots)) is not None), None)
+        if component is None:
+            try:
+                env = proc.environ()
+            except (psutil.Error, OSError):
+                continue
+            if env.get(RUN_ENV) != run_id:
+                continue
+            component = env.get(COMPONENT_ENV) or ""
+        found.append(Orphan(proc.pid, component or None, " ".join(cmdline)))
+    return found
+
+
+def _step_of(path: str, roots: set[str]) -> str | None:
+    """The component folder ``path`` lies in under one of ``roots`` (``staged/<id>/...``)."""
+    if not Path(path).is_absolute():
+        return None
+    path = os.path.normcase(os.path.normpath(path))
+    for root in roots:
+        if path.startswith(root + os.sep):
+            return path[len(root) + 1 :].split(os.sep, 1)[0]
+    return None
+
+
+def wait_or_kill(pids: Sequence[int], timeout: float) -> None:
+    """Wait for ``pids`` to end (they are not our children); kill the trees of those left when
+    ``timeout`` runs out."""
+    import psutil
+
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        kill_tree(proc.pid)
+
+
 def capture(argv: Sequence[str], *, timeout: float) -> Captured:
     """Run a short query command (a probe) and return its text output."""
     try:
@@ -139,4 +242,5 @@ def capture(argv: Sequence[str], *, timeout: float) -> Captured:
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         log.debug("capture %s failed: %s", argv, exc)
         return Captured(None, "")
-    return Captured(done.returncode, done.stdout.decode("utf-8", errors="replace"))
+    code = exitcodes.normalise(done.returncode, windows=not _POSIX)
+    return Captured(code, done.stdout.decode("utf-8", errors="replace"))

@@ -186,8 +186,14 @@ def builtin_names() -> list[str]:
 
 def load_profile(name_or_file: str) -> Profile:
     """A built-in profile by name, or a profile file by path."""
-    raw, source = _load_layers(name_or_file, seen=())
-    return _build(raw, source)
+    try:
+        raw, source = _load_layers(name_or_file, seen=())
+        return _build(raw, source)
+    except RecursionError:  # tomllib, and the probe parser, recurse per level of nesting
+        raise ProfileError(
+            f"{name_or_file}: nested too deeply (arrays, tables or `any` probes hundreds of "
+            "levels deep); a profile needs a few levels"
+        ) from None
 
 
 def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:

@@ -11,17 +11,18 @@ exit 3): these are the signals Windows and Debian-family systems leave for every
 - Debian and Ubuntu: ``/var/run/reboot-required``, with the packages that asked in ``.pkgs``.
 
 Where to look is injectable: ``root`` (or ``$SPDEPLOY_SYSTEM_ROOT``) is the folder the Linux paths
-are read under, ``registry`` stands in for the Windows registry.
+are read under; ``windows`` is the Windows boundary (``winsys.Windows``, a fake ``winreg`` in
+tests), this machine's by default.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+
+from spdeploy import winsys
 
 ENV_ROOT = "SPDEPLOY_SYSTEM_ROOT"
 
@@ -48,53 +49,34 @@ class Signal:
         return f"{self.name} ({self.path})"
 
 
-class Registry(Protocol):
-    """The registry look-ups needed here (``winsys`` on Windows; a fake in tests)."""
-
-    def key_exists(self, key: str) -> bool: ...
-
-    def strings(self, key: str, value: str) -> list[str] | None: ...
-
-
-class _WindowsRegistry:
-    def key_exists(self, key: str) -> bool:
-        from spdeploy import winsys
-
-        return winsys.registry_key_exists(key)
-
-    def strings(self, key: str, value: str) -> list[str] | None:
-        from spdeploy import winsys
-
-        return winsys.read_registry_strings(key, value)
-
-
 def pending(
     *,
     root: str | os.PathLike[str] | None = None,
-    registry: Registry | None = None,
-    windows: bool | None = None,
+    windows: winsys.Windows | None = None,
 ) -> tuple[Signal, ...]:
     """Every signal found; empty when the system waits for no reboot (or this one cannot say).
 
-    ``windows`` defaults to this system's kind; ``root`` to ``$SPDEPLOY_SYSTEM_ROOT``, else ``/``.
+    ``windows`` defaults to this system's boundary (None off Windows); without one, the Linux
+    files are read under ``root``, else ``$SPDEPLOY_SYSTEM_ROOT``, else ``/``.
     """
-    if sys.platform == "win32" if windows is None else windows:
-        return _windows(registry or _WindowsRegistry())
+    windows = windows if windows is not None else winsys.this_system()
+    if windows is not None:
+        return _windows(windows)
     base = Path(root if root is not None else os.environ.get(ENV_ROOT) or "/")
     return _debian(base)
 
 
-def _windows(registry: Registry) -> tuple[Signal, ...]:
+def _windows(windows: winsys.Windows) -> tuple[Signal, ...]:
     found = []
-    if registry.key_exists(CBS_REBOOT_PENDING):
+    if winsys.key_exists(windows, CBS_REBOOT_PENDING):
         found.append(Signal("Component Based Servicing RebootPending", CBS_REBOOT_PENDING))
-    if registry.key_exists(WU_REBOOT_REQUIRED):
+    if winsys.key_exists(windows, WU_REBOOT_REQUIRED):
         found.append(Signal("Windows Update RebootRequired", WU_REBOOT_REQUIRED))
-    renames = registry.strings(SESSION_MANAGER, PENDING_RENAMES)
-    if renames and any(renames):
-        found.append(
-            Signal(PENDING_RENAMES, rf"{SESSION_MANAGER}\{PENDING_RENAMES}", _renames(renames))
-        )
+    # REG_MULTI_SZ comes back one string a line
+    renames = winsys.read_registry(windows, SESSION_MANAGER, PENDING_RENAMES)
+    entries = _renames(renames.split("\n")) if renames else ()
+    if entries:
+        found.append(Signal(PENDING_RENAMES, rf"{SESSION_MANAGER}\{PENDING_RENAMES}", entries))
     return tuple(found)
 
 
@@ -127,4 +109,4 @@ def _debian(root: Path) -> tuple[Signal, ...]:
     return (Signal("reboot-required", str(marker), entries),)
 
 
-__all__ = ["ENV_ROOT", "Registry", "Signal", "pending"]
+__all__ = ["ENV_ROOT", "Signal", "pending"]

@@ -180,11 +180,16 @@ def _stage(
                 f"file {hashes[rel]}); refused"
             )
     staged_installer = staged_path(dest, installer)
-    if os.name == "posix":
-        # ISO level-1 media carry no permissions: the staged copy must be executable to run.
-        mode = staged_installer.stat().st_mode
-        staged_installer.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    make_executable(staged_installer)
     return Staged(component, dest, staged_installer, hashes)
+
+
+def make_executable(path: Path, windows: bool = os.name == "nt") -> None:
+    """ISO level-1 media carry no permissions: on POSIX the staged copy must be made executable
+    to run. Windows runs any ``.exe`` it may read (its chmod would only touch read-only)."""
+    if not windows:
+        mode = path.stat().st_mode
+        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from spdeploy.errors import BadInput
 from spdeploy.knownfailures import Hit
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
 # read by restore, listed by history
 MANIFEST_SUFFIX = ".manifest.json"
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,          -- running | ok | failed | reboot-required | refused
                                    -- | interrupted
     exit_code INTEGER,
-    message TEXT NOT NULL DEFAULT ''
+    message TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT ''  -- what the run was told to overlook (--ignore-order)
 );
 CREATE INDEX IF NOT EXISTS runs_target ON runs (target, started);
 CREATE TABLE IF NOT EXISTS steps (
@@ -67,11 +68,15 @@ CREATE TABLE IF NOT EXISTS steps (
 """
 
 # Schema 1 -> 2: the journal remembers the running installer's process.
-# Schema 2 -> 3: a failed step keeps the known failures (article, remedy) that matched it.
+# Schema 2 -> 3: a run keeps notes of what it was told to overlook (--ignore-order).
+# Schema 3 -> 4: a failed step keeps the known failures (article, remedy) that matched it.
 _MIGRATIONS = {
     1: "ALTER TABLE steps ADD COLUMN pid INTEGER; ALTER TABLE steps ADD COLUMN pid_started REAL;",
-    2: "ALTER TABLE steps ADD COLUMN known_failures TEXT NOT NULL DEFAULT '[]';",
+    2: "ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';",
+    3: "ALTER TABLE steps ADD COLUMN known_failures TEXT NOT NULL DEFAULT '[]';",
 }
+# SQLite's Unix and Windows file layers refuse a database path this long or longer (bytes).
+_SQLITE_MAX_PATH = 512
 
 
 def default_state_dir() -> Path:
@@ -114,6 +119,7 @@ class RunRecord:
     status: str
     exit_code: int | None
     message: str
+    notes: str = ""  # what the run was told to overlook (--ignore-order)
     steps: tuple[StepRecord, ...] = ()
     folder: str | None = None  # the run's folder: step logs, collected logs, backups
     collected: tuple[str, ...] = ()  # setup logs copied after each step (paths)
@@ -137,12 +143,22 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection whose block is one transaction: committed on success, closed always."""
+        """A connection whose block is one transaction: committed on success, closed always.
+
+        Every failure of the folder (read-only, full, a path too long for SQLite) is BadInput
+        naming the folder and the cause, never SQLite's own "unable to open database file".
+        """
+        size = len(os.fsencode(self.path))
+        if size >= _SQLITE_MAX_PATH:
+            raise BadInput(
+                f"{self.state_dir}: the history's path is {size} bytes long, and SQLite opens "
+                f"none of {_SQLITE_MAX_PATH} bytes or more; choose a shorter --state folder"
+            )
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30)
         except (OSError, sqlite3.Error) as exc:
-            raise BadInput(f"{self.path}: cannot open the history ({exc})") from None
+            raise BadInput(f"{self.path}: cannot open the history ({self._why(exc)})") from None
         try:
             db.row_factory = sqlite3.Row
             try:
@@ -150,17 +166,35 @@ class Store:
                 db.execute("PRAGMA synchronous=FULL")  # a recorded step survives power loss
                 with db:
                     self._migrate(db)
+            except sqlite3.OperationalError as exc:
+                raise BadInput(f"{self.path}: cannot use the history ({self._why(exc)})") from None
             except sqlite3.DatabaseError as exc:
-                # A file that is not SQLite, a torn or malformed database, a locked one after
-                # the timeout: one line naming the file, before anything has been done.
+                # A file that is not SQLite, a torn or malformed database: one line naming the
+                # file, before anything has been done.
                 raise BadInput(
                     f"{self.path}: not a usable spdeploy history ({exc}); move it aside and "
                     "spdeploy starts a new one"
                 ) from None
-            with db:
-                yield db
+            try:
+                with db:
+                    yield db
+            except sqlite3.OperationalError as exc:  # a write refused: read-only, disk full
+                raise BadInput(
+                    f"{self.path}: cannot write the history ({self._why(exc)})"
+                ) from None
         finally:
             db.close()
+
+    def _why(self, exc: BaseException) -> str:
+        """SQLite's complaint, with the cause it does not name: a read-only or full folder."""
+        if not os.access(self.state_dir, os.W_OK):
+            return f"the folder {self.state_dir} is read-only: {exc}"
+        with contextlib.suppress(OSError):
+            import shutil
+
+            if shutil.disk_usage(self.state_dir).free < 64 * 1024:
+                return f"the disk holding {self.state_dir} is full: {exc}"
+        return str(exc)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         row = None
@@ -224,6 +258,15 @@ class Store:
                 ),
             )
 
+    def add_run_note(self, run_id: str, note: str) -> None:
+        """Add to what the run was told to overlook (shown by ``history``)."""
+        with self.connect() as db:
+            db.execute(
+                "UPDATE runs SET notes = CASE WHEN notes = '' THEN ? ELSE notes || '; ' || ? END"
+                " WHERE id = ?",
+                (note, note, run_id),
+            )
+
     def reopen_run(self, run_id: str) -> None:
         """``--resume``: the run is running again; steps caught mid-way become "interrupted"."""
         with self.connect() as db:
@@ -235,21 +278,25 @@ class Store:
             self._interrupt_steps(db, run_id)
 
     @staticmethod
-    def _interrupt_steps(db: sqlite3.Connection, run_id: str) -> None:
+    def _interrupt_steps(db: sqlite3.Connection, run_id: str, now: float | None = None) -> None:
+        """Steps still ``running`` were cut off. Closing the run now, their duration is known;
+        on a resume (``now`` None) spdeploy died with them, and the time is not."""
         db.execute(
             "UPDATE steps SET status = 'interrupted', pid = NULL,"
+            " duration_s = CASE WHEN ? IS NULL THEN duration_s ELSE ROUND(? - started, 3) END,"
             " message = 'spdeploy stopped during this step'"
             " WHERE run_id = ? AND status = 'running'",
-            (run_id,),
+            (now, now, run_id),
         )
 
-    def close_run(self, run_id: str, status: str, exit_code: int, message: str = "") -> None:
+    def close_run(self, run_id: str, status: str, exit_code: int | None, message: str = "") -> None:
+        now = time.time()
         with self.connect() as db:
             db.execute(
                 "UPDATE runs SET finished = ?, status = ?, exit_code = ?, message = ? WHERE id = ?",
-                (time.time(), status, exit_code, message, run_id),
+                (now, status, exit_code, message, run_id),
             )
-            self._interrupt_steps(db, run_id)
+            self._interrupt_steps(db, run_id, now)
 
     def run(self, run_id: str) -> RunRecord:
         """One run, or BadInput (exit 2) naming the database and where to find run ids."""

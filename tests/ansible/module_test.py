@@ -203,7 +203,7 @@ def test_interactive_installers_are_refused_with_ansible_advice(
     """The built-in profile's installers need a person; a module has no terminal."""
     world = build_world(tmp_path / "world")
     code, result = _adhoc(ansible_env, world, state_dir=str(world.state))
-    assert code == 2 and result["code"] == "usage" and result["changed"] is False
+    assert code == 2 and result["code"] == "needs-terminal" and result["changed"] is False
     assert "needs a person" in result["msg"]
     assert 'module\'s "args" option' in result["msg"]
     assert _ran(world) == []
@@ -244,12 +244,12 @@ def test_check_mode_predicts_the_refusal_of_an_interactive_installer(
 
     code, checked = _adhoc(ansible_env, world, check=True, host="check", **common)
     assert code == 2 and checked["changed"] is False, checked
-    assert checked["code"] == "usage" and checked["exit_code"] == 2
+    assert checked["code"] == "needs-terminal" and checked["exit_code"] == 2
     refusal = "component(s) server, ntsconn: installer needs a person"
     assert refusal in checked["msg"] and 'module\'s "args" option' in checked["msg"]
     report = json.loads((reports / "check.json").read_text())
     assert report["mode"] == "checked" and report["result"] is None  # as the real run's refusal
-    assert report["error"]["code"] == "usage" and report["error"]["exit_code"] == 2
+    assert report["error"]["code"] == "needs-terminal" and report["error"]["exit_code"] == 2
     assert refusal in report["error"]["message"]
     assert tree_hash(world.target) == before and not world.state.exists()
     assert _ran(world) == []
@@ -258,7 +258,7 @@ def test_check_mode_predicts_the_refusal_of_an_interactive_installer(
     code, checked = _adhoc(
         ansible_env, world, check=True, host="check", args={"server": "{target}"}, **common
     )
-    assert code == 2 and checked["code"] == "usage" and checked["changed"] is False
+    assert code == 2 and checked["code"] == "needs-terminal" and checked["changed"] is False
     assert "component(s) ntsconn: installer needs a person" in checked["msg"]
     assert "server" not in checked["msg"].partition("needs a person")[0]
 
@@ -266,7 +266,11 @@ def test_check_mode_predicts_the_refusal_of_an_interactive_installer(
     code, checked = _adhoc(
         ansible_env, world, check=True, args={"server": "{target}", "ntsconn": ""}, **common
     )
-    assert code == 2 and checked["code"] == "usage" and "component(s) ntsconn:" in checked["msg"]
+    assert (
+        code == 2
+        and checked["code"] == "needs-terminal"
+        and "component(s) ntsconn:" in checked["msg"]
+    )
 
     # args for both: unattended, so an installer would run
     both = {"server": "{target}", "ntsconn": ["{target}"]}
@@ -279,7 +283,7 @@ def test_check_mode_predicts_the_refusal_of_an_interactive_installer(
     # The real run refuses the same way, before anything runs.
     code, applied = _adhoc(ansible_env, world, host="apply", **common)
     assert code == 2 and applied["changed"] is False, applied
-    assert (applied["code"], applied["exit_code"]) == ("usage", 2)
+    assert (applied["code"], applied["exit_code"]) == ("needs-terminal", 2)
     assert "component(s) server, ntsconn: installer needs a person" in applied["msg"]
     assert _ran(world) == []
 

@@ -34,8 +34,8 @@ def _save(capsys: pytest.CaptureFixture[str], world: World, *extra: str) -> Path
 def _apply_plan(
     capsys: pytest.CaptureFixture[str], world: World, plan: Path, *extra: str | Path
 ) -> Result:
-    """``apply --plan FILE`` with nothing else: profile, media, target, platform from the file."""
-    return cli(capsys, "--state", world.state, "--json", "apply", "--plan", plan, *extra)
+    """``apply --plan FILE --yes``: profile, media, target, platform from the file."""
+    return cli(capsys, "--state", world.state, "--json", "apply", "--plan", plan, "--yes", *extra)
 
 
 def _refused_untouched(world: World, res: Result, before: str) -> str:
@@ -202,7 +202,7 @@ def test_plan_file_gives_media_target_profile_and_selectors(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    res = cli(capsys, "--json", "apply", "--plan", tmp_path / "site/approved.json")
+    res = cli(capsys, "--json", "apply", "--plan", tmp_path / "site/approved.json", "--yes")
     assert res.code == 0, res.err
     assert res.json()["profile"] == "exchange55-sandbox"
     assert [s["id"] for s in res.json()["steps"]] == ["server", "calcon", "ntsconn", "coco"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,29 @@ def test_demo_other_media_formats(
     media = tmp_path / "d" / ("SP4CD" if media_format == "folder" else "SP4CD.zip")
     assert f"as a {'folder' if media_format == 'folder' else 'zip archive'})" in res.out
     assert f"{media}" in res.out and not (tmp_path / "d" / "SP4CD.iso").exists()
+
+
+def test_installers_that_cannot_run_here_build_the_world_then_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spdeploy.sandbox.installers import cannot_run
+
+    kind = "script" if sys.platform == "win32" else "exe"
+    res = cli(capsys, "demo", tmp_path / "d", "--installers", kind)
+    assert res.code == 2
+    assert res.out == ""
+    assert res.err.count("\n") == 1 and f"--installers {kind}:" in res.err
+    assert f"({cannot_run(kind)})" in res.err and "Traceback" not in res.err
+    world = tmp_path / "d"
+    assert (world / "exchsrvr/bin/Store.exe").is_file() and (world / "SP4CD.iso").is_file()
+    assert (world / "exchange55-sandbox.toml").is_file()
+    assert not (world / "spdeploy-sandbox-ran.txt").exists()  # nothing ran
+    assert not (world / "state").exists()
+    again = cli(capsys, "--json", "demo", world, "--installers", kind)  # an earlier demo's folder
+    assert again.code == 2 and again.json()["error"]["code"] == "usage"
+
+
+def test_installers_option_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = cli(capsys, "demo", tmp_path / "d", "--installers", "msi")
+    assert res.code == 2 and "'msi' is not one of 'script', 'exe'" in res.err
+    assert not (tmp_path / "d").exists()

@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import cli, world_args
+from helpers import cli, machine_booted, world_args
 from prometheus_client.parser import text_string_to_metric_families
 
-from spdeploy.sandbox.world import build_world
+from spdeploy.sandbox.world import Behaviour, build_world
 
 
 @pytest.fixture
@@ -114,3 +114,55 @@ def test_unwritable_output_is_bad_input(applied_world, capsys: pytest.CaptureFix
     assert res.code == 2
     assert res.json()["error"]["code"] == "usage"  # --format json: the error is JSON too
     assert "cannot write the report here" in res.json()["error"]["message"]
+
+
+def _reboot_gauge(text: str) -> float:
+    for family in text_string_to_metric_families(text):
+        if family.name == "spdeploy_reboot_required":
+            (sample,) = family.samples
+            return sample.value
+    raise AssertionError("no spdeploy_reboot_required")
+
+
+def test_a_pending_reboot_holds_until_the_machine_boots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run asked for a reboot (3010): status, a no-op apply, every report say so (exit 3)
+    until the machine has booted after that run ended."""
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
+    applied = cli(capsys, *world_args(world, "apply"))
+    assert applied.code == 3
+    run_id = applied.json()["run_id"]
+    assert applied.json()["reboot_pending"]["run_id"] == run_id
+
+    status = cli(capsys, *world_args(world, "status"))
+    assert status.code == 3
+    data = status.json()
+    assert data["compliant"] is True and data["reboot_pending"]["run_id"] == run_id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["reboot_pending"]["requested_at"])
+    table = cli(capsys, *world_args(world, "status", json_mode=False))
+    assert table.code == 3
+    assert f"COMPLIANT, REBOOT PENDING: run {run_id} asked for a reboot" in table.out
+    prom = cli(capsys, *world_args(world, "status", "--format", "prometheus", json_mode=False))
+    assert prom.code == 3 and _reboot_gauge(prom.out) == 1
+    page = cli(capsys, *world_args(world, "status", "--format", "html", json_mode=False))
+    assert "<h3>Reboot pending</h3>" in page.out and run_id in page.out
+    assert "REBOOT PENDING" in page.out  # the page's own verdict
+
+    # an apply with nothing to run does not make it go away
+    again = cli(capsys, *world_args(world, "apply"))
+    assert again.code == 3 and again.json()["steps"] == []
+    assert again.json()["reboot_pending"]["run_id"] == run_id
+    newest = cli(capsys, "--state", world.state, "--json", "history").json()["runs"][0]
+    assert newest["run_id"] == again.json()["run_id"]
+    assert (newest["status"], newest["exit_code"]) == ("reboot-required", 3)
+    assert f"a reboot run {run_id} asked for is still pending" in newest["message"]
+    prom = cli(capsys, *world_args(world, "status", "--format", "prometheus", json_mode=False))
+    assert _reboot_gauge(prom.out) == 1
+
+    machine_booted(monkeypatch)
+    status = cli(capsys, *world_args(world, "status"))
+    assert status.code == 0 and status.json()["reboot_pending"] is None
+    assert cli(capsys, *world_args(world, "apply")).code == 0
+    prom = cli(capsys, *world_args(world, "status", "--format", "prometheus", json_mode=False))
+    assert _reboot_gauge(prom.out) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from helpers import write_result
 from report_samples import UP, WHEN, Applied, result
 
+from spdeploy import reboot
 from spdeploy.commands.common import Selection, prepare
 from spdeploy.errors import TargetError
 from spdeploy.executor import ApplyOptions, apply
@@ -50,7 +52,10 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
     _apply(world)  # calcon, ntsconn (reboot required), gwxconn
     runs = Store(world.state).runs(target=str(world.target))
     assert [r.status for r in runs] == ["reboot-required", "failed"]
-    return Applied(_plan(world), runs)
+    # as `status` sees it: this machine has not booted since the second run asked for a reboot
+    pending = reboot.pending(world.state, world.target)
+    assert pending is not None and pending.run_id == runs[0].id
+    return Applied(dataclasses.replace(_plan(world), reboot_pending=pending), runs)
 
 
 @pytest.fixture

@@ -96,6 +96,24 @@ def test_compliant_with_a_reboot_pending(tmp_path: Path) -> None:
     assert loaded.headline() == "COMPLIANT: all 2 host(s) at the media's level; 1 reboot(s) pending"
 
 
+def test_a_reboot_an_earlier_run_asked_for_is_still_the_hosts(tmp_path: Path) -> None:
+    """A check after a run that asked for a reboot the host never got: reboot-required, though
+    this result ran nothing (``reboot_pending``, SPEC §5)."""
+    checked = {
+        **result(UP),
+        "reboot_pending": {"run_id": "r1", "requested_at": "2026-12-01T10:00:00Z"},
+    }
+    write_result(tmp_path, "exch01", "checked", checked)
+    write_result(tmp_path, "exch02", "checked", {**result(UP), "reboot_pending": None})
+    loaded = fleet.load(tmp_path)
+    assert [(h.host, h.verdict) for h in loaded.hosts] == [
+        ("exch01", "reboot-required"),
+        ("exch02", "compliant"),
+    ]
+    assert loaded.exit_code == 0
+    assert fleet.to_dict(loaded)["summary"]["reboot_required"] == 1
+
+
 def test_an_error_beside_a_result_is_still_an_error(tmp_path: Path) -> None:
     write_result(tmp_path, "exch01", "applied", result(UP), BadInput("lock lost"))
     (host,) = fleet.load(tmp_path).hosts

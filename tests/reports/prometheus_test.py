@@ -11,6 +11,7 @@ from report_samples import NASTY, Applied, nasty_plan, nasty_run
 
 from spdeploy.planner import Plan
 from spdeploy.reports import prometheus
+from spdeploy.reports.data import plan_dict, run_dict
 
 NOW = 1_795_615_267.5
 FAMILIES = [
@@ -93,10 +94,30 @@ def test_runs_give_last_run_and_reboot(applied: Applied) -> None:
     assert set(_by(metrics["spdeploy_component_compliant"], "component").values()) == {1}
 
 
+def test_the_reboot_gauge_is_the_pending_reboot_not_the_last_run(applied: Applied) -> None:
+    """A reboot stays owed until the machine boots (a no-op run after it does not clear it),
+    and is gone once it has booted, whatever the last run said."""
+    base = {"profile": applied.plan.profile, "target": applied.plan.target}
+    ok_since = dataclasses.replace(applied.runs[0], id="later", status="ok", exit_code=0)
+    metrics = _parse(prometheus.render(applied.plan, [ok_since, *applied.runs], now=NOW))
+    assert metrics["spdeploy_reboot_required"] == [(base, 1)]
+    booted = dataclasses.replace(applied.plan, reboot_pending=None)
+    metrics = _parse(prometheus.render(booted, applied.runs, now=NOW))
+    assert metrics["spdeploy_reboot_required"] == [(base, 0)]
+
+
+def _older_document(plan: Plan) -> dict[str, object]:
+    """A status document from before ``reboot_pending`` existed (an old fleet result)."""
+    document = plan_dict(plan)
+    assert "reboot_pending" not in document
+    return document
+
+
 def test_a_run_still_going_does_not_count(applied: Applied) -> None:
     failed = applied.runs[1]
     running = dataclasses.replace(applied.runs[0], status="running", finished=None, exit_code=None)
-    metrics = _parse(prometheus.render(applied.plan, [running, failed], now=NOW))
+    runs = [run_dict(r) for r in (running, failed)]
+    metrics = _parse(prometheus.render_data([_older_document(applied.plan)], runs, now=NOW))
     base = {"profile": applied.plan.profile, "target": applied.plan.target}
     assert failed.finished is not None
     assert metrics["spdeploy_last_run_timestamp_seconds"] == [(base, int(failed.finished))]
@@ -160,7 +181,8 @@ def test_runs_in_the_same_second_keep_the_given_order(applied: Applied) -> None:
     newest, older = applied.runs
     older = dataclasses.replace(older, started=newest.started, finished=newest.finished)
     base = {"profile": applied.plan.profile, "target": applied.plan.target}
-    metrics = _parse(prometheus.render(applied.plan, [newest, older], now=NOW))
+    document = [_older_document(applied.plan)]  # the gauge follows the latest run's status
+    metrics = _parse(prometheus.render_data(document, [run_dict(newest), run_dict(older)], now=NOW))
     assert metrics["spdeploy_reboot_required"] == [(base, 1)]
-    metrics = _parse(prometheus.render(applied.plan, [older, newest], now=NOW))
+    metrics = _parse(prometheus.render_data(document, [run_dict(older), run_dict(newest)], now=NOW))
     assert metrics["spdeploy_reboot_required"] == [(base, 0)]

@@ -118,7 +118,8 @@ attributes:
     description: Plans only, and reports C(changed) when an installer would run. Fails where the
       real run would refuse before anything runs, with the same code and no change, when an
       installed component is missing on the media (V(refused)) or an installer that would run
-      needs a person (V(usage); interactive, with no switches from O(args) or the profile).
+      needs a person (V(needs-terminal); interactive, with no switches from O(args) or the
+      profile).
   diff_mode:
     support: none
     description: No diff.
@@ -167,10 +168,17 @@ compliant:
   type: bool
   sample: true
 reboot_required:
-  description: An installer asked for a reboot; reboot, then run the module again to resume.
+  description: An installer asked for a reboot, in this run or in an earlier one, and the host
+    has not booted since; reboot, then run the module again to resume.
   returned: success and when spdeploy answered
   type: bool
   sample: false
+reboot_pending:
+  description: The run whose reboot has not happened yet (the host has not booted since it
+    ended), with when it asked; null when none is pending.
+  returned: success and when spdeploy answered
+  type: dict
+  sample: {"run_id": "20261125T140107-3f2a", "requested_at": "2026-11-25T14:03:12Z"}
 run_id:
   description: The spdeploy run (see C(spdeploy history)); null when nothing was applied.
   returned: success and when spdeploy answered
@@ -235,6 +243,7 @@ report_file:
   sample: /var/lib/spdeploy/reports/exch01.json
 code:
   description: spdeploy's error code (for example V(locked), V(media), V(usage),
+    V(needs-terminal),
     V(step-failed), V(not-compliant)), V(missing-library) when spdeploy is not installed,
     V(internal) for a bug.
   returned: failure
@@ -283,12 +292,12 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a started installer
-NEEDS_PERSON = "needs a person"  # spdeploy's refusal of an interactive installer
+NEEDS_TERMINAL = "needs-terminal"  # spdeploy's refusal of an interactive installer
 
 
-def with_advice(msg: str) -> str:
+def with_advice(code: str, msg: str) -> str:
     """An interactive installer's refusal, with what to do about it in Ansible."""
-    if NEEDS_PERSON in msg:
+    if code == NEEDS_TERMINAL:
         msg += (
             '. In Ansible, give the switches with the module\'s "args" option '
             '(args: {ID: "/switches"}) or a site profile in "profile"'
@@ -403,10 +412,10 @@ def run_module() -> None:
                 **common,
             )
         else:
-            result = api.check(p["media"], p["target"], **common)
+            result = api.check(p["media"], p["target"], state_dir=p["state_dir"], **common)
     except SpdeployError as exc:
         finish(None, {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code})
-        fail(exc.code, with_advice(exc.message), exc.exit_code)
+        fail(exc.code, with_advice(exc.code, exc.message), exc.exit_code)
     except Exception as exc:  # a bug: still one line in the host's report, and the traceback
         msg = f"spdeploy failed unexpectedly: {type(exc).__name__}: {exc}"
         finish(None, {"code": "internal", "message": msg, "exit_code": 70})
@@ -414,7 +423,9 @@ def run_module() -> None:
 
     out.update(result)
     out.setdefault("run_id", None)
-    out.setdefault("reboot_required", False)
+    # A reboot an earlier run asked for and that has not happened (the play stopped before it)
+    # is this host's reboot to do, too: the playbook reboots on reboot_required.
+    out["reboot_required"] = bool(result.get("reboot_required") or result.get("reboot_pending"))
     out.setdefault("steps", [])
     failure = _failure(result, applying, p["state"])
     if applying:
@@ -441,7 +452,7 @@ def _failure(result: dict[str, Any], applying: bool, state: str) -> tuple[str, s
                 f"a step failed (run {result['run_id']}): {steps}; "
                 f"not at the level: {behind(result)}"
             )
-        if result["reboot_required"]:
+        if result["reboot_required"] or result.get("reboot_pending"):
             return None  # the new versions show after the reboot: the playbook reboots, resumes
         if not result["compliant"]:
             return "not-compliant", (

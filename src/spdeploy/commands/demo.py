@@ -13,17 +13,32 @@ from typing import Any
 
 from spdeploy import process
 from spdeploy.commands.common import Selection, prepare
+from spdeploy.errors import BadInput
 from spdeploy.executor import ApplyOptions, apply
 from spdeploy.staging import stage
 from spdeploy.store import Store
 
 
-def run_demo(directory: Path | None, shown: Any, media_format: str = "iso") -> int:
+def run_demo(
+    directory: Path | None, shown: Any, media_format: str = "iso", installers: str | None = None
+) -> int:
+    """Build the sandbox and show the trap and the fix. ``installers``: ``script`` or ``exe``
+    (default: the kind this system runs); a kind that cannot run here builds the sandbox, then
+    stops with BadInput (exit 2) before anything runs."""
+    from spdeploy.sandbox.installers import cannot_run, default_kind
     from spdeploy.sandbox.world import build_world
 
+    kind = installers or default_kind()
     root = Path(tempfile.mkdtemp(prefix="spdeploy-demo-")) if directory is None else directory
     root.mkdir(parents=True, exist_ok=True)
-    world = build_world(root, media_format=media_format)
+    world = build_world(root, media_format=media_format, installers=kind)
+    why = cannot_run(kind)
+    if why is not None:
+        other = "script" if kind == "exe" else "exe"
+        raise BadInput(
+            f"--installers {kind}: the sandbox is built in {root}, but its installers cannot run "
+            f"here ({why}); use --installers {other}"
+        )
     # With --json the steps stay quiet and one JSON document comes at the end.
     out = shown.silent() if shown.json_mode else shown
     profile = str(world.profile)

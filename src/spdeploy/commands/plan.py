@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from spdeploy.commands.common import Selection, prepare
@@ -19,6 +20,16 @@ def make_plan(profile_ref: str, sel: Selection, save: Path | None = None) -> Pla
     return result
 
 
+def make_status(profile_ref: str, sel: Selection, state: Path) -> Plan:
+    """The plan as a compliance report: with the reboot a run on the target asked for, if the
+    machine has not booted since (SPEC §4: exit 3)."""
+    from spdeploy import reboot
+
+    result = make_plan(profile_ref, sel)
+    pending = reboot.pending(state, Path(result.target))
+    return replace(result, reboot_pending=pending)
+
+
 def plan_exit_code(plan: Plan) -> int:
     """0 when every installed component can be brought to the level, 1 when one cannot (no
     installer on the media, or an update whose prerequisite would not be met: apply refuses)."""
@@ -26,5 +37,8 @@ def plan_exit_code(plan: Plan) -> int:
 
 
 def status_exit_code(plan: Plan) -> int:
-    """0 compliant, 1 not (drift, a component left behind, or an installer missing)."""
-    return 0 if plan.compliant else 1
+    """0 compliant, 1 not (drift, a component left behind, or an installer missing), 3
+    compliant but a reboot a run asked for has not happened yet."""
+    if not plan.compliant:
+        return 1
+    return 3 if plan.reboot_pending is not None else 0

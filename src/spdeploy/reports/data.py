@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # types only: `status` must not pay for importing the executo
     from spdeploy.inventory import Inventory
     from spdeploy.planner import Plan
     from spdeploy.profile import Profile
+    from spdeploy.reboot import RebootPending
     from spdeploy.savedplan import Check
     from spdeploy.staging import Verification
     from spdeploy.store import RunRecord, StepRecord
@@ -50,6 +51,18 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
+def status_dict(plan: Plan) -> dict[str, Any]:
+    """``status --json``: the plan, and whether a reboot a run asked for is still pending."""
+    return {**plan_dict(plan), "reboot_pending": reboot_dict(plan.reboot_pending)}
+
+
+def reboot_dict(pending: RebootPending | None) -> dict[str, Any] | None:
+    """SPEC §5 ``reboot_pending``: null, or the run that asked for the reboot and when."""
+    if pending is None:
+        return None
+    return {"run_id": pending.run_id, "requested_at": _iso(pending.requested_at)}
+
+
 def step_dict(step: StepRecord) -> dict[str, Any]:
     return {
         "id": step.component,
@@ -67,6 +80,7 @@ def step_dict(step: StepRecord) -> dict[str, Any]:
 
 def apply_dict(result: ApplyResult) -> dict[str, Any]:
     data = plan_dict(result.final or result.plan)
+    data["reboot_pending"] = reboot_dict(result.reboot_pending)
     data["run_id"] = result.run_id
     data["dry_run"] = result.dry_run
     data["resumed"] = result.resumed
@@ -152,6 +166,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "status": run.status,
         "exit_code": run.exit_code,
         "message": run.message,
+        "notes": run.notes,
         "steps": [step_dict(s) for s in run.steps],
         "folder": run.folder,
         "collected_logs": list(run.collected),

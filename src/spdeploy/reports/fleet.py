@@ -86,7 +86,11 @@ class HostResult:
 
     @property
     def reboot_required(self) -> bool:
-        return self.result is not None and bool(self.result.get("reboot_required"))
+        """An installer asked for a reboot in this result's run, or an earlier run's reboot
+        has not happened yet (``reboot_pending``)."""
+        if self.result is None:
+            return False
+        return bool(self.result.get("reboot_required") or self.result.get("reboot_pending"))
 
     @property
     def behind(self) -> list[str]:
@@ -270,7 +274,13 @@ def _check_result(result: Any) -> None:
         fields = {"id": str, "name": str, "action": str, "reason": str}
         _need(c, f'"result.components[{i}]"', fields)
         _printable(c, f'"result.components[{i}]"', ("id",))
-    optional = {"steps": list, "findings": list, "reboot_required": bool, "run_id": str}
+    optional = {
+        "steps": list,
+        "findings": list,
+        "reboot_required": bool,
+        "reboot_pending": dict,
+        "run_id": str,
+    }
     for key, kind in optional.items():
         if result.get(key) is not None and not _is(result[key], kind):
             raise _Bad(f'"result.{key}" should be {_KIND[kind]}')
@@ -291,7 +301,13 @@ def _check_result(result: Any) -> None:
         _need(f, f'"result.findings[{i}]"', {"code": str, "message": str, "components": list})
 
 
-_KIND = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+_KIND = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
 
 
 def _need(obj: Any, where: str, fields: Mapping[str, type]) -> None:

@@ -43,6 +43,7 @@ _STATUS = {
 }
 _FINDING_TITLE = {
     "core-updated-components-behind": "core updated, components left behind",
+    "component-vanished": "a component vanished during the run",
     "component-not-serviced": "a component left behind with nothing to bring it along",
     "prerequisite-not-met": "a prerequisite is not met",
 }
@@ -87,6 +88,8 @@ section.target { margin: 1.5rem 0 2.5rem; }
   border-left-width: .6rem; background: var(--bad-bg); }
 .finding h3 { margin: 0 0 .35rem; color: var(--bad); }
 .finding p { margin: .25rem 0; }
+.finding.reboot { border-color: var(--warn); }
+.finding.reboot h3 { color: var(--warn); }
 .suite-ok { margin: 1rem 0; padding: .5rem 1rem; border-left: .6rem solid var(--good);
   background: var(--good-bg); }
 table { width: 100%; border-collapse: collapse; margin: .5rem 0 1rem; }
@@ -148,9 +151,9 @@ def render(
     now: float | None = None,
 ) -> str:
     """The report for the plans (one target or several) and their targets' recent runs."""
-    from spdeploy.reports.data import plan_dict, run_dict
+    from spdeploy.reports.data import run_dict, status_dict
 
-    return render_data([plan_dict(p) for p in plans], [run_dict(r) for r in runs], title, now=now)
+    return render_data([status_dict(p) for p in plans], [run_dict(r) for r in runs], title, now=now)
 
 
 def render_data(
@@ -214,6 +217,12 @@ def _header(plans: Sequence[Mapping[str, Any]], title: str, generated: str) -> s
         detail = f"{len(failing)} of {len(plans)} target(s) not at the media's level"
         if findings:
             detail += f"; {findings} suite-compliance finding(s)"
+    elif rebooting := [p for p in plans if p.get("reboot_pending")]:
+        kind, verdict = "warn", "REBOOT PENDING"
+        detail = (
+            f"all {len(plans)} target(s) at the media's level; {len(rebooting)} wait(s) for the "
+            "reboot a run asked for"
+        )
     else:
         kind, verdict = "good", "COMPLIANT"
         detail = f"all {len(plans)} target(s) at the media's level"
@@ -244,6 +253,7 @@ def _target(index: int, plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any
         f"<dt>Media</dt><dd>{_e(plan['media'])}</dd>",
         f"<dt>Language, platform</dt><dd>{_e(plan['language'])}, {_e(plan['platform'])}</dd>",
         "</dl>",
+        _reboot(plan),
         _findings(plan),
         _reboot_signals(plan),
         _components(plan),
@@ -251,6 +261,22 @@ def _target(index: int, plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any
         "</section>",
     ]
     return "\n".join(out)
+
+
+def _reboot(plan: Mapping[str, Any]) -> str:
+    """The banner of a reboot a run asked for that has not happened: not finished yet."""
+    pending = plan.get("reboot_pending")
+    if not isinstance(pending, Mapping):
+        return ""
+    return (
+        '<div class="finding reboot" role="status">'
+        "<h3>Reboot pending</h3>"
+        f"<p><strong>Run {_e(pending.get('run_id'))} asked for a reboot "
+        f"({_e(pending.get('requested_at'))}) and the machine has not booted since.</strong> "
+        "Installed files take effect after it: reboot, then run "
+        "<code>spdeploy apply --resume</code> to verify.</p>"
+        "</div>"
+    )
 
 
 def _findings(plan: Mapping[str, Any]) -> str:

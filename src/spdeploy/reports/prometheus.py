@@ -15,7 +15,8 @@ report's one file) merge without collisions. All metrics are gauges:
   (versions and levels are labels; an unknown one is the empty string);
 - ``spdeploy_last_run_timestamp_seconds`` when the latest finished ``apply`` on the target ended
   (omitted when the history has none);
-- ``spdeploy_reboot_required`` 1 when that run ended ``reboot-required``, else 0;
+- ``spdeploy_reboot_required`` 1 while a reboot a run on the target asked for has not happened
+  (the machine has not booted since that run ended), else 0;
 - ``spdeploy_report_timestamp_seconds`` when this status was taken (``now``).
 
 :func:`render_data` works on the SPEC §5 JSON (``plan_dict``, ``run_dict``); :func:`render` is
@@ -51,7 +52,9 @@ _HELP = {
     "spdeploy_last_run_timestamp_seconds": (
         "When the latest finished apply run on the target ended, in seconds since the epoch."
     ),
-    "spdeploy_reboot_required": "1 when the latest finished apply run ended reboot-required.",
+    "spdeploy_reboot_required": (
+        "1 while a reboot an apply run on the target asked for has not happened yet."
+    ),
     "spdeploy_report_timestamp_seconds": "When this status was taken, in seconds since the epoch.",
 }
 
@@ -60,9 +63,9 @@ Labels = tuple[tuple[str, str], ...]
 
 def render(plan: Plan, runs: Sequence[RunRecord], now: float | None = None) -> str:
     """The metrics of one target's status; ``runs`` is its history (others' runs are ignored)."""
-    from spdeploy.reports.data import plan_dict, run_dict
+    from spdeploy.reports.data import run_dict, status_dict
 
-    return render_data([plan_dict(plan)], [run_dict(r) for r in runs], now=now)
+    return render_data([status_dict(plan)], [run_dict(r) for r in runs], now=now)
 
 
 def render_data(
@@ -97,7 +100,10 @@ def render_data(
             samples["spdeploy_last_run_timestamp_seconds"].append(
                 (base, _epoch(str(last["finished"])))
             )
-        reboot = last is not None and last["status"] == "reboot-required"
+        if "reboot_pending" in plan:  # a status: it knows whether the machine booted since
+            reboot = plan["reboot_pending"] is not None
+        else:  # an older document: the latest run's own word
+            reboot = last is not None and last["status"] == "reboot-required"
         samples["spdeploy_reboot_required"].append((base, 1 if reboot else 0))
         samples["spdeploy_report_timestamp_seconds"].append((base, taken))
     lines: list[str] = []

@@ -7,7 +7,8 @@ real ``.exe`` files: each copies its payload (real PE files stamped with the new
 ``pe.py``) into the target, so spdeploy sees versions change exactly as it would on a server.
 A :class:`Behaviour` makes an installer fail, hang, chatter or "succeed" without changing
 anything, which is what the executor has to survive. Nothing here needs more than the package
-and POSIX ``/bin/sh`` with coreutils, and every byte written depends only on the arguments.
+and POSIX ``/bin/sh`` with coreutils, and every byte written depends only on the arguments. On
+Windows the installers are real executables doing the same work in Python (``installers.py``).
 """
 
 from __future__ import annotations
@@ -326,6 +327,7 @@ def build_media(
     behaviours: Mapping[str, Behaviour] | None = None,
     notes_languages: Sequence[str] | None = None,
     pad_bytes: int = 0,
+    installers: str | None = None,
 ) -> Path:
     """Write a service-pack CD: ``{lang}/Server/Setup/{plat}/Update.exe`` and the connectors'
     ``{lang}/Exchconn/Setup/{plat}/[Setup/]<Folder>/<Folder>.exe`` (Q242250, Q263702; the extra
@@ -335,7 +337,10 @@ def build_media(
     writes every name in upper case as on an ISO 9660 CD; ``notes_languages`` limits the Notes
     connector to some languages (Q286559: English only). ``pad_bytes`` adds a ``Support.cab``
     of that size to every installer folder, so that staging takes measurable time.
+    ``installers`` is ``script`` (``#!/bin/sh``) or ``exe`` (real Windows executables, see
+    ``installers.py``); default: the kind this system can run.
     """
+    kind = _installer_kind(installers)
     _check_ids(components, "components")
     _check_ids(behaviours or {}, "behaviours")
     notes = list(languages if notes_languages is None else notes_languages)
@@ -377,16 +382,50 @@ def build_media(
                         machine=machines[plat],
                     )
                 behaviour = (behaviours or {}).get(cid, Behaviour())
-                script = _installer_script(cid, name(exe), payload, version, behaviour)
-                _write_text(where / name(exe), script, mode=0o755)
+                if kind == "exe":
+                    _write_exe(where / name(exe), cid, payload, version, behaviour)
+                else:
+                    script = _installer_script(cid, name(exe), payload, version, behaviour)
+                    _write_text(where / name(exe), script, mode=0o755)
                 if pad_bytes:
                     block = (f"{cid} support data " * 64).encode()[:1024]
                     with (where / name("Support.cab")).open("wb") as fh:
                         for _ in range(pad_bytes // len(block)):
                             fh.write(block)
                         fh.write(block[: pad_bytes % len(block)])
-    _write_text(root / name("README.TXT"), _readme(version))
+    _write_text(root / name("README.TXT"), _readme(version, kind))
     return root
+
+
+def _installer_kind(installers: str | None) -> str:
+    from spdeploy.sandbox.installers import KINDS, default_kind
+
+    kind = default_kind() if installers is None else installers
+    if kind not in KINDS:
+        raise ValueError(f"installers must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def _write_exe(
+    path: Path, cid: str, payload: Sequence[tuple[str, str]], version: str, behaviour: Behaviour
+) -> None:
+    """The ``--installers exe`` twin of :func:`_installer_script`: the same work, in Python."""
+    from dataclasses import asdict
+
+    from spdeploy.sandbox.installers import InstallerSpec, write_exe
+
+    table = f"; default mapping table shipped with {version} (site entries gone, Q195697)"
+    spec = InstallerSpec(
+        component=cid,
+        exe=path.name,
+        name=_NAMES[cid],
+        version=version,
+        payload=tuple(payload),
+        log=f"../{_SERVER_LOG}" if cid == "server" else _LMEILOG,
+        behaviour=asdict(behaviour),
+        mapping_table=table if cid == "ntsconn" else None,
+    )
+    write_exe(path, spec)
 
 
 def write_catalog(folder: str | os.PathLike[str]) -> Path:
@@ -402,15 +441,21 @@ def write_catalog(folder: str | os.PathLike[str]) -> Path:
     return catalog
 
 
-def _readme(version: str) -> str:
+def _readme(version: str, kind: str = "script") -> str:
+    what = (
+        "Windows executables (a launcher, a #! line and a zip: python runs the zip)"
+        if kind == "exe"
+        else "/bin/sh scripts"
+    )
     return (
         f"spdeploy sandbox: a simulated Microsoft Exchange Server 5.5 service pack ({version}).\n"
         "\n"
         "Update.exe updates the server only (Q242250). Each connector has its own installer:\n"
         "  <Language>\\Exchconn\\Setup\\<I386|Alpha>\\<Folder>\\<Folder>.exe\n"
         "\n"
-        "The installers here are /bin/sh scripts that copy version-stamped stand-in files into\n"
-        "the target folder given as their argument. No Microsoft files are included.\n"
+        f"The installers here are {what}\n"
+        "that copy version-stamped stand-in files into the target folder given as their argument.\n"
+        "No Microsoft files are included.\n"
     )
 
 
@@ -425,14 +470,33 @@ _PROFILE_HEADER = """\
 """
 
 
+_EXE_HEADER = """\
+# spdeploy sandbox site profile: the built-in exchange55 profile, made unattended.
+#
+# The sandbox installers are Windows executables standing in for Update.exe and the connector
+# service packs: distlib's launcher with a zip holding their Python logic. Their own FileVersion
+# is the launcher's, not the service pack's, so media_version is given as a literal instead.
+# They take the target folder as their only argument and need no person at the console. Windows
+# keeps the whole exit code, so 3010 and 1641 ("reboot") arrive as they are: the defaults apply.
+"""
+
+
 def write_site_profile(
-    path: str | os.PathLike[str], *, name_suffix: str = "sandbox", media_version: str = SP4
+    path: str | os.PathLike[str],
+    *,
+    name_suffix: str = "sandbox",
+    media_version: str = SP4,
+    installers: str | None = None,
 ) -> Path:
-    """Write a profile ``extends = "exchange55"`` that runs the sandbox installers unattended."""
+    """Write a profile ``extends = "exchange55"`` that runs the sandbox installers unattended.
+
+    For ``script`` installers (see :func:`build_media`) it maps the 8-bit POSIX statuses of
+    3010 and 1641 back to "reboot"; ``exe`` installers run on Windows, which keeps the codes."""
+    kind = _installer_kind(installers)
     if not _SIMPLE_NAME.match(name_suffix):
         raise ValueError(f"name_suffix must be letters, digits, '-' or '_', got {name_suffix!r}")
     out = [
-        _PROFILE_HEADER,
+        _EXE_HEADER if kind == "exe" else _PROFILE_HEADER,
         f'id = "exchange55-{name_suffix}"',
         f'name = "Microsoft Exchange Server 5.5 ({name_suffix})"',
         'description = "Exchange 5.5 in the spdeploy sandbox: unattended stand-in installers"',
@@ -446,8 +510,9 @@ def write_site_profile(
             'args = ["{target}"]',
             "interactive = false",
             f"media_version = {{ literal = {json.dumps(media_version)} }}",
-            'exit_codes = { 194 = "reboot", 105 = "reboot" }',
         ]
+        if kind == "script":
+            out.append('exit_codes = { 194 = "reboot", 105 = "reboot" }')
     target = Path(path)
     _write_text(target, "\n".join(out) + "\n")
     return target
@@ -459,12 +524,14 @@ def build_world(
     installed: Mapping[str, str] | None = None,
     media_kwargs: Mapping[str, Any] | None = None,
     media_format: str = "folder",
+    installers: str | None = None,
 ) -> World:
     """A target, SP media and a site profile side by side under ``root``.
 
     ``media_format`` "iso" writes the media as ``SP4CD.iso`` (pycdlib, ISO 9660 names with
     Joliet and Rock Ridge, as a CD burnt on a Unix box would be), "zip" as ``SP4CD.zip``; the
-    folder they were made from is removed, so only the image can be read.
+    folder they were made from is removed, so only the image can be read. ``installers``:
+    ``script`` or ``exe`` (default: the kind this system can run), for the media and the profile.
     """
     if media_format not in ("folder", "iso", "zip"):
         raise ValueError(f"media_format must be folder, iso or zip, got {media_format!r}")
@@ -472,7 +539,7 @@ def build_world(
     kwargs = dict(media_kwargs or {})
     folder = base / "SP4CD"
     build_target(base / "exchsrvr", installed=installed)
-    build_media(folder, **kwargs)
+    build_media(folder, **{"installers": installers, **kwargs})
     media = folder
     if media_format != "folder":
         from spdeploy.sandbox.images import write_iso, write_zip
@@ -490,5 +557,9 @@ def build_world(
         profile=base / "exchange55-sandbox.toml",
         state=base / "state",
     )
-    write_site_profile(world.profile, media_version=str(kwargs.get("version", SP4)))
+    write_site_profile(
+        world.profile,
+        media_version=str(kwargs.get("version", SP4)),
+        installers=kwargs.get("installers", installers),
+    )
     return world

@@ -1,0 +1,224 @@
+# Copyright: spdeploy contributors
+# MIT License (see the spdeploy project)
+"""Filters for Windows hosts, run on the controller: ``spdeploy.exe`` through win_command.
+
+Over WinRM or PSRP Ansible runs PowerShell modules only, so the Python module cannot serve
+Windows hosts. There the playbook runs ``spdeploy.exe --json apply|status`` with
+``ansible.windows.win_command`` (``playbooks/tasks/windows.yml``), and these filters do the rest:
+
+- ``spdeploy_argv``: the argument list for win_command's ``argv``, from the module's options;
+- ``spdeploy_result``: win_command's result (``rc``, ``stdout``, ``stderr``) made into what the
+  module returns: spdeploy's JSON, ``changed``, ``failed`` with ``code``/``msg``/``exit_code``,
+  ``reboot_required``, ``mode``, and ``report``, the per-host result file's document.
+
+The decisions are the module's, rule for rule (``tests/ansible/filter_test.py`` holds them
+side by side): ``changed`` when an installer started (check mode: would start), a failed step or
+a host not at the level fails, a reboot to come does not. Exit code 3 is the CLI's "compliant,
+reboot pending" (SPEC §4), never a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a started installer
+NEEDS_PERSON = "needs a person"  # how spdeploy words the refusal of an interactive installer
+NEEDS_TERMINAL = "needs-terminal"  # and its code
+
+
+def spdeploy_argv(options: dict[str, Any], mode: str, check_mode: bool = False) -> list[str]:
+    """``spdeploy.exe --json ...`` for ``mode`` "applied" (``apply --yes --resume``, a dry run in
+    check mode) or "checked" (``status``); ``options`` as the module's (``exe`` names the
+    program, default ``spdeploy.exe``)."""
+    argv = [str(options.get("exe") or "spdeploy.exe"), "--json"]
+    argv += ["--profile", str(options.get("profile") or "exchange55")]
+    if options.get("state_dir"):
+        argv += ["--state", str(options["state_dir"])]
+    argv += ["apply" if mode == "applied" else "status"]
+    argv += ["--media", str(options["media"]), "--target", str(options["target"])]
+    for name in ("language", "platform"):
+        if options.get(name):
+            argv += [f"--{name}", str(options[name])]
+    for name in ("only", "skip"):
+        ids = options.get(name) or []
+        if ids:
+            argv += [f"--{name}", ",".join(ids if isinstance(ids, list) else [ids])]
+    argv += ["--timeout", str(float(options.get("timeout") or 3600))]
+    if mode == "applied":
+        for cid, switches in sorted((options.get("args") or {}).items()):
+            argv += ["--args", f"{cid}={_switches(switches)}"]
+        argv += ["--yes", "--resume"]
+        if check_mode:
+            argv += ["--dry-run"]
+    return argv
+
+
+def _switches(value: Any) -> str:
+    """A switch list as the one string ``--args ID="..."`` splits again (quotes group words;
+    backslashes are kept, they are Windows path separators)."""
+    if isinstance(value, str):
+        return value
+    return " ".join(
+        f'"{v}"' if (" " in v or not v) and '"' not in v else f"'{v}'" if " " in v else v
+        for v in map(str, value)
+    )
+
+
+def spdeploy_result(
+    command: dict[str, Any], mode: str, host: str, check_mode: bool = False, now: Any = None
+) -> dict[str, Any]:
+    """What the module would return for the host, from win_command's registered result."""
+    applying = mode == "applied" and not check_mode
+    shown = "applied" if applying else "checked"
+    rc = command.get("rc")
+    out: dict[str, Any] = {"mode": shown, "rc": rc}
+    document = _json(command.get("stdout"))
+    if isinstance(document, dict) and isinstance(document.get("error"), dict):
+        error = document["error"]
+        message = _advice(error["code"], error["message"])
+        return _fail(out, host, None, error["code"], message, error["exit_code"], now)
+    if not isinstance(document, dict) or "components" not in document:
+        why = (command.get("stderr") or command.get("msg") or "").strip().splitlines()
+        message = f"spdeploy gave no JSON (exit {rc})" + (f": {why[-1]}" if why else "")
+        return _fail(out, host, None, "no-json", message, rc if isinstance(rc, int) else 70, now)
+    result = document
+    out.update(result)
+    out.setdefault("run_id", None)
+    # as the module: a reboot an earlier run asked for, not yet done, is this host's to do
+    out["reboot_required"] = bool(result.get("reboot_required") or result.get("reboot_pending"))
+    out.setdefault("steps", [])
+    if mode == "applied" and check_mode:
+        refusal = _dry_run_refusal(result)
+        if refusal is not None:
+            code, message, exit_code = refusal
+            return _fail(out, host, None, code, message, exit_code, now)
+        changed = any(c["action"] == "update" for c in result["components"])
+    elif applying:
+        changed = installer_ran(result)
+    else:
+        changed = False
+    out["changed"] = changed
+    failure = failure_of(result, applying, mode)
+    if failure is not None:
+        code, message = failure
+        return _fail(out, host, result, code, message, 1, now)
+    out.update(failed=False, report=_report(host, shown, result, None, now))
+    return out
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text or "")
+    except ValueError:
+        return None
+
+
+def _fail(
+    out: dict[str, Any],
+    host: str,
+    result: dict[str, Any] | None,
+    code: str,
+    message: str,
+    exit_code: int,
+    now: Any,
+) -> dict[str, Any]:
+    error = {"code": code, "message": message, "exit_code": exit_code}
+    out.setdefault("changed", False)
+    out.update(failed=True, msg=message, code=code, exit_code=exit_code)
+    out["report"] = _report(host, out["mode"], result, error, now)
+    return out
+
+
+def _report(
+    host: str, mode: str, result: dict[str, Any] | None, error: Any, now: Any
+) -> dict[str, Any]:
+    """The per-host result file's document, as the module's ``report_dir`` writes it."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    return {"host": host, "checked_at": stamp, "mode": mode, "result": result, "error": error}
+
+
+def _advice(code: str, message: str) -> str:
+    if code == NEEDS_TERMINAL:
+        message += (
+            ". In Ansible, give the switches with the spdeploy_args variable "
+            '(spdeploy_args: {ID: "/switches"}) or a site profile in spdeploy_profile'
+        )
+    return message
+
+
+def _dry_run_refusal(result: dict[str, Any]) -> tuple[str, str, int] | None:
+    """Where the real run would refuse before its first installer (the module's check mode
+    raises these; ``apply --dry-run`` only shows them): missing on the media, or an
+    interactive installer with no switches."""
+    missing = [c for c in result["components"] if c["action"] == "missing-on-media"]
+    if missing:
+        listed = "; ".join(f"{c['id']}: {c['reason']}" for c in missing)
+        message = f"refusing to apply: installed component(s) cannot be updated ({listed})"
+        return "refused", message, 1
+    needy = [c["id"] for c in result.get("commands", []) if c.get("interactive")]
+    if needy:
+        message = (
+            f"component(s) {', '.join(needy)}: installer {NEEDS_PERSON} (no quiet switch is "
+            "documented) and there is no terminal"
+        )
+        return NEEDS_TERMINAL, _advice(NEEDS_TERMINAL, message), 2
+    return None
+
+
+def installer_ran(result: dict[str, Any]) -> bool:
+    """``changed``: some step started an installer (not one skipped or refused beforehand)."""
+    return any(
+        s["status"] in RAN and (s["exit_code"] is not None or s["status"] == "timeout")
+        for s in result.get("steps", ())
+    )
+
+
+def behind(result: dict[str, Any]) -> str:
+    rows = [
+        f"{c['id']} {c['version'] or 'unknown'} (media {c['media_version'] or 'unknown'}, "
+        f"{c['action']})"
+        for c in result["components"]
+        if c["action"] not in ("current", "absent")
+    ]
+    return ", ".join(rows) or "none"
+
+
+def failed_steps(result: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{s['id']} {s['status']}: {s['message'] or 'exit ' + str(s['exit_code'])}"
+        for s in result.get("steps", ())
+        if s["status"] in ("failed", "timeout")
+    )
+
+
+def failure_of(result: dict[str, Any], applying: bool, mode: str) -> tuple[str, str] | None:
+    """(code, message) when the host must fail, else None: the module's ``_failure``."""
+    if applying:
+        steps = failed_steps(result)
+        if steps:
+            return "step-failed", (
+                f"a step failed (run {result['run_id']}): {steps}; "
+                f"not at the level: {behind(result)}"
+            )
+        if result.get("reboot_required") or result.get("reboot_pending"):
+            return None
+        if not result["compliant"]:
+            return "not-compliant", (
+                f"not at the service pack level after applying (run {result['run_id']}): "
+                f"{behind(result)}"
+            )
+        return None
+    if mode == "applied":
+        return None
+    if not result["compliant"]:
+        return "not-compliant", f"not at the service pack level: {behind(result)}"
+    return None
+
+
+class FilterModule:
+    """spdeploy.servicepack.spdeploy_argv and spdeploy.servicepack.spdeploy_result."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"spdeploy_argv": spdeploy_argv, "spdeploy_result": spdeploy_result}

@@ -93,24 +93,27 @@ def test_exchange55_levels_match_the_kb_builds(exchange: Profile) -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "name"),
+    ("cid", "version", "name"),
     [
         # GroupWise releases of their own between SP2 and SP3, not "SP2" (Q216340, Q222186)
-        ("5.5.2521.0", "GroupWise 2521 (Web 3)"),
-        ("5.5.2522.0", "GroupWise 2522"),
-        ("5.5.2580.0", "GroupWise 2580"),
+        ("gwxconn", "5.5.2521.0", "GroupWise 2521 (Web 3)"),
+        ("gwxconn", "5.5.2522.0", "GroupWise 2522"),
+        ("gwxconn", "5.5.2580.0", "GroupWise 2580"),
+        ("gwxconn", "5.5.2600.0", "GroupWise 2580+"),
+        ("gwxconn", "5.5.2653.0", "SP4"),
+        # ... for the GroupWise connector only: a server build in that range is "SP2+"
+        ("server", "5.5.2522.0", "SP2+"),
         # connector builds above the server's name the SP they came after (Q256032, Q289795)
-        ("5.5.2651.86", "SP3 fix"),
-        ("5.5.2652.0", "SP3 fix"),
-        ("5.5.2654.0", "SP4 fix"),
-        ("5.5.2655.24", "SP4 fix"),
-        ("5.5.2600.0", "GroupWise 2580+"),
+        ("ntsconn", "5.5.2651.86", "SP3 fix"),
+        ("gwxconn", "5.5.2652.0", "SP3 fix"),
+        ("ntsconn", "5.5.2654.0", "SP4 fix"),
+        ("ntsconn", "5.5.2655.24", "SP4 fix"),
     ],
 )
 def test_exchange55_names_connector_builds_as_the_articles_do(
-    exchange: Profile, version: str, name: str
+    exchange: Profile, cid: str, version: str, name: str
 ) -> None:
-    assert level_name(exchange.levels, version) == name
+    assert level_name(exchange.levels_for(cid), version) == name
 
 
 def test_exchange55_components_in_order(exchange: Profile) -> None:
@@ -779,6 +782,7 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
         "a",
         "todo_after",
     ),
+    ("component-levels", HEADER + component("a", 'levels = { "SP4" = "x" }'), "a", "levels"),
     (
         "refuse-on-pending-reboot-string",
         HEADER + 'refuse_on_pending_reboot = "yes"\n' + component("a"),

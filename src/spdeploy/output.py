@@ -527,9 +527,9 @@ class Output:
             always=True,
         )
         for c in profile.ordered():
-            self._component_detail(c, profile.levels)
+            self._component_detail(c, profile)
 
-    def _component_detail(self, c: Any, levels: Any) -> None:
+    def _component_detail(self, c: Any, profile: Any) -> None:
         """What ``profiles show`` says per component beyond the table, as the articles do."""
         from spdeploy.versions import level_name
 
@@ -539,7 +539,7 @@ class Output:
         if c.serviced_by:
             lines.append(f"no installer of its own: serviced by {', '.join(c.serviced_by)}")
         lines += [
-            f"requires {cid} {_version(v, level_name(levels, v))} or later"
+            f"requires {cid} {_version(v, level_name(profile.levels_for(cid), v))} or later"
             for cid, v in c.requires.items()
         ]
         if c.backup:

@@ -155,8 +155,8 @@ def plan(
                 action=action,
                 installer=where.installer,
                 reason=reason,
-                level=level_name(profile.levels, seen.version),
-                media_level=level_name(profile.levels, where.media_version),
+                level=level_name(profile.levels_for(component.id), seen.version),
+                media_level=level_name(profile.levels_for(component.id), where.media_version),
                 language=where.language,
             )
         )
@@ -202,7 +202,7 @@ def _serviced(
     row = replace(
         row,
         media_version=media_version,
-        media_level=level_name(profile.levels, media_version),
+        media_level=level_name(profile.levels_for(component.id), media_version),
     )
     runs = [r for r in servicing if r.action == UPDATE and r.installer is not None]
     if _at_least(row.version, media_version):
@@ -301,12 +301,13 @@ def _unmet(
     installed: bool,
     left_out: bool,
 ) -> Finding:
-    named = level_name(profile.levels, wanted)
+    levels = profile.levels_for(cid)
+    named = level_name(levels, wanted)
     need = f"{wanted} ({named})" if named else wanted
     if not installed:
         state = "not installed"
     else:
-        state = f"at {have} ({level_name(profile.levels, have) or '?'}) when it would run"
+        state = f"at {have} ({level_name(levels, have) or '?'}) when it would run"
         if left_out:
             state += ", left out of this run (--only/--skip)"
     return Finding(

@@ -64,6 +64,7 @@ _COMPONENT_KEYS = (
     "requires",
     "known_failures",
     "todo_after",
+    "levels",
 )
 # When a "to do after" note applies: after every successful run, or only when the installer came
 # from a fallback language folder (the English Notes installer on a non-English server, Q286559).
@@ -106,6 +107,8 @@ class Component:
     requires: Mapping[str, str] = field(default_factory=dict)  # component id -> lowest version
     known_failures: tuple[Rule, ...] = ()
     todo_after: tuple[TodoAfter, ...] = ()
+    # level names of this component's own builds, over the profile's (GroupWise 2522, Q222186)
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,11 @@ class Profile:
 
     def component(self, cid: str) -> Component:
         return self._by_id[cid]
+
+    def levels_for(self, cid: str) -> Mapping[str, str]:
+        """The level names for one component's versions: the profile's, then its own."""
+        own = self._by_id[cid].levels if cid in self._by_id else {}
+        return {**self.levels, **own} if own else self.levels
 
     def require(self, ids: Iterable[str], what: str) -> None:
         """Every id names a component, or BadInput (exit 2) naming the first that does not."""
@@ -427,7 +435,18 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
         requires=_requires(raw.get("requires", {}), where("requires")),
         known_failures=known_failures,
         todo_after=_todo_after(raw.get("todo_after", []), where("todo_after")),
+        levels=_levels(raw.get("levels", {}), where("levels")),
     )
+
+
+def _levels(value: Any, where: str) -> dict[str, str]:
+    """``levels = { "5.5.2653" = "SP4" }``: the name of each version a level begins."""
+    if not isinstance(value, dict):
+        raise ProfileError(f'{where}: expected a table of version = "name"')
+    for version, label in value.items():
+        if not is_version(version) or not isinstance(label, str):
+            raise ProfileError(f'{where}: {version!r} = {label!r} (expected "5.5.2653" = "SP4")')
+    return dict(value)
 
 
 def _requires(value: Any, where: str) -> dict[str, str]:
@@ -479,14 +498,7 @@ def _build(raw: dict[str, Any], source: str) -> Profile:
             f"{source}: key 'platforms': expected a table like {{ I386 = [\"x86_64\"] }}"
         )
     plat = {k: _strings(v, f"{source}: key 'platforms.{k}'") for k, v in platforms.items()}
-    levels = raw.get("levels", {})
-    if not isinstance(levels, dict):
-        raise ProfileError(f"{source}: key 'levels': expected a table of version = \"name\"")
-    for version, label in levels.items():
-        if not is_version(version) or not isinstance(label, str):
-            raise ProfileError(
-                f'{source}: key \'levels\': {version!r} = {label!r} (expected "5.5.2653" = "SP4")'
-            )
+    levels = _levels(raw.get("levels", {}), f"{source}: key 'levels'")
     components = tuple(_build_component(c, source) for c in raw.get("component", []))
     if not components:
         raise ProfileError(f"{source}: no [[component]] tables (a profile needs at least one)")

@@ -201,6 +201,7 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
                 "post": [list(cmd) for cmd in c.post],
                 "notes": c.notes,
                 "serviced_by": list(c.serviced_by),
+                "levels": dict(c.levels),
                 "requires": dict(c.requires),
                 "known_failures": [
                     {

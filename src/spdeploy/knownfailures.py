@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from spdeploy.errors import ProfileError
 from spdeploy.versions import Version, is_version
@@ -116,7 +116,7 @@ def _places(
 @dataclass(frozen=True)
 class _Before:
     size: int
-    digest: str  # of the first ``size`` bytes: a log rewritten since is read whole
+    digest: str  # of those ``size`` bytes: a log rewritten since is read anew
 
 
 Snapshot = Mapping[str, _Before | None]  # log path -> how it stood before the step (None: absent)
@@ -128,26 +128,38 @@ def log_paths(rules: Iterable[Rule], resolve: Callable[[str], Path]) -> list[Pat
 
 
 def snapshot(paths: Iterable[Path]) -> dict[str, _Before | None]:
-    """How each log stands before the step runs."""
+    """How each log stands before the step runs (its size and a digest, read in chunks: an
+    appended log may have grown for years)."""
     taken: dict[str, _Before | None] = {}
     for path in paths:
-        data = _read(path)
-        taken[str(path)] = None if data is None else _Before(len(data), _sha(data))
+        try:
+            with path.open("rb") as fh:
+                size = path.stat().st_size
+                taken[str(path)] = _Before(size, _digest(fh, size))
+        except OSError:  # absent, a folder, unreadable: read whole if it appears
+            taken[str(path)] = None
     return taken
 
 
 def new_text(path: Path, before: _Before | None) -> str:
-    """What the step wrote to ``path``: what was appended, or all of it if it was rewritten."""
-    data = _read(path)
-    if data is None:
+    """What the step wrote to ``path``: what was appended, or the file's end if it was
+    rewritten (at most the last few megabytes either way)."""
+    try:
+        with path.open("rb") as fh:
+            size = path.stat().st_size
+            start = 0
+            # appended to (what was there is unchanged): only the new part is this step's
+            if (
+                before is not None
+                and size >= before.size
+                and _digest(fh, before.size) == before.digest
+            ):
+                start = before.size
+            fh.seek(max(start, size - _MAX_LOG_BYTES))
+            data = fh.read(_MAX_LOG_BYTES)
+    except OSError:
         return ""
-    if (
-        before is not None
-        and len(data) >= before.size
-        and _sha(data[: before.size]) == before.digest
-    ):
-        data = data[before.size :]
-    return data[-_MAX_LOG_BYTES:].decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def diagnose(
@@ -156,9 +168,9 @@ def diagnose(
     resolve: Callable[[str], Path],
     before: Snapshot,
 ) -> tuple[Hit, ...]:
-    """The rules that match a failed step. ``facts``: exit_code, status, version and target as
-    text, output as the installer's log path (missing ones never match); ``resolve`` and
-    ``before`` as for :func:`log_paths` and :func:`snapshot`."""
+    """The rules that match a failed step. ``facts``: exit_code, status and target as text,
+    output as the installer's log path (missing ones never match); ``resolve`` and ``before`` as
+    for :func:`log_paths` and :func:`snapshot`."""
     hits: list[Hit] = []
     texts: dict[str, str] = {}
     for rule in rules:
@@ -214,20 +226,23 @@ def _at_least(version: str | None, since: str) -> bool:
     return version is not None and is_version(version) and Version(version) >= Version(since)
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes() if path.is_file() else None
-    except OSError:
-        return None
-
-
 def _read_text(path: Path) -> str:
-    data = _read(path)
-    return "" if data is None else data[-_MAX_LOG_BYTES:].decode("utf-8", errors="replace")
+    """The end of the installer's own output log."""
+    return new_text(path, None)
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _digest(fh: BinaryIO, size: int) -> str:
+    """SHA-256 of the first ``size`` bytes of an open file, read in chunks."""
+    fh.seek(0)
+    digest = hashlib.sha256()
+    left = size
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.hexdigest()
 
 
 __all__ = [

@@ -359,3 +359,55 @@ def test_unc_media_and_target_on_windows(
     assert res.json()["media"] == str(media)
     actions = {c["id"]: c["action"] for c in res.json()["components"]}
     assert actions["server"] == "update"
+
+
+def test_global_options_after_the_command(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """As people type them: ``spdeploy status --media M --target T --profile P --state S``."""
+    where = ["--media", world.media, "--target", world.target, "--platform", "I386"]
+    after = [*where, "--profile", world.profile, "--state", world.state]
+    res = cli(capsys, "apply", *after, "--yes", "-q", "--json")
+    assert res.code == 0, res.err
+    run_id = res.json()["run_id"]
+    res = cli(capsys, "status", *after, "-v")
+    assert res.code == 0 and "COMPLIANT" in res.out
+    res = cli(capsys, "history", "--state", world.state, "--json")
+    assert [r["run_id"] for r in res.json()["runs"]] == [run_id]
+    # before the command, as ever; the same answer
+    assert cli(capsys, "--state", world.state, "--json", "history").json() == res.json()
+
+
+COMMANDS = [
+    ["media"],
+    ["scan"],
+    ["plan"],
+    ["apply"],
+    ["status"],
+    ["report"],
+    ["history"],
+    ["restore"],
+    ["demo"],
+    ["profiles", "list"],
+    ["profiles", "show"],
+    ["profiles", "check"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_help_lists_the_global_options_and_every_exit_code(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = cli(capsys, *command, "--help")
+    assert res.code == 0
+    for option in ("--profile NAME|FILE", "--state DIR", "--json", "-q, --quiet", "-v, --verbose"):
+        assert option in res.out, option
+    text = " ".join(res.out.split())
+    assert "Exit codes: 0" in text and "70 a bug" in text and "130 interrupted" in text
+    # `spdeploy help COMMAND` is the same page
+    assert cli(capsys, "help", *command).out == res.out
+    # --timeout only where an installer can run
+    assert ("--timeout" in res.out) == (command == ["apply"])
+
+
+def test_help_of_an_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
+    res = cli(capsys, "help", "aply")
+    assert res.code == 2 and "no such command: aply" in res.err and "apply" in res.err

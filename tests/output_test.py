@@ -44,7 +44,7 @@ def test_steps_show_a_spinner_with_elapsed_time_on_a_terminal(tmp_path: Path) ->
     res = cli_pty(*world_args(world, "apply", "--yes", json_mode=False))
     assert res.code == 0, res.out
     assert re.search(
-        r"running ntsconn \(Microsoft Exchange Connector for Lotus Notes\).*0:00:0\d", res.out
+        r"step 3 of 4: ntsconn \(Microsoft Exchange Connector for Lotus Notes\).*0:00:0\d", res.out
     )
 
 
@@ -129,3 +129,26 @@ def test_restore_of_a_component_without_backups_names_it(tmp_path: Path) -> None
     res = cli_process("--state", world.state, "restore", run_id, "--only", "server", "--dry-run")
     assert res.code == 0 and "backed up no files:" not in res.out, res
     assert f"Run {run_id} backed up no files of server" in res.out, res.out
+
+
+def test_the_plan_fits_an_80_column_terminal(tmp_path: Path) -> None:
+    """Six components, one row each, at 80 columns: the reasons in a few words, versions and
+    levels in their own columns; -v adds the full reasons below."""
+    world = build_world(
+        tmp_path,
+        installed={"server": "5.5.2653.0", "calcon": "5.5.2448.0", "ntsconn": "5.5.2448.0"},
+        media_kwargs={"languages": ("Ger", "Eng"), "notes_languages": ("Eng",)},
+    )
+    args = world_args(world, "plan", "--language", "Ger", json_mode=False)
+    res = cli_pty(*args, env={"COLUMNS": "80"})
+    assert res.code == 0, res.out
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", res.out).splitlines()
+    rows = [line for line in lines if line.split()[:1] in (["server"], ["calcon"], ["ntsconn"],
+            ["gwxconn"], ["ovvconn"], ["snaconn"])]  # fmt: skip
+    assert len(rows) == 6, lines  # one line per component: nothing folded
+    assert all(len(line.rstrip()) <= 80 for line in lines)
+    row = {line.split()[0]: line.split() for line in rows}
+    assert row["calcon"][1:6] == ["5.5.2448.0", "SP2", "5.5.2653.0", "SP4", "update"]
+    assert row["ntsconn"][-2:] == ["Eng", "installer"]  # Q286559's fallback, said shortly
+    verbose = cli_pty("-v", *args, env={"COLUMNS": "80"})
+    assert "calcon: installed 5.5.2448.0 is older than the media's 5.5.2653.0" in verbose.out

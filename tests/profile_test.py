@@ -963,7 +963,7 @@ def test_profiles_show_table(capsys: pytest.CaptureFixture[str]) -> None:
     # reads as the articles do: the controller is serviced by the connectors (Q242250), the
     # known failures and follow-ups name their articles
     assert "(none of its own: serviced by calcon, ntsconn, gwxconn, ovvconn, snaconn)" in r.out
-    assert "requires server 5.5.2232 (SP1) or later" in r.out
+    assert "requires server 5.5.2232 SP1 or later" in r.out
     assert "known failure Q198857: There is no Temp folder" in r.out
     assert "to do after (Q286176)" in r.out
     assert "exists Connect/Exchconn/Lsntsmex.exe" in r.out
@@ -1053,3 +1053,45 @@ def test_a_registry_probe_may_read_the_32_bit_view(tmp_path: Path) -> None:
     assert info.value.message.startswith(
         f"{bad}: component 'a': key 'installed'.registry.view: 'wow64'"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            '[[component]]\nid = "ntsconnn"\nargs = ["{target}"]\n',
+            "component 'ntsconnn': not a component of exchange55; did you mean ntsconn?",
+        ),
+        ('[[component]]\nid = "ntsconn"\narg = ["x"]\n', "unknown key 'arg'; did you mean args?"),
+        ("extend = 1\n", "unknown key 'extend'; did you mean extends?"),
+        (
+            '[[component]]\nid = "ntsconn"\nversion = { pe_versoin = "a.exe" }\n',
+            "unknown probe kind 'pe_versoin'; did you mean pe_version?",
+        ),
+        (
+            '[[component]]\nid = "ntsconn"\nargs = ["x"]\ninteractive = true\n',
+            "'interactive = true' with 'args': the args make the installer run unattended",
+        ),
+    ],
+    ids=["id-typo", "key-typo", "top-key-typo", "probe-typo", "interactive-with-args"],
+)
+def test_a_site_profiles_typos_are_named_with_a_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, needle: str
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(f'id = "site"\nname = "site"\nextends = "exchange55"\n{body}')
+    res = cli(capsys, "profiles", "check", site)
+    assert res.code == 2
+    (line,) = res.err.strip().splitlines()
+    assert needle in line and str(site) in line
+
+
+def test_args_inherited_over_an_interactive_base_are_the_documented_way(tmp_path: Path) -> None:
+    """SPEC §8: args in a site profile make the built-in interactive installer unattended."""
+    site = tmp_path / "site.toml"
+    site.write_text(
+        'id = "site"\nname = "site"\nextends = "exchange55"\n\n'
+        '[[component]]\nid = "ntsconn"\nargs = ["{target}"]\n'
+    )
+    component = load_profile(str(site)).component("ntsconn")
+    assert component.interactive and component.args == ("{target}",)

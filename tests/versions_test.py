@@ -99,3 +99,26 @@ def test_absurdly_long_numbers_are_not_versions() -> None:
     assert not is_version("1" * 4400)
     assert not is_version(".".join(["1"] * 40))
     assert is_version("5.5.2653.0") and is_version("1" * 18)
+
+
+@pytest.mark.parametrize(
+    ("version", "prefix", "expected"),
+    [
+        ("5.5.2448.8", "5.5.2448", True),
+        ("5.5.2448", "5.5.2448.0", True),
+        ("5.5.2448.0", "5.5.2448", True),
+        ("5.5.2448.8", "5.5.0", False),  # "5.5.0" once named every 5.5 build
+        ("6.1", "6.0", False),  # and "6.0" every 6.x
+        ("6", "6.0", True),
+        ("6.0.1", "6.0", True),
+    ],
+)
+def test_a_prefix_keeps_its_trailing_zeros(version: str, prefix: str, expected: bool) -> None:
+    assert Version(version).startswith(Version(prefix)) is expected
+
+
+def test_a_level_ending_in_zero_names_only_its_own_builds() -> None:
+    levels = {"5.5.0": "5.5 RTM", "6.0": "6.0 RTM"}
+    assert level_name(levels, "5.5.0.0") == "5.5 RTM"
+    assert level_name(levels, "5.5.2448.8") == "5.5 RTM+"  # later than it, not it
+    assert level_name(levels, "6.3") == "6.0 RTM+"

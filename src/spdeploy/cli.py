@@ -31,11 +31,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Settings:
+    """The global options, given before the command or after it (SPEC §4)."""
+
     profile: str
     state: Path | None
     json: bool
     quiet: bool
     verbose: bool
+    profile_given: bool = False  # --profile was typed (apply --plan takes the file's otherwise)
 
     def state_dir(self) -> Path:
         from spdeploy.store import default_state_dir
@@ -81,13 +84,75 @@ class _Given(click.ParamType[Any]):
 
 
 _A_FILE = "a file name"
+_A_FOLDER = "a folder for the history"
 _A_PROFILE = "a built-in profile name or a profile TOML file"
 _A_RUN = "a run id from `spdeploy history`"
 _A_TARGET = "the product's install folder"
 
 
-def json_option(f: F) -> F:
-    return click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout.")(f)
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command's name: it sets what the group's would."""
+    if value is None or value is False or ctx.resilient_parsing:
+        return
+    settings = ctx.find_object(Settings)
+    if settings is None:  # `spdeploy help` builds contexts of its own
+        return
+    name = param.name or ""
+    setattr(settings, name, value)
+    if name == "profile":
+        settings.profile_given = True
+    if name == "state":
+        _SEEN["state"] = value  # for the crash log
+
+
+_PROFILE_HELP = "Built-in profile name or a profile TOML file (default: exchange55)."
+_STATE_HELP = "History folder (default: $SPDEPLOY_STATE or the user data folder)."
+
+
+def global_options(f: F) -> F:
+    """``--profile``, ``--state``, ``--json``, ``-q``, ``-v`` on a command too, so they may
+    follow its name as people type them (``spdeploy status ... --state S``)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--profile",
+                type=_Given(_A_PROFILE),
+                metavar="NAME|FILE",
+                expose_value=False,
+                callback=_set_global,
+                help=_PROFILE_HELP,
+            ),
+            click.option(
+                "--state",
+                type=_Given(_A_FOLDER, click.Path(path_type=Path, file_okay=False)),
+                metavar="DIR",
+                expose_value=False,
+                callback=_set_global,
+                help=_STATE_HELP,
+            ),
+            click.option(
+                "--json", "json_flag", is_flag=True, help="Machine output on stdout, nothing else."
+            ),
+            click.option(
+                "-q",
+                "--quiet",
+                is_flag=True,
+                expose_value=False,
+                callback=_set_global,
+                help="Only results and errors.",
+            ),
+            click.option(
+                "-v",
+                "--verbose",
+                is_flag=True,
+                expose_value=False,
+                callback=_set_global,
+                help="Say more about each step.",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
 
 
 def selectors(f: F) -> F:
@@ -97,17 +162,21 @@ def selectors(f: F) -> F:
             click.option("--platform", help="I386 or Alpha (default: this machine's)."),
             click.option("--only", metavar="ID[,ID]", help="Only these component ids."),
             click.option("--skip", metavar="ID[,ID]", help="Leave out these component ids."),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(min=0, min_open=True),
-                default=3600.0,
-                show_default=True,
-                help="Seconds per installer before its process tree is killed.",
-            ),
         ]
     ):
         f = opt(f)
     return f
+
+
+def timeout_option(f: F) -> F:
+    """Only where an installer can run."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=3600.0,
+        show_default=True,
+        help="Seconds per installer before its process tree is killed.",
+    )(f)
 
 
 def media_option(f: F, required: bool = True) -> F:
@@ -176,13 +245,13 @@ def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any
     default="exchange55",
     show_default=True,
     metavar="NAME|FILE",
-    help="Built-in profile name or a profile TOML file.",
+    help=_PROFILE_HELP,
 )
 @click.option(
     "--state",
-    type=_Given("a folder for the history", click.Path(path_type=Path, file_okay=False)),
+    type=_Given(_A_FOLDER, click.Path(path_type=Path, file_okay=False)),
     metavar="DIR",
-    help="History folder (default: $SPDEPLOY_STATE or the user data folder).",
+    help=_STATE_HELP,
 )
 @click.option("--json", "json_flag", is_flag=True, help="Machine output on stdout, nothing else.")
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
@@ -219,7 +288,8 @@ def main(
     3 at the level but a reboot is pending, 4 another apply holds the target's lock,
     70 a bug (traceback in crash.log), 130 interrupted.
     """
-    ctx.obj = Settings(profile, state, json_flag, quiet, verbose)
+    given = ctx.get_parameter_source("profile") != click.core.ParameterSource.DEFAULT
+    ctx.obj = Settings(profile, state, json_flag, quiet, verbose, profile_given=given)
     _SEEN["state"] = state  # for the crash log, written after click has unwound
     _require_command(ctx)
 
@@ -257,7 +327,7 @@ def _require_command(ctx: click.Context) -> None:
     help="Hash every file the media's SHA256SUMS lists; exit 1 on a mismatch, a missing file "
     "or no catalog at all.",
 )
-@json_option
+@global_options
 @click.pass_context
 def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw: Any) -> int:
     """What the media holds: languages, platforms, each component's installer and version.
@@ -268,6 +338,7 @@ def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw
 
     Exit codes: 0 read (and, with --verify, every file matches SHA256SUMS), 1 --verify found a
     mismatch, a missing file or no catalog, 2 bad input (media, profile, selectors).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.media import media as media_report
 
@@ -292,7 +363,7 @@ def media(ctx: click.Context, /, media: str, verify: bool, json_flag: bool, **kw
 @target_option
 @click.option("--only", metavar="ID[,ID]", help="Only these component ids.")
 @click.option("--skip", metavar="ID[,ID]", help="Leave out these component ids.")
-@json_option
+@global_options
 @click.pass_context
 def scan(
     ctx: click.Context, target: str, only: str | None, skip: str | None, json_flag: bool
@@ -303,6 +374,7 @@ def scan(
     Example:  spdeploy scan --target C:\\exchsrvr
 
     Exit codes: 0 scanned (whatever is installed), 2 bad input (target, profile, selectors).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.scan import scan_target
 
@@ -323,7 +395,7 @@ def scan(
     help="Also write the plan, the installers' SHA-256 fingerprints and the inventory to FILE, "
     "for `spdeploy apply --plan FILE`.",
 )
-@json_option
+@global_options
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -342,6 +414,7 @@ def plan(
 
     Exit codes: 0 every installed component can be brought to the level, 1 the media lacks an
     installer for one (missing-on-media), 2 bad input (media, target, profile, selectors).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.plan import make_plan, plan_exit_code
 
@@ -357,6 +430,7 @@ def plan(
 @main.command()
 @saved_plan_locations
 @selectors
+@timeout_option
 @click.option(
     "--plan",
     "plan_file",
@@ -400,7 +474,7 @@ def plan(
     metavar='ID="SWITCHES"',
     help="Switches for one component's installer (repeatable). Never guessed.",
 )
-@json_option
+@global_options
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -438,6 +512,7 @@ def apply(
     out), 3 at the level but a reboot is pending (this run's or an earlier one's: reboot, then
     apply --resume), 4 another apply holds the target's lock, 130 interrupted (the message says
     how to resume).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.apply import parse_args_overrides, run_apply
     from spdeploy.executor import ApplyOptions
@@ -458,31 +533,19 @@ def apply(
         ignore_order=ignore_order,
         refuse_on_pending_reboot=refuse_on_pending_reboot,
     )
-
-    def confirm(plan: Any) -> bool:
-        count = f"{len(plan.updates)} installer(s)"
-        if not person:  # as apt does: no question can be asked, so nothing is run
-            raise NeedsTerminal(
-                f"{count} would run on {plan.target}, and there is no terminal on stdin to "
-                "confirm them; review with --dry-run, then run again with --yes"
-            )
-        # -q too: never ask about a plan not shown; under --json, on stderr (stdout is JSON's)
-        from spdeploy.output import Output
-
-        shown = out if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
-        shown.plan(plan, always=True)
-        return click.confirm(f"Run {count} on {plan.target}?", default=False, err=s.json)
-
-    ask = None if yes else confirm
+    ask = _asker(
+        s,
+        yes,
+        lambda shown, plan: shown.plan(plan, always=True),
+        lambda plan: f"{len(plan.updates)} installer(s) would run on {plan.target}",
+        lambda plan: f"Run {len(plan.updates)} installer(s) on {plan.target}?",
+    )
     if plan_file is not None:
-        from click.core import ParameterSource
-
         from spdeploy.commands.apply import run_saved_plan, saved_plan_exit_code
 
-        given = ctx.find_root().get_parameter_source("profile") != ParameterSource.DEFAULT
         with out.progress() as bar, _resumable(ctx, kw, args):
             result, check = run_saved_plan(
-                s.profile if given else None,
+                s.profile if s.profile_given else None,
                 plan_file,
                 _selection(media, target, kw),
                 s.state_dir(),
@@ -499,18 +562,50 @@ def apply(
     return result.exit_code
 
 
+def _asker(
+    s: Settings,
+    yes: bool,
+    show: Callable[[Any, Any], None],
+    what: Callable[[Any], str],
+    question: Callable[[Any], str],
+) -> Callable[[Any], bool] | None:
+    """The confirmation apply and restore ask before they change anything: ``show`` the subject
+    (the plan, the files), then ``question``. None with --yes. Without a terminal on stdin no
+    question can be asked, so, as apt does, nothing is done: NeedsTerminal (exit 2)."""
+    if yes:
+        return None
+    person = sys.stdin.isatty()
+
+    def confirm(subject: Any) -> bool:
+        if not person:
+            raise NeedsTerminal(
+                f"{what(subject)}, and there is no terminal on stdin to confirm it; review "
+                "with --dry-run, then run again with --yes"
+            )
+        from spdeploy.output import Output
+
+        # -q too: never ask about what was not shown; under --json, on stderr (stdout is JSON's)
+        shown = s.output() if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
+        show(shown, subject)
+        return click.confirm(question(subject), default=False, err=s.json)
+
+    return confirm
+
+
 @contextlib.contextmanager
 def _resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) -> Iterator[None]:
     """Ctrl-C during a run: say which run stopped and the exact command that continues it."""
     try:
         yield
     except RunInterrupted as exc:
-        root = ctx.find_root()
+        from spdeploy.process import command_line
+
+        s = _settings(ctx, False)
         words = ["spdeploy"]
-        if root.get_parameter_source("profile") != click.core.ParameterSource.DEFAULT:
-            words += ["--profile", root.params["profile"]]
-        if root.params.get("state") is not None:
-            words += ["--state", str(root.params["state"])]
+        if s.profile_given:
+            words += ["--profile", s.profile]
+        if s.state is not None:
+            words += ["--state", str(s.state)]
         words += ["apply", "--resume", "--media", exc.media, "--target", exc.target]
         for name in ("language", "platform", "only", "skip"):
             if kw.get(name):
@@ -521,19 +616,8 @@ def _resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) ->
             words += ["--args", value]
         raise Interrupted(
             f"interrupted: run {exc.run_id} stopped and is recorded as interrupted; continue "
-            f"it with: {_shell_words(words)}"
+            f"it with: {command_line(words)}"
         ) from None
-
-
-def _shell_words(words: list[str]) -> str:
-    """A command line the user's own shell takes back as these words."""
-    if sys.platform == "win32":
-        import subprocess
-
-        return subprocess.list2cmdline(words)
-    import shlex
-
-    return shlex.join(words)
 
 
 @main.command()
@@ -559,7 +643,7 @@ def _shell_words(words: list[str]) -> str:
     "stdout. Repeat it to write several formats from one probe of the target, each told by its "
     "extension: .txt table, .json, .xml JUnit, .prom Prometheus, .html.",
 )
-@json_option
+@global_options
 @click.pass_context
 def status(
     ctx: click.Context,
@@ -580,9 +664,10 @@ def status(
     Exit codes: 0 compliant, 1 not compliant (a component behind or missing-on-media), 2 bad
     input (media, target, profile, selectors, an --output that cannot be written), 3 compliant
     but a reboot a run on this target asked for has not happened yet.
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.plan import make_status, status_exit_code
-    from spdeploy.reports import NEEDS_HISTORY, format_for, render_status
+    from spdeploy.reports import FORMATS, NEEDS_HISTORY, output_format, render_status
 
     s, asked_json, explicit = _report_settings(ctx, json_flag, fmt)
     fmt = "json" if s.json else fmt
@@ -590,15 +675,10 @@ def status(
         raise click.UsageError(
             "--format applies to one --output; with several, each file's extension says its format"
         )
-    # --json is what stdout holds; a file's format is --format's, else its extension's
-    targets = [(path, format_for(path, fmt if explicit else None)) for path in output_files]
-    unknown = [path for path, chosen in targets if chosen is None]
-    if unknown and (len(targets) > 1):
-        raise click.UsageError(
-            f"{unknown[0]}: cannot tell the report format from the extension "
-            "(.txt, .json, .xml, .prom, .html)"
-        )
-    outputs = [(path, chosen or fmt) for path, chosen in targets]
+    # --json is what stdout holds; a file's format is --format's, else its extension's; every
+    # file is checked before the target is probed, so a bad one writes nothing at all
+    chosen = fmt if explicit else None
+    outputs = [(path, output_format(path, chosen, FORMATS)) for path in output_files]
     result = make_status(s.profile, _selection(media, target, kw), s.state_dir())
     runs = []
     if any(f in NEEDS_HISTORY for f in [fmt, *(f for _, f in outputs)]):
@@ -606,10 +686,10 @@ def status(
 
         runs = read_history(s.state_dir(), target=result.target, limit=10)
     if outputs:
-        from spdeploy.output import write_atomic
+        from spdeploy.fsutil import write_atomic
 
-        for path, chosen in outputs:
-            write_atomic(path, render_status(chosen, result, runs))
+        for path, written in outputs:
+            write_atomic(path, render_status(written, result, runs))
         if asked_json:  # SPEC §4: --json is machine output on stdout, files or not
             s.output().status(result)
     elif fmt in ("table", "json"):
@@ -629,6 +709,14 @@ def status(
     help="The folder of per-host results, <host>.json (the Ansible module's report_dir).",
 )
 @click.option(
+    "--max-age",
+    "max_age",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="A result older than this (30d, 12h, 90m) is stale: not compliant, whatever it says.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "html"]),
@@ -642,33 +730,42 @@ def status(
     "output_file",
     type=_Given(_A_FILE, click.Path(path_type=Path, dir_okay=False)),
     metavar="FILE",
-    help="Write the report to FILE (atomically: readers never see half a file) instead of stdout.",
+    help="Write the report to FILE (atomically: readers never see half a file) instead of "
+    "stdout; its format is --format's, else its extension's: .txt table, .json, .html.",
 )
-@json_option
+@global_options
 @click.pass_context
 def report(
-    ctx: click.Context, directory: Path, fmt: str, output_file: Path | None, json_flag: bool
+    ctx: click.Context,
+    directory: Path,
+    max_age: str,
+    fmt: str,
+    output_file: Path | None,
+    json_flag: bool,
 ) -> int:
     """Fleet report: every host's result in DIR, worst first.
 
     \b
     Example:  spdeploy report --from results/
-              spdeploy report --from results/ --format html --output fleet.html
+              spdeploy report --from results/ --max-age 24h --output fleet.html
 
-    Exit codes: 0 every host at the media's level with no error (a pending reboot is shown, not
-    failed), 1 otherwise (an unreadable result file is that host's error), 2 bad input (DIR
-    missing or without <host>.json files).
+    Exit codes: 0 every host at the media's level with no error and a recent result (a pending
+    reboot is shown, not failed), 1 otherwise (an unreadable result file is that host's error,
+    an old one is stale), 2 bad input (DIR missing or without <host>.json files, a bad
+    --max-age or --output).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
-    from spdeploy.reports import fleet, format_for
+    from spdeploy.reports import fleet, output_format
 
     s, asked_json, explicit = _report_settings(ctx, json_flag, fmt)
-    hosts = fleet.load(directory)
-    if output_file is not None:
-        from spdeploy.output import write_atomic
+    oldest = fleet.parse_duration(max_age, "--max-age")
+    chosen = None
+    if output_file is not None:  # checked before anything is read: a bad one writes nothing
+        chosen = output_format(output_file, fmt if explicit else None, fleet.FORMATS)
+    hosts = fleet.load(directory, max_age=oldest)
+    if output_file is not None and chosen is not None:
+        from spdeploy.fsutil import write_atomic
 
-        # As status: the file's format is --format's, else its extension's (.txt .json .html)
-        chosen = format_for(output_file, fmt if explicit else None)
-        chosen = chosen if chosen in ("table", "json", "html") else fmt
         write_atomic(output_file, fleet.render(chosen, hosts))
         if asked_json:  # SPEC §4: --json is machine output on stdout, files or not
             s.output().fleet(hosts)
@@ -693,7 +790,7 @@ def report(
     type=_Given(_A_RUN),
     help="One run in full: each step's message and log, the collected setup logs, the backups.",
 )
-@json_option
+@global_options
 @click.pass_context
 def history(
     ctx: click.Context, limit: int, target: str | None, run_id: str | None, json_flag: bool
@@ -705,6 +802,7 @@ def history(
               spdeploy history --run 20261125T170847-2d7c
 
     Exit codes: 0 listed (none recorded is not an error), 2 bad input (an unknown --run).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.history import history as read_history
 
@@ -721,30 +819,78 @@ def history(
 @click.argument("run_id", metavar="RUN_ID", type=_Given(_A_RUN))
 @click.option("--dry-run", is_flag=True, help="List what would be put back; change nothing.")
 @click.option("--only", metavar="ID[,ID]", help="Only these component ids.")
-@json_option
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation. Required without a terminal on stdin.",
+)
+@global_options
 @click.pass_context
 def restore(
-    ctx: click.Context, run_id: str, dry_run: bool, only: str | None, json_flag: bool
+    ctx: click.Context,
+    run_id: str,
+    dry_run: bool,
+    only: str | None,
+    yes: bool,
+    json_flag: bool,
 ) -> int:
     """Put back the files run RUN_ID backed up before its installers ran (profile `backup`).
 
-    Each current file about to be overwritten is first saved in the run's folder
-    (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
+    Shows what it will put back and asks first (--yes skips the question; without a terminal
+    it is required). Each current file about to be overwritten is first saved in the run's
+    folder (restore-<time>/); nothing is ever deleted. Takes the target's lock, as apply does.
 
     \b
     Example:  spdeploy restore 20261125T170847-2d7c --dry-run
               spdeploy restore 20261125T170847-2d7c --only ntsconn
 
-    Exit codes: 0 put back (or nothing to), 1 a file could not be put back, 2 bad input (an
-    unknown run, a backup that no longer matches its manifest), 4 an apply holds the lock.
+    Exit codes: 0 put back (or nothing to), 1 a file could not be put back or not confirmed, 2
+    bad input (an unknown run, a backup that no longer matches its manifest, no terminal and
+    no --yes), 4 an apply holds the lock.
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.restore import restore as run_restore
     from spdeploy.store import Store
 
     s = _settings(ctx, json_flag)
     chosen = _ids(only, "--only")
-    report = run_restore(Store(s.state_dir()), run_id, dry_run, chosen)
+    ask = _asker(
+        s,
+        yes,
+        lambda shown, preview: shown.restore(preview, only=chosen, asking=True),
+        lambda preview: f"{len(preview.changed)} file(s) would be put back in {preview.target}",
+        lambda preview: f"Put back {len(preview.changed)} file(s) in {preview.target}?",
+    )
+    report = run_restore(Store(s.state_dir()), run_id, dry_run, chosen, ask)
     s.output().restore(report, only=chosen)
+    return 0
+
+
+@main.command("help")
+@click.argument("words", nargs=-1, metavar="[COMMAND [SUBCOMMAND]]")
+@click.pass_context
+def help_command(ctx: click.Context, words: tuple[str, ...]) -> int:
+    """A command's help, as COMMAND --help shows it; with none, the commands.
+
+    \b
+    Example:  spdeploy help apply
+              spdeploy help profiles check
+    """
+    here = ctx.find_root()
+    command: click.Command = here.command
+    for word in words:
+        group = command if isinstance(command, click.Group) else None
+        found = group.get_command(here, word) if group is not None else None
+        if group is None or found is None:
+            known = ", ".join(group.list_commands(here)) if group is not None else "none"
+            raise click.UsageError(
+                f"no such command: {' '.join(words)} (expected one of {known} after "
+                f"'{here.command_path}')"
+            )
+        here = click.Context(found, info_name=word, parent=here)
+        command = found
+    click.echo(command.get_help(here))
     return 0
 
 
@@ -756,7 +902,7 @@ def profiles(ctx: click.Context) -> None:
 
 
 @profiles.command("list")
-@json_option
+@global_options
 @click.pass_context
 def profiles_list(ctx: click.Context, json_flag: bool) -> int:
     """The built-in profiles.
@@ -765,6 +911,7 @@ def profiles_list(ctx: click.Context, json_flag: bool) -> int:
     Example:  spdeploy profiles list
 
     Exit codes: 0 listed, 2 bad input.
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.profiles import list_profiles
 
@@ -774,7 +921,7 @@ def profiles_list(ctx: click.Context, json_flag: bool) -> int:
 
 @profiles.command("show")
 @click.argument("name", type=_Given(_A_PROFILE))
-@json_option
+@global_options
 @click.pass_context
 def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
     """A profile's components in execution order (NAME or FILE).
@@ -784,6 +931,7 @@ def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
               spdeploy profiles show site.toml
 
     Exit codes: 0 shown, 2 bad input (no such profile, or an invalid one).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.profiles import show
 
@@ -793,7 +941,7 @@ def profiles_show(ctx: click.Context, name: str, json_flag: bool) -> int:
 
 @profiles.command("check")
 @click.argument("file", type=_Given("a profile TOML file"))
-@json_option
+@global_options
 @click.pass_context
 def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
     """Validate a profile file; errors name the file, the component and the key.
@@ -803,6 +951,7 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
 
     Exit codes: 0 valid, 2 bad input: invalid or unreadable (the message names the file, the
     component and the key).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.profiles import check
 
@@ -833,7 +982,7 @@ def profiles_check(ctx: click.Context, file: str, json_flag: bool) -> int:
     help="The stand-in installers: #!/bin/sh scripts, or real Windows executables (a launcher "
     "with a zip payload, as pip makes console scripts). Default: exe on Windows, script elsewhere.",
 )
-@json_option
+@global_options
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -856,6 +1005,7 @@ def demo(
 
     Exit codes: 0 the demo ended compliant, 1 it did not, 2 bad input (also: installers that
     cannot run here).
+    Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
     from spdeploy.commands.demo import run_demo
 

@@ -2,6 +2,7 @@
 
 SpdeployError (1)
 ├── NotCompliant (1)            status found drift
+├── Declined (1)                the person asked said no: nothing was run
 ├── Refused (1)                 apply refused before running (missing-on-media, integrity)
 │   └── PlanChanged (1)         apply --plan: the media or the target changed since it was saved
 ├── StepFailed (1)
@@ -20,7 +21,18 @@ SpdeployError (1)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 _CONTROLS = {c: f"\\x{c:02x}" for c in range(32) if c != 9} | {10: "\\n", 13: "\\r"}
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean args?`` for a close match (a typo), else nothing: for the messages of
+    errors about a name that is not one of ``choices``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 class SpdeployError(Exception):
@@ -38,6 +50,10 @@ class SpdeployError(Exception):
 
 class NotCompliant(SpdeployError):
     code = "not-compliant"
+
+
+class Declined(SpdeployError):
+    code = "declined"
 
 
 class Refused(SpdeployError):

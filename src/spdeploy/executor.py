@@ -114,7 +114,7 @@ class Progress(Protocol):
 
     def waiting(self, component: str, pid: int) -> None: ...
 
-    def step_started(self, command: Command, name: str) -> None: ...
+    def step_started(self, command: Command, name: str, number: int, total: int) -> None: ...
 
     def step_finished(self, step: StepRecord) -> None: ...
 
@@ -132,7 +132,7 @@ class Silent:
     def waiting(self, component: str, pid: int) -> None:
         pass
 
-    def step_started(self, command: Command, name: str) -> None:
+    def step_started(self, command: Command, name: str, number: int, total: int) -> None:
         pass
 
     def step_finished(self, step: StepRecord) -> None:
@@ -745,7 +745,7 @@ def _run_steps(
     rows = {r.id: r for r in plan.updates}
     results: list[StepRecord] = []
     stopped: str | None = None
-    for command in commands:
+    for number, command in enumerate(commands, 1):
         row = rows[command.id]
         comp = prep.profile.component(command.id)
         seq += 1
@@ -767,7 +767,7 @@ def _run_steps(
                 step = _not_run(run_id, seq, row, FAILED, f"backup failed, not run: {exc}")
             else:
                 log.write(f"step {seq} {comp.id}: running {' '.join(command.argv)}")
-                progress.step_started(command, comp.name)
+                progress.step_started(command, comp.name, number, len(commands))
                 resolve = _log_resolver(prep, row, staged[command.id])
                 before = knownfailures.snapshot(
                     knownfailures.log_paths(comp.known_failures, resolve)

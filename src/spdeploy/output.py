@@ -33,6 +33,7 @@ _STATUS_STYLE = {
 }
 _VERDICT_STYLE = {
     "error": "bold red",
+    "stale": "red",
     "not-compliant": "red",
     "reboot-required": "yellow",
     "compliant": "green",
@@ -103,11 +104,19 @@ class Output:
         if self.json_mode or (self.quiet and not always):
             return
         if self.rich:
+            from rich import box
             from rich.table import Table
             from rich.text import Text
 
-            # Text, not markup: a path or a host's message may hold "[/]" (MarkupError) or "[b]"
-            table = Table(title=Text(title), title_justify="left", header_style="bold")
+            # Text, not markup: a path or a host's message may hold "[/]" (MarkupError) or "[b]".
+            # No vertical rules: the columns, not the borders, get an 80-column terminal's width.
+            table = Table(
+                title=Text(title),
+                title_justify="left",
+                header_style="bold",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
+            )
             for col in columns:
                 table.add_column(col, overflow="fold")
             for i, row in enumerate(rows):
@@ -138,23 +147,28 @@ class Output:
             self.json(data.plan_dict(plan))
             return
         self._findings(plan)
+        # Versions and levels in their own columns and the reason in a few words: six
+        # components fit an 80-column terminal, one row each. -v adds the reasons in full.
         rows = [
             [
                 c.id,
                 _version(c.version, c.level),
                 _version(c.media_version, c.media_level),
                 c.action,
-                c.reason,
+                c.note or c.action,
             ]
             for c in plan.components
         ]
         self.table(
             f"{title}: {plan.profile} on {plan.target} ({plan.language}, {plan.platform})",
-            ["component", "installed", "media", "action", "reason"],
+            ["component", "installed", "media", "action", "note"],
             rows,
             [_ACTION_STYLE.get(c.action) for c in plan.components],
             always=always,
         )
+        if self.verbose:
+            for c in plan.components:
+                self.line(f"  {c.id}: {c.reason}", always=always)
 
     def status(self, plan: Plan) -> None:
         if self.json_mode:
@@ -192,6 +206,7 @@ class Output:
             [
                 h.host,
                 h.verdict,
+                "-" if h.age_s is None else report.duration(h.age_s),
                 ", ".join(h.behind) or "-",
                 "yes" if h.reboot_required else "no",
                 h.problem or "-",
@@ -200,7 +215,7 @@ class Output:
         ]
         self.table(
             f"Fleet: {len(fleet.hosts)} host(s) in {fleet.directory}",
-            ["host", "verdict", "behind", "reboot", "error"],
+            ["host", "verdict", "age", "behind", "reboot", "error"],
             rows,
             [_VERDICT_STYLE.get(h.verdict) for h in fleet.hosts],
         )
@@ -415,7 +430,8 @@ class Output:
         columns = ["run", "started (UTC)", "status", "exit", "target", "steps"]
         self.table("History", columns, rows, always=True)
 
-    def restore(self, report: Any, only: Sequence[str] = ()) -> None:
+    def restore(self, report: Any, only: Sequence[str] = (), *, asking: bool = False) -> None:
+        """``asking``: what a restore would do, shown before its question (not a dry run)."""
         if self.json_mode:
             self.json(data.restore_dict(report))
             return
@@ -436,6 +452,8 @@ class Output:
         for f in report.files:
             self.line(f"  restore {f.path} ({notes[f.action]})", always=report.dry_run)
         count = len(report.changed)
+        if asking:
+            return
         if report.dry_run:
             self.line(f"Dry run: nothing changed ({count} file(s) would be put back).", always=True)
             return
@@ -628,15 +646,16 @@ class StepPrinter:
             f"waiting for {component}'s installer (pid {pid}), left running by the interrupted run"
         )
 
-    def step_started(self, command: Command, name: str) -> None:
+    def step_started(self, command: Command, name: str, number: int, total: int) -> None:
         if self.out.json_mode or self.out.quiet:
             return
-        text = f"running {command.id} ({name}): {_argv(command.argv)}"
+        step = f"step {number} of {total}"
+        text = f"{step}: running {command.id} ({name}): {_argv(command.argv)}"
         if self.out.rich and not command.interactive:
             if self.out.verbose:
                 self.out.line(text)
             # the installer's name, not its whole command line: the elapsed time must fit
-            text = f"running {command.id} ({name}): {_basename(command.argv[0])}"
+            text = f"{step}: {command.id} ({name}): {_basename(command.argv[0])}"
             # a spinner with the time elapsed: installers can take many minutes in silence
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -680,7 +699,7 @@ def _reboot_note(pending: Any) -> str:
 def _version(version: str | None, level: str | None) -> str:
     if version is None:
         return "-"
-    return f"{version} ({level})" if level else version
+    return f"{version} {level}" if level else version
 
 
 def _basename(path: str) -> str:

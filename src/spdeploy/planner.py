@@ -40,6 +40,7 @@ class PlannedComponent:
     level: str | None = None
     media_level: str | None = None
     language: str | None = None
+    note: str = ""  # the reason in a few words, for a table that fits 80 columns
     # a component with no installer of its own: the update whose installer brings it along
     brought_along_by: str | None = None
 
@@ -121,6 +122,14 @@ def decide(component: Component, seen: Installed, located: Located) -> tuple[str
     return UPDATE, f"installed {version} is older than the media's {media_version}"
 
 
+_NOTES = {
+    UPDATE: "older",
+    CURRENT: "at the level",
+    ABSENT: "not installed",
+    MISSING: "not on media",
+}
+
+
 def plan(
     profile: Profile,
     components: tuple[Component, ...],
@@ -143,8 +152,15 @@ def plan(
         seen = inventory.get(component.id)
         where = located[component.id]
         action, reason = decide(component, seen, where)
+        note = _NOTES.get(action, "")
+        if action == UPDATE:
+            if seen.version is None:
+                note = "version unknown"
+            elif where.media_version is None:
+                note = "media: no version"
         if where.note and action == UPDATE:
             reason = f"{reason}; {where.note}"
+            note = f"{where.language} installer"  # the fallback language (Q286559) says most
         rows.append(
             PlannedComponent(
                 id=component.id,
@@ -158,6 +174,7 @@ def plan(
                 level=level_name(profile.levels_for(component.id), seen.version),
                 media_level=level_name(profile.levels_for(component.id), where.media_version),
                 language=where.language,
+                note=note,
             )
         )
     # A serviced component's action depends on what runs for the others: decided last.
@@ -209,6 +226,7 @@ def _serviced(
         return replace(
             row,
             action=CURRENT,
+            note=_NOTES[CURRENT],
             reason=f"installed {row.version} ({row.level or '?'}) is at or above the level its "
             f"servicing components bring, {media_version}",
         )
@@ -223,6 +241,7 @@ def _serviced(
             row,
             action=UPDATE,
             brought_along_by=first.id,
+            note=f"comes with {first.id}",
             reason=f"{seen}; no installer of its own: brought along by the {first.id} installer "
             f"(each of {', '.join(r.id for r in runs)} updates it, Q242250)",
         )
@@ -232,6 +251,7 @@ def _serviced(
         return replace(
             row,
             action=CURRENT,
+            note="as what services it",
             reason=f"its version cannot be read here ({row.reason}); its level follows the "
             f"components that service it, all at the media's level: {levels}",
         )
@@ -239,6 +259,7 @@ def _serviced(
     return replace(
         row,
         action=UPDATE,
+        note="nothing brings it",
         reason=f"installed {row.version or '(version unknown)'}, needs {wanted}, and no "
         f"component that services it will run ({', '.join(component.serviced_by)})",
     )

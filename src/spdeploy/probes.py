@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from spdeploy.errors import NotApplicable, ProbeError, ProfileError
+from spdeploy.errors import NotApplicable, ProbeError, ProfileError, did_you_mean
 from spdeploy.media.base import Tree
 from spdeploy.versions import is_version
 from spdeploy.winsys import HIVES, VIEWS, Windows, split_key, this_system
@@ -304,7 +304,11 @@ def _table(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
     unknown = sorted(set(value) - set(keys))
     missing = [k for k in keys if k not in value]
     if unknown or missing:
-        problem = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
+        problem = (
+            f"unknown key {unknown[0]!r}{did_you_mean(unknown[0], keys)}"
+            if unknown
+            else f"missing key {missing[0]!r}"
+        )
         raise ProfileError(f"{where}: {problem} (expected {', '.join(keys)})")
     return value
 
@@ -378,7 +382,8 @@ def parse_probe(value: Any, where: str) -> Probe:
     parser = PROBE_KINDS.get(kind)
     if parser is None:
         raise ProfileError(
-            f"{where}: unknown probe kind {kind!r} (expected one of {', '.join(PROBE_KINDS)})"
+            f"{where}: unknown probe kind {kind!r}{did_you_mean(kind, PROBE_KINDS)} "
+            f"(expected one of {', '.join(PROBE_KINDS)})"
         )
     return parser(arg, f"{where}.{kind}")
 

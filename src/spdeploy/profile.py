@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spdeploy.errors import BadInput, ProfileError
+from spdeploy.errors import BadInput, ProfileError, did_you_mean
 from spdeploy.knownfailures import Rule, parse_rules
 from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
 from spdeploy.versions import is_version
@@ -272,7 +272,8 @@ def _check_layer(raw: dict[str, Any], source: str) -> None:
     for key in raw:
         if key not in _TOP_KEYS:
             raise ProfileError(
-                f"{source}: unknown key {key!r} (expected one of {', '.join(_TOP_KEYS)})"
+                f"{source}: unknown key {key!r}{did_you_mean(key, _TOP_KEYS)} "
+                f"(expected one of {', '.join(_TOP_KEYS)})"
             )
     comps = raw.get("component", [])
     if not isinstance(comps, list) or not all(isinstance(c, dict) for c in comps):
@@ -288,9 +289,16 @@ def _check_layer(raw: dict[str, Any], source: str) -> None:
         for key in comp:
             if key not in _COMPONENT_KEYS:
                 raise ProfileError(
-                    f"{source}: component {cid!r}: unknown key {key!r} "
+                    f"{source}: component {cid!r}: unknown key {key!r}"
+                    f"{did_you_mean(key, _COMPONENT_KEYS)} "
                     f"(expected one of {', '.join(_COMPONENT_KEYS)})"
                 )
+        if comp.get("interactive") is True and comp.get("args"):
+            # SPEC §8: switches make an installer unattended, so the flag would be ignored
+            raise ProfileError(
+                f"{source}: component {cid!r}: 'interactive = true' with 'args': the args make "
+                "the installer run unattended, so 'interactive' would be ignored; remove one"
+            )
         comp["_source"] = source
 
 
@@ -301,8 +309,15 @@ def _merge(base: dict[str, Any], child: dict[str, Any], source: str) -> dict[str
     for comp in child.get("component", []):
         if comp["id"] in comps:
             comps[comp["id"]].update(comp)
-        else:
-            comps[comp["id"]] = dict(comp)
+            continue
+        missing = [k for k in ("name", "installer", "installed") if k not in comp]
+        if missing:  # not a new component: most likely a base id mistyped
+            raise ProfileError(
+                f"{source}: component {comp['id']!r}: not a component of {base.get('id')}"
+                f"{did_you_mean(comp['id'], comps)} (to add a new component, give it "
+                f"{', '.join(repr(k) for k in missing)} as well)"
+            )
+        comps[comp["id"]] = dict(comp)
     merged["component"] = list(comps.values())
     return merged
 

@@ -15,17 +15,18 @@ _VERSION = re.compile(r"^\s*v?(\d{1,18}(?:[.,]\d{1,18}){0,15})\s*$")
 class Version:
     """A dotted numeric version; missing trailing parts count as zero."""
 
-    __slots__ = ("parts", "text")
+    __slots__ = ("parts", "text", "written")
 
     def __init__(self, text: str) -> None:
         match = _VERSION.match(text)
         if not match:
             raise ValueError(f"not a version: {text!r} (expected numbers separated by dots)")
         self.text = match.group(1).replace(",", ".")
-        parts = [int(p) for p in self.text.split(".")]
+        self.written = tuple(int(p) for p in self.text.split("."))  # as many parts as given
+        parts = list(self.written)
         while len(parts) > 1 and parts[-1] == 0:
             parts.pop()
-        self.parts = tuple(parts)
+        self.parts = tuple(parts)  # for comparing: 5.5.2448.0 == 5.5.2448
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Version) and self.parts == other.parts
@@ -43,8 +44,12 @@ class Version:
         return f"Version({self.text!r})"
 
     def startswith(self, prefix: Version) -> bool:
-        """True when ``prefix``'s parts begin this version (5.5.2448.8 starts with 5.5.2448)."""
-        return self.parts[: len(prefix.parts)] == prefix.parts
+        """True when ``prefix``'s parts, as written, begin this version: 5.5.2448.8 starts with
+        5.5.2448, and 5.5.2448 with 5.5.2448.0; but not 5.5.2448.8 with 5.5.0, nor 6.1 with 6.0
+        (trailing zeros are parts of a prefix: dropping them made "5.5.0" mean "5.5")."""
+        size = len(prefix.written)
+        mine = self.written[:size] + (0,) * (size - len(self.written))
+        return mine == prefix.written
 
 
 def is_version(text: str) -> bool:

@@ -214,6 +214,4 @@ def test_argv_for_apply_and_status() -> None:
         "D:\\",
         "--target",
         "C:\\exchsrvr",
-        "--timeout",
-        "3600.0",
     ]

@@ -392,3 +392,14 @@ def test_resume_with_other_media_starts_a_new_run(
     moved = World(world.root, world.target, other, world.profile, world.state)
     again = _apply(capsys, moved, "--resume")
     assert again.json()["resumed"] is False and again.json()["run_id"] != first.json()["run_id"]
+
+
+def test_a_malformed_args_example_guesses_no_switch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Update.exe's /r is its recovery mode (the profile says so): never the example."""
+    world = build_world(tmp_path)
+    res = _apply(capsys, world, "--args", "server")
+    assert res.code == 2
+    message = res.json()["error"]["message"]
+    assert 'expected ID="SWITCHES"' in message and "/r" not in message

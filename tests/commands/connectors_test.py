@@ -87,7 +87,13 @@ def test_controller_is_brought_along_and_proven_by_its_shared_file(
 ) -> None:
     world = build_world(tmp_path)  # server, Calendar, Notes, GroupWise at SP2
     plan = cli(capsys, *world_args(world, "plan", json_mode=False))
-    assert "brought along by the calcon installer" in plan.out
+    coco = next(line for line in plan.out.splitlines() if line.startswith("coco "))
+    assert "comes with calcon" in coco
+    verbose = cli(capsys, *world_args(world, "plan", "-v", json_mode=False))
+    assert "coco: installed 5.5.2448.0 is older than 5.5.2653.0; no installer of its own: " in (
+        verbose.out
+    )
+    assert "brought along by the calcon installer" in verbose.out
     res = cli(capsys, *world_args(world, "apply"))
     assert res.code == 0, res.err
     data = res.json()
@@ -119,8 +125,9 @@ def test_controller_with_no_file_to_read_is_proven_by_the_servicing_run(
     assert coco["status"] == "ok"
     assert coco["version_after"] is None
     assert "level proven by the run(s) that service it: gwxconn" in coco["message"]
-    after = cli(capsys, *world_args(world, "status", json_mode=False))
+    after = cli(capsys, *world_args(world, "status", "-v", json_mode=False))
     assert after.code == 0
+    assert "as what services it" in after.out
     assert "its level follows the components that service it" in after.out
 
 

@@ -77,3 +77,45 @@ def test_installers_option_is_checked(tmp_path: Path, capsys: pytest.CaptureFixt
     res = cli(capsys, "demo", tmp_path / "d", "--installers", "msi")
     assert res.code == 2 and "'msi' is not one of 'script', 'exe'" in res.err
     assert not (tmp_path / "d").exists()
+
+
+def test_the_demo_leaves_work_to_do_and_says_how(tmp_path: Path) -> None:
+    """After the demo, the reader types the four commands it prints, on an untouched copy."""
+    import shlex
+
+    from helpers import cli_pty
+
+    res = cli_process("demo", tmp_path / "d")
+    assert res.code == 0, res.err
+    typed = [line for line in res.out.splitlines() if line.startswith("spdeploy ")]
+    assert [shlex.split(line)[1:3] for line in typed] == [
+        ["plan", "--media"],
+        ["apply", "--dry-run"],
+        ["apply", "--media"],
+        ["status", "--media"],
+    ]
+    plan, dry_run, apply, status = (shlex.split(line)[1:] for line in typed)
+    planned = cli_process(*plan, "--json")
+    assert planned.code == 0
+    assert [c["id"] for c in planned.json()["components"] if c["action"] == "update"] == [
+        "server",
+        "calcon",
+        "ntsconn",
+        "gwxconn",
+    ]
+    assert cli_process(*dry_run).code == 0
+    assert cli_process(*status).code == 1  # not yet
+    applied = cli_pty(*apply, input_text="y\n")  # at a terminal: it shows the plan and asks
+    assert applied.code == 0, applied.out
+    assert cli_process(*status).code == 0
+    # the demo's own history is not the copy's
+    assert (tmp_path / "d" / "try" / "state" / "history.sqlite3").is_file()
+
+
+def test_a_demo_again_in_another_format_leaves_one_media(tmp_path: Path) -> None:
+    assert cli_process("demo", tmp_path / "d").code == 0
+    assert cli_process("demo", tmp_path / "d", "--media-format", "zip").code == 0
+    assert (tmp_path / "d" / "SP4CD.zip").is_file()
+    assert not (tmp_path / "d" / "SP4CD.iso").exists()
+    history = cli_process("--state", tmp_path / "d" / "state", "--json", "history")
+    assert len(history.json()["runs"]) == 1  # a fresh sandbox, not the earlier one's history

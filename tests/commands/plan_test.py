@@ -148,6 +148,7 @@ def test_status_after_update_exe_alone_names_the_trap(
 def test_status_compliant_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     world = build_world(tmp_path, installed={"server": SP4, "calcon": SP4})
     out_file = tmp_path / "reports" / "status.json"
+    out_file.parent.mkdir()
     res = cli(
         capsys,
         *world_args(world, "status", "--format", "json", "--output", out_file, json_mode=False),

@@ -29,6 +29,7 @@ def test_json_worst_first(results: Path, capsys: pytest.CaptureFixture[str]) -> 
         "not_compliant": 1,
         "reboot_required": 1,
         "errors": 2,
+        "stale": 0,
     }
     assert doc["components"] == [
         "server",
@@ -68,13 +69,15 @@ def test_table_one_row_per_host(results: Path, capsys: pytest.CaptureFixture[str
     assert res.code == 1
     lines = res.out.splitlines()
     assert lines[0] == f"Fleet: 5 host(s) in {results}"
-    assert lines[1].split() == ["host", "verdict", "behind", "reboot", "error"]
+    assert lines[1].split() == ["host", "verdict", "age", "behind", "reboot", "error"]
     assert [line.split()[0] for line in lines[2:7]] == list(FLEET)
     rows = {line.split()[0]: line for line in lines[2:7]}
     assert "target not found" in rows["exch05"]
     assert "server, coco, calcon, ntsconn, gwxconn" in rows["exch04"]
     assert rows["exch03"].endswith("calcon failed (exit 67)")
-    assert rows["exch02"].split()[1:4] == ["reboot-required", "-", "yes"]
+    verdict, age, behind, reboot = rows["exch02"].split()[1:5]
+    assert (verdict, behind, reboot) == ("reboot-required", "-", "yes")
+    assert age.endswith(("s", "m"))  # the results are minutes old at most
     assert lines[7] == (
         "NOT COMPLIANT: 1 of 5 host(s) behind the media's level; 2 of 5 host(s) with an error; "
         "1 reboot(s) pending"
@@ -85,6 +88,7 @@ def test_every_format_to_a_file(
     results: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "reports"
+    out.mkdir()
     for fmt in ("table", "json", "html"):
         res = cli(capsys, "report", "--from", results, "--format", fmt, "--output", out / fmt)
         assert res.code == 1, (fmt, res.err)

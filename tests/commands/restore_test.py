@@ -8,7 +8,7 @@ from pathlib import Path
 
 import filelock
 import pytest
-from helpers import Result, cli, tree_hash, world_args
+from helpers import Result, cli, cli_pty, tree_hash, world_args
 
 from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import SP2, World, build_world
@@ -33,10 +33,17 @@ def _applied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[World,
 
 
 def _restore(
-    capsys: pytest.CaptureFixture[str], world: World, *args: str, json_mode: bool = True
+    capsys: pytest.CaptureFixture[str],
+    world: World,
+    *args: str,
+    json_mode: bool = True,
+    yes: bool = True,
 ) -> Result:
+    """``restore ARGS``, with ``--yes`` as a script would (stdin is no terminal here)."""
     flags = ["--json"] if json_mode else []
-    return cli(capsys, "--state", world.state, *flags, "restore", *args)
+    return cli(
+        capsys, "--state", world.state, *flags, "restore", *args, *(["--yes"] if yes else [])
+    )
 
 
 def test_restore_brings_back_the_site_tables_and_keeps_everything_else(
@@ -58,7 +65,7 @@ def test_restore_brings_back_the_site_tables_and_keeps_everything_else(
     (world.target / TABLES[2]).unlink()
     connector = (world.target / "Connect/Exchconn/Lsmexout.exe").read_bytes()
 
-    res = cli(capsys, "--state", world.state, "--json", "restore", run_id)
+    res = cli(capsys, "--state", world.state, "--json", "restore", run_id, "--yes")
     assert res.code == 0, res.err
     data = res.json()
     # the JSON contract
@@ -387,3 +394,25 @@ def test_a_file_with_a_long_name_is_put_back(
     assert res.code == 0, res.err
     assert long_table.read_text() == "site table with a long name\n"
     assert [p.name for p in long_table.parent.iterdir() if "spdeploy" in p.name] == []
+
+
+def test_restore_asks_first_and_needs_yes_without_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    before = _snapshot(world.target)
+    res = _restore(capsys, world, run_id, json_mode=False, yes=False)
+    assert res.code == 2
+    assert "would be put back" in res.err and "--yes" in res.err and "no terminal" in res.err
+    assert _snapshot(world.target) == before
+    # a person at a terminal sees the files, and a no changes nothing
+    args = ["--state", world.state, "restore", run_id]
+    said_no = cli_pty(*args, input_text="n\n")
+    assert said_no.code == 1, said_no.out
+    assert f"restore {TABLES[0]} (overwrites the current file)" in said_no.out
+    assert "Put back 2 file(s) in" in said_no.out  # the Dxamex tables the SP overwrote
+    assert _snapshot(world.target) == before
+    said_yes = cli_pty(*args, input_text="y\n")
+    assert said_yes.code == 0, said_yes.out
+    assert "2 file(s) put back" in said_yes.out
+    assert _snapshot(world.target) != before

@@ -28,6 +28,7 @@ def test_every_format_from_one_world(
 ) -> None:  # type: ignore[no-untyped-def]
     world = applied_world
     out = tmp_path / "reports"
+    out.mkdir()
     for fmt in ("table", "json", "junit", "prometheus", "html"):
         args = world_args(world, "status", "--format", fmt, "--output", out / fmt, json_mode=False)
         res = cli(capsys, *args)
@@ -82,6 +83,7 @@ def test_one_status_run_writes_every_format(
     root = tmp_path / "demo"
     run_demo(root, Output(quiet=True), media_format="iso")
     out = tmp_path / "reports"
+    out.mkdir()
     files = [out / name for name in ("s.txt", "s.json", "s.xml", "s.prom", "s.html")]
     args = ["--profile", root / "exchange55-sandbox.toml", "--state", root / "state", "status"]
     args += ["--media", root / "SP4CD.iso", "--target", root / "exchsrvr", "--platform", "I386"]
@@ -95,7 +97,7 @@ def test_one_status_run_writes_every_format(
     both = cli(capsys, *args, "--format", "html", "--output", files[0], "--output", files[1])
     assert both.code == 2 and "each file's extension says its format" in both.err
     odd = cli(capsys, *args, "--output", files[0], "--output", out / "s.bin")
-    assert odd.code == 2 and "cannot tell the report format" in odd.err
+    assert odd.code == 2 and "unknown report extension '.bin'" in odd.err
 
 
 def test_unwritable_output_is_bad_input(applied_world, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +115,33 @@ def test_unwritable_output_is_bad_input(applied_world, capsys: pytest.CaptureFix
     )
     assert res.code == 2
     assert res.json()["error"]["code"] == "usage"  # --format json: the error is JSON too
-    assert "cannot write the report here" in res.json()["error"]["message"]
+    assert "/proc/nope does not exist" in res.json()["error"]["message"]
+    res = cli(
+        capsys, *world_args(applied_world, "status", "--output", "/proc/s.json", json_mode=False)
+    )
+    assert res.code == 2 and "/proc/s.json: cannot write the report here" in res.err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--output", "{d}/r.docx"], "unknown report extension '.docx'"),
+        (["--format", "junit", "--output", "{d}/r.html"], "the extension .html says html"),
+        (["--output", "{d}/nosuch/r.html"], "the folder {d}/nosuch does not exist"),
+        (["--output", "{d}/afile/r.html"], "{d}/afile is a file, not a folder"),
+        (["--output", "{d}/ok.html", "--output", "{d}/r.docx"], "'.docx'"),  # the first neither
+    ],
+)
+def test_an_output_that_cannot_be_right_writes_nothing(
+    applied_world, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], needle: str
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "afile").write_text("")
+    filled = [a.replace("{d}", str(out)) for a in args]
+    res = cli(capsys, *world_args(applied_world, "status", *filled, json_mode=False))
+    assert res.code == 2 and needle.replace("{d}", str(out)) in res.err, res.err
+    assert [p.name for p in out.iterdir()] == ["afile"]
 
 
 def _reboot_gauge(text: str) -> float:

@@ -17,7 +17,7 @@ from spdeploy.reports.fleet_html import render_html
 
 
 def test_page_matrix_worst_first_then_each_host(mixed: Path) -> None:
-    loaded = fleet.load(mixed)
+    loaded = fleet.load(mixed, now=NOW)
     text = render_html(loaded, now=NOW)
     page = assert_self_contained(text)
     rows = [a["data-host"] for tag, a in page.tags if tag == "tr" and "data-host" in a]
@@ -99,7 +99,7 @@ def test_page_escapes_what_the_files_say(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "h1.json").read_text())
     (tmp_path / "h2.json").write_text(json.dumps({**doc, "host": name}))
     write_result(tmp_path, "h3", "checked", None, BadInput(f"bad {name}</td><script>"))
-    page = assert_self_contained(render_html(fleet.load(tmp_path), now=NOW))
+    page = assert_self_contained(render_html(fleet.load(tmp_path, now=NOW), now=NOW))
     assert {tag for tag, _ in page.tags} & {"i", "script"} == set()
     hosts = [a["data-host"] for tag, a in page.tags if tag == "tr" and "data-host" in a]
     assert hosts == ["h3", "h1", name]
@@ -115,7 +115,7 @@ def test_two_hosts_whose_names_and_targets_read_the_same(tmp_path: Path) -> None
         (tmp_path / f"{len(target)}.json").write_text(
             json.dumps({"host": host, "checked_at": WHEN, "mode": "applied", "result": doc})
         )
-    text = render_html(fleet.load(tmp_path), now=NOW)
+    text = render_html(fleet.load(tmp_path, now=NOW), now=NOW)
     assert_self_contained(text)
     links = re.findall(r'<a href="#(target-\d)">', text)
     assert sorted(links) == ["target-1", "target-2"]

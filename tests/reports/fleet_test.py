@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_result
-from report_samples import UP, WHEN, result
+from helpers import cli, write_result
+from report_samples import NOW, UP, WHEN, result
 
 from spdeploy.errors import BadInput
 from spdeploy.reports import fleet
 
 
 def test_worst_first_and_the_summary(mixed: Path) -> None:
-    loaded = fleet.load(mixed)
+    loaded = fleet.load(mixed, now=NOW)
     order = [h.host for h in loaded.hosts]
     # errors (no result, then a failed installer), then missing installers, then the most behind,
     # then reboots pending, then the rest
@@ -29,6 +29,7 @@ def test_worst_first_and_the_summary(mixed: Path) -> None:
         "not_compliant": 2,
         "reboot_required": 1,
         "errors": 2,
+        "stale": 0,
     }
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert hosts["d-two-behind"]["behind"] == ["calcon", "ntsconn"]
@@ -56,8 +57,16 @@ def test_worst_first_and_the_summary(mixed: Path) -> None:
 
 def test_json_keys_are_pinned(mixed: Path) -> None:
     """A contract: scripts read these keys (additive changes only)."""
-    doc = fleet.to_dict(fleet.load(mixed))
-    assert list(doc) == ["format", "directory", "compliant", "summary", "components", "hosts"]
+    doc = fleet.to_dict(fleet.load(mixed, now=NOW))
+    assert list(doc) == [
+        "format",
+        "directory",
+        "compliant",
+        "summary",
+        "max_age_s",
+        "components",
+        "hosts",
+    ]
     assert doc["format"] == "spdeploy-fleet/1"
     assert doc["components"] == ["server", "calcon", "ntsconn"]
     host = doc["hosts"][1]
@@ -66,6 +75,7 @@ def test_json_keys_are_pinned(mixed: Path) -> None:
         "file",
         "verdict",
         "checked_at",
+        "age_s",
         "mode",
         "compliant",
         "reboot_required",
@@ -294,3 +304,83 @@ def test_a_pipe_among_the_files_does_not_hang(tmp_path: Path) -> None:
             f"unreadable result file {tmp_path / name}.json: not a regular file"
         )
     assert hosts["exch01"].verdict == "compliant"
+
+
+def test_an_old_result_is_stale_and_not_compliant(tmp_path: Path) -> None:
+    """A host's result from 2024 says nothing of the host today."""
+    write_result(tmp_path, "old", "applied", result(UP), checked_at="2024-03-01T10:00:00Z")
+    write_result(tmp_path, "new", "checked", result(UP), checked_at=WHEN)
+    write_result(tmp_path, "broken", "checked", None, BadInput("target gone"), checked_at=WHEN)
+    loaded = fleet.load(tmp_path, now=NOW)
+    # worst first: errors, then stale, then the rest
+    assert [(h.host, h.verdict) for h in loaded.hosts] == [
+        ("broken", "error"),
+        ("old", "stale"),
+        ("new", "compliant"),
+    ]
+    assert loaded.exit_code == 1 and not loaded.compliant
+    doc = fleet.to_dict(loaded)
+    assert doc["summary"]["stale"] == 1 and doc["max_age_s"] == 7 * 86400
+    ages = {h["host"]: h["age_s"] for h in doc["hosts"]}
+    assert ages["old"] > 600 * 86400 and ages["new"] == 0
+    assert "1 of 3 host(s) with a result older than 7d" in loaded.headline()
+    # a longer --max-age makes it current again
+    longer = fleet.load(tmp_path, max_age=fleet.parse_duration("1000d", "--max-age"), now=NOW)
+    assert {h.host: h.verdict for h in longer.hosts}["old"] == "compliant"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45), ("2w", 14 * 86400)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert fleet.parse_duration(text, "--max-age") == seconds
+
+
+@pytest.mark.parametrize("text", ["7", "d", "-1d", "0h", "seven days", "1y"])
+def test_bad_durations_name_the_option(text: str) -> None:
+    with pytest.raises(BadInput, match="--max-age"):
+        fleet.parse_duration(text, "--max-age")
+
+
+def test_max_age_marks_old_results_stale_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_result(tmp_path, "exch01", "checked", result(UP))
+    write_result(tmp_path, "exch02", "checked", result(UP), checked_at="2024-06-01T08:00:00Z")
+    res = cli(capsys, "report", "--from", tmp_path)
+    assert res.code == 1
+    rows = {line.split()[0]: line.split() for line in res.out.splitlines()[2:-1]}
+    assert rows["exch02"][1] == "stale" and rows["exch02"][2].endswith("d")  # the age column
+    assert rows["exch01"][1] == "compliant"
+    assert "1 of 2 host(s) with a result older than 7d" in res.out
+    doc = cli(capsys, "--json", "report", "--from", tmp_path).json()
+    assert [h["verdict"] for h in doc["hosts"]] == ["stale", "compliant"]
+    page = cli(capsys, "report", "--from", tmp_path, "--format", "html").out
+    assert "stale" in page and "ago" in page
+    # long enough, and the old one counts again
+    assert cli(capsys, "report", "--from", tmp_path, "--max-age", "10000d").code == 0
+    bad = cli(capsys, "report", "--from", tmp_path, "--max-age", "a week")
+    assert bad.code == 2 and "--max-age 'a week'" in bad.err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--output", "{d}/r.docx"], "unknown report extension '.docx'"),
+        (["--format", "html", "--output", "{d}/r.json"], "the extension .json says json"),
+        (["--output", "{d}/fleet.xml"], "this command writes .txt, .json, .html"),
+        (["--output", "{d}/nosuch/r.html"], "does not exist"),
+        (["--output", "{d}/afile/r.html"], "is a file, not a folder"),
+    ],
+)
+def test_an_output_that_cannot_be_right_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    write_result(tmp_path / "results", "exch01", "checked", result(UP))
+    (tmp_path / "afile").write_text("")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    filled = [a.replace("{d}", str(tmp_path)) for a in args]
+    res = cli(capsys, "report", "--from", tmp_path / "results", *filled)
+    assert res.code == 2 and needle in res.err, res.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -27,15 +28,19 @@ def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:
     page = assert_self_contained(text)
     assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert ("meta", {"charset": "utf-8"}) in page.tags
-    assert page.all_text.count("NOT COMPLIANT") == 2  # the overall verdict and the target's
+    # the window's title, the overall verdict and the target's
+    assert page.all_text.count("NOT COMPLIANT") == 3
+    assert re.search(r"<title>NOT COMPLIANT · exchsrvr on [^<]+ · spdeploy</title>", text)
     finding = trap.findings[0].message
     assert finding in page.all_text
     # the finding comes before the component table
     assert page.all_text.index(finding) < page.all_text.index("Components, in execution order")
     rows = dict(page.rows)
     assert list(rows) == COMPONENTS
-    assert rows["calcon"].startswith("calcon Microsoft Exchange Calendar Connector SP2 → SP4")
-    assert "5.5.2448.0 → 5.5.2653.0" in rows["calcon"] and "update" in rows["calcon"]
+    # an arrow here is what is still to do, and says so
+    prefix = "calcon Microsoft Exchange Calendar Connector to do: SP2 → SP4"
+    assert rows["calcon"].startswith(prefix)
+    assert "to do: 5.5.2448.0 → 5.5.2653.0" in rows["calcon"] and "update" in rows["calcon"]
     assert "missing on media" in rows["gwxconn"] and "no installer" in rows["gwxconn"]
     assert "SP4 (media SP4)" in rows["server"] and "current" in rows["server"]
     assert "not installed" in rows["ovvconn"] and "absent" in rows["ovvconn"]
@@ -65,6 +70,9 @@ def test_runs_newest_first_with_their_steps(applied: Applied) -> None:
         row.startswith(f"{reboot.component} ! reboot-required 194 ") for _, row in page.steps
     )
     assert f"Run {latest.id} ! reboot-required" in " ".join(page.all_text.split())
+    # an arrow in the runs is what happened, and says so; a failed step changed nothing
+    assert any("5.5.2448.0 → 5.5.2653.0 done" in row for key, row in page.steps if key == "server")
+    assert any("5.5.2448.0 → 5.5.2653.0 (changed)" in row for row in rows), rows
 
 
 def test_worst_target_first(trap: Plan, applied: Applied) -> None:
@@ -133,8 +141,23 @@ def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Pa
                 row = page.locator(f'{section} tr[data-component="{c.id}"]')
                 assert row.is_visible(), (section, c.id)
         calcon = page.locator('#target-1 tr[data-component="calcon"]').inner_text()
-        assert "SP2 → SP4" in calcon and "update" in calcon
+        assert "to do: SP2 → SP4" in " ".join(calcon.split()) and "update" in calcon
+        assert page.title().startswith("NOT COMPLIANT · 3 targets on ")
 
+        def shown_order(section: str) -> list[str]:
+            rows = page.locator(f"{section} table.components tbody tr")
+            found = [(r.bounding_box()["y"], r.get_attribute("data-component")) for r in rows.all()]
+            return [cid for _, cid in sorted(found)]
+
+        # on a phone the cards come worst first: what needs doing above what is done
+        assert shown_order("#target-1") == [
+            "gwxconn",  # missing on the media
+            "calcon",
+            "ntsconn",
+            "server",
+            "ovvconn",
+            "snaconn",
+        ]
         width, inner = browser.overflow()
         assert width <= inner, f"at 375px the page is {width}px wide"
         shot = artifacts / "status-report-375px.png"
@@ -144,6 +167,9 @@ def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Pa
         page.set_viewport_size({"width": 1280, "height": 900})
         width, inner = browser.overflow()
         assert width <= inner, f"at 1280px the page is {width}px wide"
+        # on a wide screen, the table keeps the execution order: the server first
+        assert shown_order("#target-1") == [c.id for c in trap.components]
+        page.screenshot(path=str(artifacts / "status-report-1280px.png"), full_page=True)
         page.emulate_media(media="print")
         assert finding.is_visible()
         page.screenshot(path=str(artifacts / "status-report-print.png"), full_page=True)

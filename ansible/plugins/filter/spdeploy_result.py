@@ -45,8 +45,8 @@ def spdeploy_argv(options: dict[str, Any], mode: str, check_mode: bool = False) 
         ids = options.get(name) or []
         if ids:
             argv += [f"--{name}", ",".join(ids if isinstance(ids, list) else [ids])]
-    argv += ["--timeout", str(float(options.get("timeout") or 3600))]
-    if mode == "applied":
+    if mode == "applied":  # only where an installer can run
+        argv += ["--timeout", str(float(options.get("timeout") or 3600))]
         for cid, switches in sorted((options.get("args") or {}).items()):
             argv += ["--args", f"{cid}={_switches(switches)}"]
         argv += ["--yes", "--resume"]

@@ -8,15 +8,10 @@ from pathlib import Path
 
 from spdeploy import savedplan
 from spdeploy.commands.common import Selection, prepare
-from spdeploy.errors import BadInput, PlanChanged
+from spdeploy.errors import BadInput, Declined, PlanChanged
 from spdeploy.executor import ApplyOptions, ApplyResult, Progress, apply
 from spdeploy.planner import Plan
 from spdeploy.store import Store
-
-
-class Declined(BadInput):
-    exit_code = 1
-    code = "declined"
 
 
 def split_switches(text: str, where: str) -> tuple[str, ...]:
@@ -40,7 +35,10 @@ def parse_args_overrides(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     for value in values:
         cid, sep, text = value.partition("=")
         if not sep or not cid:
-            raise BadInput(f'--args {value!r}: expected ID="SWITCHES", e.g. --args server="/r"')
+            raise BadInput(
+                f'--args {value!r}: expected ID="SWITCHES", e.g. '
+                '--args ntsconn="/your-switch {target}" (spdeploy never guesses switches)'
+            )
         result[cid] = split_switches(text, f"--args {value!r}")
     return result
 

@@ -3,10 +3,13 @@
 1. A simulated Exchange 5.5 server with the Notes, GroupWise and Calendar connectors at SP2.
 2. The admin of Q242250 runs Update.exe alone: the server reaches SP4, ``status`` fails (exit 1).
 3. ``spdeploy apply`` runs every connector's installer; ``status`` passes (exit 0).
+4. It leaves ``DIR/try``: an untouched copy of the old server with a state folder of its own,
+   and prints the commands that plan, dry-run, apply and check it, for the reader to type.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,10 @@ def run_demo(
     kind = installers or default_kind()
     root = Path(tempfile.mkdtemp(prefix="spdeploy-demo-")) if directory is None else directory
     root.mkdir(parents=True, exist_ok=True)
+    _clear_earlier_demo(root)
     world = build_world(root, media_format=media_format, installers=kind)
+    try_target = root / "try" / "exchsrvr"
+    shutil.copytree(world.target, try_target)  # the old server, before anything ran on it
     why = cannot_run(kind)
     if why is not None:
         other = "script" if kind == "exe" else "exe"
@@ -80,11 +86,10 @@ def run_demo(
     out.line(f"(status exit code {0 if final.compliant else 1})")
     out.history(Store(world.state).runs(limit=5))
     out.line()
-    out.line("Try it yourself:")
-    out.line(
-        f"  spdeploy --profile {world.profile} --state {world.state} status "
-        f"--media {world.media} --target {world.target} --platform I386"
-    )
+    commands = try_commands(world.profile, world.media, try_target, root / "try" / "state")
+    out.line(f"Your turn: {try_target} is the old server again, untouched, with its own history.")
+    for command in commands:
+        out.line(command)
     if shown.json_mode:
         from spdeploy.reports.data import apply_dict, plan_dict
 
@@ -94,6 +99,45 @@ def run_demo(
                 "trap": plan_dict(trap),
                 "apply": apply_dict(applied),
                 "final": plan_dict(final),
+                "try": {"target": str(try_target), "commands": commands},
             }
         )
     return 0 if final.compliant and applied.exit_code == 0 else 1
+
+
+# What an earlier demo left in its folder (`demo DIR` accepts a folder only if it is new, empty
+# or an earlier demo's): removed first, so media of another format or an old history never mix
+# with the new run.
+_DEMO_NAMES = (
+    "exchsrvr",
+    "SP4CD",
+    "SP4CD.iso",
+    "SP4CD.zip",
+    "state",
+    "try",
+    "Update-only",
+    "exchange55-sandbox.toml",
+    "spdeploy-sandbox-ran.txt",
+    "spdeploy-sandbox-pids.txt",
+    "Exchange Server Setup.log",
+)
+
+
+def _clear_earlier_demo(root: Path) -> None:
+    for name in _DEMO_NAMES:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def try_commands(profile: Path, media: Path, target: Path, state: Path) -> list[str]:
+    """The four commands that take the reader through the fix on the untouched copy, one per
+    line, as they would type them (the global options after the command, where they read)."""
+    common = ["--media", str(media), "--target", str(target), "--platform", "I386"]
+    common += ["--profile", str(profile), "--state", str(state)]
+    return [
+        process.command_line(["spdeploy", *step, *common])
+        for step in (["plan"], ["apply", "--dry-run"], ["apply"], ["status"])
+    ]

@@ -25,12 +25,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spdeploy.errors import BadInput, MediaError, StepFailed
+from spdeploy.errors import BadInput, Declined, MediaError, StepFailed
 from spdeploy.locking import target_lock
 from spdeploy.media import open_target
 from spdeploy.media.base import split_path
@@ -78,9 +78,17 @@ class _Backup:
 
 
 def restore(
-    store: Store, run_id: str, dry_run: bool, only: Sequence[str] | None = None
+    store: Store,
+    run_id: str,
+    dry_run: bool,
+    only: Sequence[str] | None = None,
+    confirm: Callable[[RestoreReport], bool] | None = None,
 ) -> RestoreReport:
-    """Put back what run ``run_id`` backed up; ``dry_run`` only says what it would do."""
+    """Put back what run ``run_id`` backed up; ``dry_run`` only says what it would do.
+
+    ``confirm`` hears what would be put back before anything is (as ``apply`` asks about its
+    plan); a no raises :class:`Declined` (exit 1), with nothing changed.
+    """
     run = store.run(run_id)
     if run.steps and not store.run_dir(run.id).is_dir():
         # Steps ran, so the folder existed: "nothing to restore" would hide lost backups.
@@ -93,9 +101,13 @@ def restore(
         return RestoreReport(run.id, run.target, dry_run, (), None, warnings)
     target = Path(run.target)
     open_target(target)  # TargetError (exit 2) when the folder is gone
-    if dry_run:
+    if dry_run or confirm is not None:
         planned = _plan(target, backups)
-        return RestoreReport(run.id, run.target, True, _files(planned), None, warnings)
+        preview = RestoreReport(run.id, run.target, True, _files(planned), None, warnings)
+        if dry_run:
+            return preview
+        if preview.changed and confirm is not None and not confirm(preview):
+            raise Declined("nothing restored: not confirmed")
     with target_lock(store, target):
         planned = _plan(target, backups)  # again, under the lock: the target may have changed
         saved = _carry_out(target, store.run_dir(run.id), planned)

@@ -16,6 +16,8 @@ a host merely behind as an error, ``not-compliant``). Worst first:
 
 - ``error``: no result (the task failed before a plan, or the file is unreadable) first, then
   an installer that failed or timed out, then an error the result does not explain;
+- ``stale``: the result is older than ``--max-age`` (default 7 days): whatever it says, it says
+  nothing about the host today, so it is not compliant;
 - ``not-compliant``: a component behind the media's level; a missing installer first, then the
   most components behind;
 - ``reboot-required``: at the level, a reboot pending;
@@ -25,16 +27,19 @@ Ties go by host name. The JSON (``--format json``; stable, additive changes only
 
     {"format": "spdeploy-fleet/1", "directory": str, "compliant": bool,
      "summary": {"hosts": n, "compliant": n, "not_compliant": n, "reboot_required": n,
-                 "errors": n},
+                 "errors": n, "stale": n},
+     "max_age_s": seconds,
      "components": [id, ...],
-     "hosts": [{"host", "file", "verdict", "checked_at", "mode", "compliant", "reboot_required",
+     "hosts": [{"host", "file", "verdict", "checked_at", "age_s", "mode", "compliant",
+                "reboot_required",
                 "run_id", "behind": [id, ...], "error": null | {"code", "message", "exit_code"},
                 "components": {id: {"action", "version", "media_version", "level",
                                     "media_level", "step": null | {"status", "exit_code"}}}}]}
 
 A host is ``compliant`` when its verdict is compliant or reboot-required; the fleet (and exit
-0) when every host is: a pending reboot is shown, not failed, as ``status`` exits 0 on such a
-host. The summary counts hosts by verdict (the four add up to ``hosts``). ``error`` is the
+0) when every host is: a pending reboot is shown, not failed. The summary counts hosts by
+verdict (the five add up to ``hosts``); ``age_s`` is how old the result was when the report was
+made (null for a file that could not be read). ``error`` is the
 file's own (or ``bad-result-file``). ``components`` lists every component id in the
 order first seen (hosts by name, each in execution order); a host's ``components`` holds those
 its result has, in execution order, and ``step`` is the status of its installer in an applied
@@ -46,11 +51,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import stat
 import sys
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -59,7 +66,10 @@ from spdeploy.planner import MISSING, UPDATE
 
 FORMAT = "spdeploy-fleet/1"
 ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT = "error", "not-compliant", "reboot-required", "compliant"
-VERDICTS = (ERROR, NOT_COMPLIANT, REBOOT, COMPLIANT)  # worst first
+STALE = "stale"
+VERDICTS = (ERROR, STALE, NOT_COMPLIANT, REBOOT, COMPLIANT)  # worst first
+FORMATS = ("table", "json", "html")  # what ``report`` writes
+DEFAULT_MAX_AGE = 7 * 86400.0
 BAD_FILE = "bad-result-file"
 _MODES = ("checked", "applied")
 FAILED_STEPS = ("failed", "timeout")
@@ -75,6 +85,12 @@ class HostResult:
     mode: str | None
     result: Mapping[str, Any] | None
     error: Mapping[str, Any] | None
+    age_s: float | None = None  # how old the result was when the report was made
+    max_age_s: float = DEFAULT_MAX_AGE
+
+    @property
+    def stale(self) -> bool:
+        return self.age_s is not None and self.age_s > self.max_age_s
 
     @property
     def components(self) -> list[Mapping[str, Any]]:
@@ -101,6 +117,8 @@ class HostResult:
     def verdict(self) -> str:
         if self.result is None or self.failed:
             return ERROR
+        if self.stale:
+            return STALE
         if not self.result["compliant"]:
             return NOT_COMPLIANT
         if self.error is not None:  # an error its result does not explain
@@ -137,6 +155,7 @@ class Fleet:
     directory: Path
     hosts: tuple[HostResult, ...]  # worst first
     components: tuple[str, ...]  # every component id, in the order first seen
+    max_age_s: float = DEFAULT_MAX_AGE
 
     @property
     def compliant(self) -> bool:
@@ -153,11 +172,16 @@ class Fleet:
         """``NOT COMPLIANT: 2 of 5 host(s) behind the media's level; 1 error`` and the like."""
         total = len(self.hosts)
         behind, errors, reboots = (self.count(v) for v in (NOT_COMPLIANT, ERROR, REBOOT))
+        stale = self.count(STALE)
         parts = []
         if behind:
             parts.append(f"{behind} of {total} host(s) behind the media's level")
         if errors:
             parts.append(f"{errors} of {total} host(s) with an error")
+        if stale:
+            parts.append(
+                f"{stale} of {total} host(s) with a result older than {duration(self.max_age_s)}"
+            )
         if not parts:
             parts.append(f"all {total} host(s) at the media's level")
         if reboots:
@@ -169,8 +193,35 @@ class _Bad(Exception):
     """A result file that is not in the format: the problem, for the host's error."""
 
 
-def load(directory: str | Path) -> Fleet:
-    """Every host's result in ``directory``, worst first (module docstring)."""
+def parse_duration(text: str, option: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` as seconds; else bad input naming ``option``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
+    if match is None:
+        raise BadInput(f"{option} {text!r}: expected a number and a unit, e.g. 30d, 12h, 90m")
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if not seconds > 0:
+        raise BadInput(f"{option} {text!r}: expected more than no time at all")
+    return seconds
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(seconds: float) -> str:
+    """``7d``, ``12h``, ``5m``, ``30s``: how long, in its largest whole unit (one word, so a
+    table column stays one word)."""
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def load(
+    directory: str | Path, *, max_age: float = DEFAULT_MAX_AGE, now: float | None = None
+) -> Fleet:
+    """Every host's result in ``directory``, worst first (module docstring); a result older
+    than ``max_age`` seconds at ``now`` is stale."""
     folder = Path(directory)
     if not folder.is_dir():
         what = "not a folder" if folder.exists() else "no such folder"
@@ -189,8 +240,20 @@ def load(directory: str | Path) -> Fleet:
             message = f"host {host.host!r} is also reported by {hosts[-1].file}"
             host = _unreadable(folder / host.file, message, host.host)
         hosts.append(host)
+    taken = time.time() if now is None else now
+    hosts = [replace(h, age_s=_age(h, taken), max_age_s=max_age) for h in hosts]
     components = list(dict.fromkeys(c["id"] for h in hosts for c in h.components))
-    return Fleet(folder, tuple(sorted(hosts, key=_worst_first)), tuple(components))
+    ordered = tuple(sorted(hosts, key=_worst_first))
+    return Fleet(folder, ordered, tuple(components), max_age)
+
+
+def _age(host: HostResult, now: float) -> float | None:
+    if host.checked_at is None:
+        return None
+    when = datetime.fromisoformat(host.checked_at)
+    if when.tzinfo is None:  # the module writes UTC ("Z"); a bare time is read as UTC too
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, now - when.timestamp())
 
 
 def _readable(h: HostResult) -> bool:
@@ -361,7 +424,9 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
             "not_compliant": fleet.count(NOT_COMPLIANT),
             "reboot_required": fleet.count(REBOOT),
             "errors": fleet.count(ERROR),
+            "stale": fleet.count(STALE),
         },
+        "max_age_s": fleet.max_age_s,
         "components": list(fleet.components),
         "hosts": [_host_dict(h) for h in fleet.hosts],
     }
@@ -374,6 +439,7 @@ def _host_dict(h: HostResult) -> dict[str, Any]:
         "file": h.file,
         "verdict": h.verdict,
         "checked_at": h.checked_at,
+        "age_s": None if h.age_s is None else round(h.age_s),
         "mode": h.mode,
         "compliant": h.compliant,
         "reboot_required": h.reboot_required,

@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from spdeploy.reports.fleet import (
+    BAD_FILE,
     COMPLIANT,
     ERROR,
     FAILED_STEPS,
     NOT_COMPLIANT,
     REBOOT,
+    STALE,
     Fleet,
     HostResult,
+    duration,
     step_text,
 )
 from spdeploy.reports.html import when
@@ -50,7 +53,10 @@ def render_html(fleet: Fleet, title: str = TITLE, *, now: float | None = None) -
     anchors = {p["target"]: f"target-{i}" for i, p in enumerate(html.worst_first(plans), 1)}
     links = {host: anchors[label] for host, label in labels.items()}
     header = _header(fleet, title, now, links)
-    return html.render_data(plans, runs, title, now=now, header=header)
+    verdict = fleet.headline().split(": ", 1)[0]
+    hosts = fleet.hosts[0].host if len(fleet.hosts) == 1 else f"{len(fleet.hosts)} hosts"
+    page_title = f"{verdict} · {hosts} · spdeploy"
+    return html.render_data(plans, runs, title, now=now, header=header, page_title=page_title)
 
 
 def _run(h: HostResult, label: str) -> dict[str, Any] | None:
@@ -82,6 +88,7 @@ def _run(h: HostResult, label: str) -> dict[str, Any] | None:
 
 _VERDICT_BADGE = {
     ERROR: ("bad", "error"),
+    STALE: ("bad", "stale"),
     NOT_COMPLIANT: ("bad", "not compliant"),
     REBOOT: ("warn", "reboot required"),
     COMPLIANT: ("good", "compliant"),
@@ -141,9 +148,14 @@ def _matrix(fleet: Fleet, links: Mapping[str, str]) -> str:
             f"{problem}</td>",
         ]
         if h.result is None:
+            why = (
+                "unreadable result file"
+                if h.error is not None and h.error.get("code") == BAD_FILE
+                else "no result: the task failed before a plan"
+            )
             out.append(
                 f'<td data-label="Result" colspan="{max(len(fleet.components), 1)}">'
-                '<span class="muted">no result: the task failed before a plan</span></td>'
+                f'<span class="muted">{why}</span></td>'
             )
         else:
             out += [_cell(c, h) for c in fleet.components]
@@ -168,4 +180,8 @@ def _cell(component: str, h: HostResult) -> str:
 
 
 def _seen(h: HostResult) -> str:
-    return f"{h.mode} {when(h.checked_at)}" if h.checked_at else "not read"
+    """``applied 2026-11-25 15:04:05 UTC, 3d 2h ago``."""
+    if not h.checked_at:
+        return "not read"
+    age = f", {duration(h.age_s)} ago" if h.age_s is not None else ""
+    return f"{h.mode} {when(h.checked_at)}{age}"

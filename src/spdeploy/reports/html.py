@@ -126,6 +126,12 @@ table.matrix td .badge { display: block; width: fit-content; margin-top: .15rem;
     padding: .2rem 0 .2rem 7.2rem; border: 0; }
   table.stack td::before, table.stack tbody th::before { content: attr(data-label);
     position: absolute; left: 0; width: 6.8rem; font-weight: 600; color: var(--muted); }
+  /* one card under another: worst first, as a phone shows little at once */
+  table.components tbody { display: flex; flex-direction: column; }
+  table.components tr.missing-on-media { order: 1; }
+  table.components tr.update { order: 2; }
+  table.components tr.current { order: 3; }
+  table.components tr.absent { order: 4; }
 }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; color: #000; }
@@ -163,13 +169,17 @@ def render_data(
     *,
     now: float | None = None,
     header: str | None = None,
+    page_title: str | None = None,
 ) -> str:
     """The report for SPEC §5 ``status`` documents and ``history`` runs (``now``: when taken).
 
     ``header``: HTML shown above the targets instead of the verdict computed from ``plans``
-    alone (a fleet report also counts the hosts that produced no plan).
+    alone (a fleet report also counts the hosts that produced no plan). ``page_title``: the
+    window's title, by default the verdict and the target ("NOT COMPLIANT · exchsrvr on HOST ·
+    spdeploy"), so a tab or a bookmark says it without being opened.
     """
     ordered = worst_first(plans)
+    page_title = page_title or _page_title(ordered)
     generated = time.strftime(
         "%Y-%m-%d %H:%M UTC", time.gmtime(time.time() if now is None else now)
     )
@@ -182,7 +192,7 @@ def render_data(
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
         '<meta name="generator" content="spdeploy">',
-        f"<title>{_e(title)}</title>",
+        f"<title>{_e(page_title)}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
@@ -194,6 +204,31 @@ def render_data(
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def verdict(plans: Sequence[Mapping[str, Any]]) -> str:
+    """NOT COMPLIANT, REBOOT PENDING, COMPLIANT or NO TARGETS: the page's one word."""
+    if not plans:
+        return "NO TARGETS"
+    if not all(p["compliant"] for p in plans):
+        return "NOT COMPLIANT"
+    return "REBOOT PENDING" if any(p.get("reboot_pending") for p in plans) else "COMPLIANT"
+
+
+def _page_title(plans: Sequence[Mapping[str, Any]], host: str | None = None) -> str:
+    import socket
+
+    where = host or socket.gethostname()
+    if len(plans) == 1:
+        what = f"{folder_name(str(plans[0]['target']))} on {where}"
+    else:
+        what = f"{len(plans)} targets on {where}"
+    return f"{verdict(plans)} · {what} · spdeploy"
+
+
+def folder_name(path: str) -> str:
+    """The last part of a path written on Windows or POSIX (``C:\\exchsrvr`` -> exchsrvr)."""
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1] or path
 
 
 def worst_first(plans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -350,15 +385,21 @@ def _components(plan: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+# An arrow in the components' table is what is still to do; in a run's steps, what happened:
+# the words say which, so "SP2 → SP4" is never read the wrong way round.
+TO_DO = "to do: "
+
+
 def _levels(c: Mapping[str, Any]) -> str:
-    """``SP2 → SP4`` for a component behind, ``SP4`` when current, "not installed" when absent."""
+    """``to do: SP2 → SP4`` for a component behind, ``SP4`` when current, "not installed" when
+    absent."""
     media = c.get("media_level") or c.get("media_version") or "?"
     if c["action"] == ABSENT:
         return f"not installed (media {media})"
     installed = c.get("level") or c.get("version") or "unknown"
     if c["action"] == CURRENT:
         return f"{installed} (media {media})"
-    return f"{installed} → {media}"
+    return f"{TO_DO}{installed} → {media}"
 
 
 def _versions(c: Mapping[str, Any]) -> str:
@@ -367,7 +408,17 @@ def _versions(c: Mapping[str, Any]) -> str:
     installed = c.get("version") or "unknown"
     if c["action"] == CURRENT:
         return str(installed)
-    return f"{installed} → {c.get('media_version') or '?'}"
+    return f"{TO_DO}{installed} → {c.get('media_version') or '?'}"
+
+
+def _happened(step: Mapping[str, Any]) -> str:
+    """What the step did: ``5.5.2448.0 → 5.5.2653.0 done``; ``5.5.2448.0, unchanged``; or,
+    for a step that failed after the version moved, ``5.5.2448.0 → 5.5.2653.0 (changed)``."""
+    before, after = step.get("version_before") or "?", step.get("version_after") or "?"
+    if before == after:
+        return f"{before}, unchanged"
+    done = step.get("status") in ("ok", "reboot-required")
+    return f"{before} → {after} {'done' if done else '(changed)'}"
 
 
 def _runs(plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
@@ -412,7 +463,7 @@ def _steps(run: Mapping[str, Any]) -> str:
     for s in steps:
         status = str(s["status"])
         exit_code = "-" if s.get("exit_code") is None else str(s["exit_code"])
-        versions = f"{s.get('version_before') or '?'} → {s.get('version_after') or '?'}"
+        versions = _happened(s)
         duration = "-" if s.get("duration_s") is None else f"{float(s['duration_s']):.2f} s"
         log = f'<span class="log">log: {_e(s["log"])}</span>' if s.get("log") else ""
         log += _remedies(s)
@@ -452,8 +503,8 @@ def component_cell(c: Mapping[str, Any]) -> str:
         level = "not installed"
     elif action == CURRENT:
         level = str(c.get("level") or c.get("version") or "unknown")
-    else:
-        level = _levels(c)
+    else:  # the badge beside it says it is to do: a matrix cell stays short
+        level = _levels(c).removeprefix(TO_DO)
     return f"{_arrow(level)} {_badge(kind, text, symbol)}"
 
 
@@ -469,7 +520,9 @@ def escape(value: Any) -> str:
 
 def _arrow(text: str) -> str:
     """``SP2 → SP4`` may wrap at the arrow only: a version never breaks in two."""
-    return " → ".join(f'<span class="nw">{_e(part)}</span>' for part in text.split(" → "))
+    lead = TO_DO if text.startswith(TO_DO) else ""
+    parts = text[len(lead) :].split(" → ")
+    return _e(lead) + " → ".join(f'<span class="nw">{_e(part)}</span>' for part in parts)
 
 
 def when(iso: Any, missing: str = "(not finished)") -> str:

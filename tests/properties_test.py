@@ -491,6 +491,9 @@ def _component(draw: st.DrawFn, cid: str, before: list[str], partial: bool) -> d
             comp[key] = draw(_OPTIONAL[key])
         elif before:
             comp[key] = draw(st.lists(st.sampled_from(before), max_size=2))
+    if comp.get("interactive") is True and comp.get("args"):
+        # an error since issue 13 (the args would silently win): a valid table has one of them
+        del comp["interactive"]
     return comp
 
 

@@ -99,6 +99,7 @@ def test_the_demo_leaves_work_to_do_and_says_how(tmp_path: Path) -> None:
     assert planned.code == 0
     assert [c["id"] for c in planned.json()["components"] if c["action"] == "update"] == [
         "server",
+        "coco",  # the Connectivity Controller, brought along by the connectors (Q242250)
         "calcon",
         "ntsconn",
         "gwxconn",

@@ -152,6 +152,7 @@ def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Pa
         # on a phone the cards come worst first: what needs doing above what is done
         assert shown_order("#target-1") == [
             "gwxconn",  # missing on the media
+            "coco",  # behind: comes with calcon's installer (Q242250)
             "calcon",
             "ntsconn",
             "server",

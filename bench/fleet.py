@@ -67,8 +67,8 @@ CHECK_TASK = "Check that every installed component is at the level"
 VERSION_FILES = {
     "server": "bin/Store.exe",
     "calcon": "Connect/Calcon/Calcon.exe",
-    "ntsconn": "Connect/Exchconn/Lsmexout.exe",
-    "gwxconn": "Connect/Exchconn/Gwrouter.exe",
+    "ntsconn": "Connect/Exchconn/Lsntsmex.exe",  # the Notes connector's own (not Lsmexout.exe)
+    "gwxconn": "Connect/Exchconn/Gw2mex.exe",
 }
 # The one version read: the FileVersion (VS_FIXEDFILEINFO) of each file given, against a level.
 _READ_VERSIONS = """\

@@ -16,6 +16,8 @@ from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_media, buil
 from spdeploy.store import Store
 
 UPDATED = ["server", "calcon", "ntsconn", "gwxconn"]
+# planned updates: the Connectivity Controller is brought along by the connectors (Q242250)
+BEHIND = ["server", "coco", "calcon", "ntsconn", "gwxconn"]
 
 
 def _ran(world: World) -> list[str]:
@@ -41,7 +43,7 @@ def test_check_is_the_status_json_and_changes_nothing(
     status = cli(capsys, *world_args(world, "status"))
     assert report == status.json()  # the same SPEC §5 shape as `status --json`
     assert report["compliant"] is False
-    assert [c["id"] for c in report["components"] if c["action"] == "update"] == UPDATED
+    assert [c["id"] for c in report["components"] if c["action"] == "update"] == BEHIND
     assert {c["version"] for c in report["components"] if c["installed"]} == {SP2}
     assert _ran(world) == [] and not world.state.exists()
 
@@ -50,7 +52,7 @@ def test_apply_brings_every_component_to_the_level(tmp_path: Path) -> None:
     world = build_world(tmp_path / "w")
     result = _apply(world, state_dir=world.state)
     assert result["compliant"] is True and result["reboot_required"] is False
-    assert [s["id"] for s in result["steps"]] == UPDATED
+    assert [s["id"] for s in result["steps"]] == [*UPDATED, "coco"]
     assert all((s["version_before"], s["version_after"]) == (SP2, SP4) for s in result["steps"])
     assert {"run_id", "steps", "reboot_required", "components", "resumed"} <= set(result)
     assert Store(world.state).runs()[0].id == result["run_id"]
@@ -93,7 +95,13 @@ def test_a_failed_step_is_a_result_not_an_exception(tmp_path: Path) -> None:
     result = _apply(world, state_dir=world.state)
     assert result["compliant"] is False
     statuses = {s["id"]: s["status"] for s in result["steps"]}
-    assert statuses == {"server": "ok", "calcon": "ok", "ntsconn": "failed", "gwxconn": "skipped"}
+    assert statuses == {
+        "server": "ok",
+        "calcon": "ok",
+        "ntsconn": "failed",
+        "gwxconn": "skipped",
+        "coco": "skipped",  # not brought along: its connectors did not all end ok
+    }
 
 
 def test_interactive_installers_need_args(tmp_path: Path) -> None:
@@ -175,7 +183,7 @@ def test_a_dry_run_refuses_as_the_real_run_would_and_writes_nothing(tmp_path: Pa
         _apply(replace(world, media=short), state_dir=world.state, dry_run=True)
     plan = _apply(world, state_dir=world.state, dry_run=True)
     assert plan == api.check(world.media, world.target, profile=str(world.profile), platform="I386")
-    assert [c["id"] for c in plan["components"] if c["action"] == "update"] == UPDATED
+    assert [c["id"] for c in plan["components"] if c["action"] == "update"] == BEHIND
     assert tree_hash(world.root) == before and not world.state.exists()
     assert _ran(world) == []
 
@@ -189,3 +197,19 @@ def test_a_held_lock_is_exit_4(tmp_path: Path) -> None:
     with filelock.FileLock(lock_file), pytest.raises(LockHeld) as info:
         _apply(world, state_dir=world.state)
     assert info.value.exit_code == 4
+
+
+def test_apply_refuses_on_a_pending_system_reboot_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "host"
+    (root / "var/run").mkdir(parents=True)
+    (root / "var/run/reboot-required").write_text("")
+    monkeypatch.setenv("SPDEPLOY_SYSTEM_ROOT", str(root))
+    world = build_world(tmp_path / "w")
+    with pytest.raises(Refused, match="waiting for a reboot of its own"):
+        _apply(world, state_dir=world.state, refuse_on_pending_reboot=True)
+    assert _ran(world) == []
+    result = _apply(world, state_dir=world.state)  # by default: reported, and it goes on
+    assert [s["name"] for s in result["system_reboot_signals"]] == ["reboot-required"]
+    assert result["compliant"] is True

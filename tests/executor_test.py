@@ -211,7 +211,12 @@ def test_history_json_lists_collected_logs_and_backups(
     assert run["run_id"] == run_id
     names = sorted(Path(p).relative_to(run["folder"]).as_posix() for p in run["collected_logs"])
     assert "logs/ntsconn/lmeilog.txt" in names and "logs/server/Exchange Server Setup.log" in names
-    assert [Path(p).name for p in run["backups"]] == ["ntsconn.manifest.json"]
+    # every connector's SP copies Exchconn.ini first (Q232495); Notes its mapping tables too
+    assert [Path(p).name for p in run["backups"]] == [
+        "calcon.manifest.json",
+        "gwxconn.manifest.json",
+        "ntsconn.manifest.json",
+    ]
     assert all(Path(p).is_file() for p in run["collected_logs"] + run["backups"])
 
 
@@ -243,6 +248,7 @@ def test_a_backup_interrupted_by_ctrl_c_is_taken_afresh_on_resume(
         "Connect/Exchconn/Dxamex/Domains.tbl",
         "Connect/Exchconn/Dxamex/Mapping.tbl",
         "Connect/Exchconn/Dxanotes/Mapping.tbl",
+        "Connect/Exchconn/Exchconn.ini",
     ]
 
 

@@ -274,3 +274,24 @@ def test_registry_view_and_hive_are_checked() -> None:
         parse_probe({"registry": {"key": r"SOFTWARE\X", "value": "Y"}}, "w")
     with pytest.raises(ProfileError, match="unknown key 'wow64'"):
         parse_probe({"registry": {"key": key, "value": "Y", "wow64": True}}, "w")
+
+
+def test_a_service_whose_program_is_gone_is_not_installed(tmp_path: Path) -> None:
+    # Exchange's "Remove All" leaves the connectors' service keys behind (Q196305)
+    from helpers import FakeWinreg
+
+    from spdeploy.probes import Service
+    from spdeploy.winsys import SERVICES_KEY, Windows
+
+    program = tmp_path / "Lsntsmex.exe"
+    reg = FakeWinreg().set(
+        rf"{SERVICES_KEY}\LME-NOTES", "ImagePath", str(program), FakeWinreg.REG_SZ
+    )
+    windows = Windows(reg, is_file=lambda path: Path(path).is_file())
+    ctx = ProbeContext(FolderTree(tmp_path), windows=windows)
+    left = Service("LME-NOTES").run(ctx, want_version=False)
+    assert not left.found
+    assert "registered but" in left.source and "is gone" in left.source
+    write_pe(program, "5.5.2653.0")
+    found = Service("LME-NOTES").run(ctx, want_version=True)
+    assert (found.found, found.version) == (True, "5.5.2653.0")

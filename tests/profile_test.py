@@ -17,7 +17,8 @@ from spdeploy.profile import Profile, builtin_names, load_profile
 from spdeploy.versions import level_name
 
 CONNECTORS = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
-EXCHANGE_IDS = ("server", *CONNECTORS)
+EXCHANGE_IDS = ("server", "coco", *CONNECTORS)
+
 
 HEADER = """\
 id = "tiny"
@@ -37,6 +38,18 @@ def component(cid: str, *extra: str) -> str:
         *extra,
     ]
     return "\n".join(lines) + "\n"
+
+
+# A component with no installer of its own, serviced by others (the Connectivity Controller).
+SERVICED = """\
+[[component]]
+id = "c"
+name = "Controller"
+installer = []
+serviced_by = [{by}]
+installed = {{ exists = "c.ini" }}
+"""
+KNOWN = "known_failures = [{{ match = {match}, in = {where}, article = 'Q1', remedy = 'fix' }}]"
 
 
 def write(path: Path, text: str) -> Path:
@@ -66,17 +79,41 @@ def test_exchange55_is_built_in(exchange: Profile) -> None:
 
 def test_exchange55_levels_match_the_kb_builds(exchange: Profile) -> None:
     # Q158530, Q166349: RTM 1960, SP1 2232, SP2 2448, SP3 2650, SP4 2653.
-    assert dict(exchange.levels) == {
+    for version, name in {
         "5.5.1960": "RTM",
         "5.5.2232": "SP1",
         "5.5.2448": "SP2",
         "5.5.2650": "SP3",
         "5.5.2653": "SP4",
-    }
+    }.items():
+        assert exchange.levels[version] == name
     assert level_name(exchange.levels, "5.5.1960.8") == "RTM"  # RTM files 1960.5-.8 (Q176812)
     assert level_name(exchange.levels, "5.5.2448.8") == "SP2"  # SP2 connectors (Q216340)
-    assert level_name(exchange.levels, "5.5.2580.0") == "SP2+"  # GroupWise fix build (Q222186)
     assert level_name(exchange.levels, "5.5.2653.0") == "SP4"
+
+
+@pytest.mark.parametrize(
+    ("cid", "version", "name"),
+    [
+        # GroupWise releases of their own between SP2 and SP3, not "SP2" (Q216340, Q222186)
+        ("gwxconn", "5.5.2521.0", "GroupWise 2521 (Web 3)"),
+        ("gwxconn", "5.5.2522.0", "GroupWise 2522"),
+        ("gwxconn", "5.5.2580.0", "GroupWise 2580"),
+        ("gwxconn", "5.5.2600.0", "GroupWise 2580+"),
+        ("gwxconn", "5.5.2653.0", "SP4"),
+        # ... for the GroupWise connector only: a server build in that range is "SP2+"
+        ("server", "5.5.2522.0", "SP2+"),
+        # connector builds above the server's name the SP they came after (Q256032, Q289795)
+        ("ntsconn", "5.5.2651.86", "SP3 fix"),
+        ("gwxconn", "5.5.2652.0", "SP3 fix"),
+        ("ntsconn", "5.5.2654.0", "SP4 fix"),
+        ("ntsconn", "5.5.2655.24", "SP4 fix"),
+    ],
+)
+def test_exchange55_names_connector_builds_as_the_articles_do(
+    exchange: Profile, cid: str, version: str, name: str
+) -> None:
+    assert level_name(exchange.levels_for(cid), version) == name
 
 
 def test_exchange55_components_in_order(exchange: Profile) -> None:
@@ -86,19 +123,22 @@ def test_exchange55_components_in_order(exchange: Profile) -> None:
 
 def test_exchange55_connectors_run_after_the_server(exchange: Profile) -> None:
     assert exchange.component("server").after == ()
-    for cid in CONNECTORS:
+    for cid in ("coco", *CONNECTORS):
         assert exchange.component(cid).after == ("server",), cid
 
 
 def test_exchange55_installers_are_interactive_without_switches(exchange: Profile) -> None:
     for comp in exchange.components:
-        assert comp.interactive is True, comp.id
+        assert comp.interactive is bool(comp.installer), comp.id  # coco runs nothing of its own
         assert comp.args == (), comp.id
 
 
 def test_exchange55_server(exchange: Profile) -> None:
     server = exchange.component("server")
-    assert server.installer == ("{language}/Server/Setup/{platform}/Update.exe",)
+    assert server.installer == (
+        "{language}/Server/Setup/{platform}/Update.exe",
+        "*/{language}/Server/Setup/{platform}/Update.exe",  # Sp4\Eng\Server\... (Q324332)
+    )
     assert isinstance(server.installed, AnyOf)
     kinds = [type(p) for p in server.installed.probes]
     assert kinds == [Registry, Exists]
@@ -110,87 +150,209 @@ def test_exchange55_server(exchange: Profile) -> None:
     assert server.version == PeVersion("bin/Store.exe")
     assert server.media_version == PeVersion("{installer}")
     assert server.logs == ("{drive}/Exchange Server Setup.log",)
+    assert {r.article for r in server.known_failures} == {"Q255181", "Q324332", "Q290226"}
+    assert server.requires == {}
+
+
+def test_exchange55_coco_is_serviced_by_every_connector(exchange: Profile) -> None:
+    # Q242250's summary: Update.exe leaves the Connectivity Controller behind; each connector's
+    # own executable performs its service-pack installation.
+    coco = exchange.component("coco")
+    assert coco.name == "Microsoft Exchange Connectivity Controller"
+    assert coco.installer == ()
+    assert coco.serviced_by == CONNECTORS
+    assert isinstance(coco.installed, AnyOf)
+    assert coco.installed.probes == (
+        Service("MSExchangeCoCo"),
+        Exists("Connect/Exchconn/Exchconn.ini"),
+    )
+    assert isinstance(coco.version, AnyOf)
+    assert coco.version.probes == (
+        Service("MSExchangeCoCo"),
+        PeVersion("Connect/Exchconn/Lsmexout.exe"),
+    )
 
 
 def test_exchange55_ntsconn(exchange: Profile) -> None:
     nts = exchange.component("ntsconn")
     assert nts.fallback_languages == ("Eng",)
-    assert nts.backup == ("Connect/Exchconn/Dxamex", "Connect/Exchconn/Dxanotes")
-    assert nts.installer == (
+    assert nts.backup == (
+        "Connect/Exchconn/Dxamex",
+        "Connect/Exchconn/Dxanotes",
+        "Connect/Exchconn/Exchconn.ini",
+    )
+    assert nts.installer[:2] == (
         "{language}/Exchconn/Setup/{platform}/Ntsconn/Ntsconn.exe",
         "{language}/Exchconn/Setup/{platform}/Setup/Ntsconn/Ntsconn.exe",
     )
     assert isinstance(nts.installed, AnyOf)
-    assert Service("LME-NOTES") in nts.installed.probes
-    assert Exists("Connect/Exchconn/Lsmexout.exe") in nts.installed.probes
+    assert nts.installed.probes == (
+        Service("LME-NOTES"),
+        Exists("Connect/Exchconn/Lsntsmex.exe"),
+        Exists("Connect/Exchconn/Lsmexnts.exe"),
+        Exists("Connect/Exchconn/Install/lsntscp0.dll"),
+    )
     assert nts.logs == ("Connect/Exchconn/Setup/lmeilog.txt",)
+    assert [t.article for t in nts.todo_after] == ["Q286559"]
+    assert nts.todo_after[0].when == "fallback-language"
+
+
+def test_exchange55_no_connector_is_proven_by_a_shared_file(exchange: Profile) -> None:
+    # Lsmexout.exe runs for the Notes, SNADS and PROFS connectors alike (Q215492-Q215494): it
+    # proves none of them.
+    for cid in CONNECTORS:
+        comp = exchange.component(cid)
+        assert "Lsmexout" not in comp.installed.describe(), cid
+        assert comp.version is not None
+        assert "Lsmexout" not in comp.version.describe(), cid
 
 
 def test_exchange55_only_ntsconn_falls_back_to_english(exchange: Profile) -> None:
     for comp in exchange.components:
         if comp.id != "ntsconn":
             assert comp.fallback_languages == (), comp.id
-            assert comp.backup == (), comp.id
+
+
+def test_exchange55_backs_up_the_controller_settings_and_the_profs_tables(
+    exchange: Profile,
+) -> None:
+    # Exchconn.ini holds the connectors' configuration, Exchconn\Tables the PROFS tables (Q232495)
+    for cid in CONNECTORS:
+        assert "Connect/Exchconn/Exchconn.ini" in exchange.component(cid).backup, cid
+    assert "Connect/Exchconn/Tables" in exchange.component("ovvconn").backup
+    assert exchange.component("server").backup == ()
 
 
 def test_exchange55_gwxconn_tries_every_folder_spelling(exchange: Profile) -> None:
     candidates = exchange.component("gwxconn").installer
     prefix = "{language}/Exchconn/Setup/{platform}"
     for folder in ("Gwxconn", "Gwconn", "Gwxcon"):
-        for setup in ("", "/Setup"):
-            assert f"{prefix}{setup}/{folder}/{folder}.exe" in candidates, (setup, folder)
-            assert f"{prefix}{setup}/{folder}/*.exe" in candidates, (setup, folder)
-    # the exact name is tried before the glob in the same folder
-    for folder in ("Gwxconn", "Gwconn", "Gwxcon"):
+        assert f"{prefix}/{folder}/{folder}.exe" in candidates, folder
+        assert f"{prefix}/{folder}/*.exe" in candidates, folder
+        # the exact name is tried before the glob in the same folder
         exact = candidates.index(f"{prefix}/{folder}/{folder}.exe")
         assert exact < candidates.index(f"{prefix}/{folder}/*.exe")
-
-
-def test_exchange55_gwxconn_also_knows_the_groupwise_router_service(exchange: Profile) -> None:
-    # FACTS.md: the GroupWise router runs as service MSExchangeGWRtr, executable Gwrouter.exe
-    # (Q198902); LME-GWISE is still asked first.
-    gw = exchange.component("gwxconn")
-    probes = (
-        Service("LME-GWISE"),
-        Service("MSExchangeGWRtr"),
+    # the extra Setup level is stated for Gwconn only (Q263702, Q244473)
+    assert f"{prefix}/Setup/Gwconn/Gwconn.exe" in candidates
+    assert not any("Setup/Gwxcon" in c for c in candidates)
+    # lower priority: a top folder (Ex55sp3yk\, Q247785), then no language (Q244473, Q222186)
+    assert candidates.index("*/" + prefix + "/Gwxcon/Gwxcon.exe") > candidates.index(
+        f"{prefix}/Setup/Gwconn/*.exe"
     )
+    assert candidates[-2:] == (
+        "Exchconn/Setup/{platform}/Gwxconn/Gwxconn.exe",
+        "Exchconn/Setup/{platform}/Gwxconn/*.exe",
+    )
+
+
+def test_exchange55_gwxconn_ranks_the_router_last(exchange: Profile) -> None:
+    # Gw2mex.exe, Mex2gw.exe, Dxagwise.dll are the GroupWise connector's own (Q256032); the
+    # router (MSExchangeGWRtr, Gwrouter.exe, Q198902) also ships in a Calendar fix (Q289795).
+    gw = exchange.component("gwxconn")
     assert isinstance(gw.installed, AnyOf)
-    assert gw.installed.probes == (*probes, Exists("Connect/Exchconn/Gwrouter.exe"))
+    assert gw.installed.probes == (
+        Service("LME-GWISE"),
+        Exists("Connect/Exchconn/Gw2mex.exe"),
+        Exists("Connect/Exchconn/Mex2gw.exe"),
+        Exists("Connect/Exchconn/Dxagwise.dll"),
+        Service("MSExchangeGWRtr"),
+        Exists("Connect/Exchconn/Gwrouter.exe"),
+    )
     assert isinstance(gw.version, AnyOf)
-    assert gw.version.probes == (*probes, PeVersion("Connect/Exchconn/Gwrouter.exe"))
+    assert gw.version.probes[-1] == PeVersion("Connect/Exchconn/Gwrouter.exe")
+    assert gw.version.probes[1] == PeVersion("Connect/Exchconn/Gw2mex.exe")
+
+
+def test_exchange55_groupwise_and_calendar_need_sp1(exchange: Profile) -> None:
+    # Q247785: "These connectors require that you install Service Pack 1."
+    for cid in CONNECTORS:
+        expected = {"server": "5.5.2232"} if cid in ("gwxconn", "calcon") else {}
+        assert exchange.component(cid).requires == expected, cid
 
 
 @pytest.mark.parametrize(
-    ("cid", "folder", "service"),
+    ("cid", "folder", "service", "files"),
     [
-        ("calcon", "Calcon", "MSExchangeCalCon"),
-        ("ovvconn", "Ovvconn", "LME-PROFS"),
-        ("snaconn", "Snaconn", "LME-SNADS"),
+        ("calcon", "Calcon", "MSExchangeCalCon", ("Connect/Calcon/Calcon.exe",)),
+        (
+            "ovvconn",
+            "Ovvconn",
+            "LME-PROFS",
+            (
+                "Connect/Exchconn/Lsnje.exe",
+                "Connect/Exchconn/Lsvmdia.exe",
+                "Connect/Exchconn/Lsdiavm.exe",
+                "Connect/Exchconn/Tables/Profs.pab",
+                "Connect/Exchconn/Tables/Ovdfile.dat",
+            ),
+        ),
+        (
+            "snaconn",
+            "Snaconn",
+            "LME-SNADS",
+            ("Connect/Exchconn/Lssne.exe", "Connect/Exchconn/Doc/Snads.rtf"),
+        ),
     ],
 )
 def test_exchange55_other_connectors(
-    exchange: Profile, cid: str, folder: str, service: str
+    exchange: Profile, cid: str, folder: str, service: str, files: tuple[str, ...]
 ) -> None:
     comp = exchange.component(cid)
     prefix = "{language}/Exchconn/Setup/{platform}"
     assert comp.installer[0] == f"{prefix}/{folder}/{folder}.exe"
-    assert f"{prefix}/Setup/{folder}/{folder}.exe" in comp.installer
     assert f"{prefix}/{folder}/*.exe" in comp.installer
+    assert f"*/{prefix}/{folder}/{folder}.exe" in comp.installer
+    assert f"Exchconn/Setup/{{platform}}/{folder}/{folder}.exe" in comp.installer
+    # no article puts the Calendar Connector under an extra Setup level (Q244473)
+    assert (f"{prefix}/Setup/{folder}/{folder}.exe" in comp.installer) == (cid != "calcon")
     assert isinstance(comp.installed, AnyOf)
-    assert comp.installed.probes[0] == Service(service)
+    assert comp.installed.probes == (Service(service), *(Exists(f) for f in files))
 
 
-def test_exchange55_profs_and_snads_have_no_offline_witness(exchange: Profile) -> None:
+def test_exchange55_setup_logs_only_where_an_article_documents_one(exchange: Profile) -> None:
+    # lmeilog.txt for the Notes, SNADS and PROFS setups (Q198857); none for Calendar, GroupWise
+    for cid in ("ntsconn", "ovvconn", "snaconn"):
+        assert exchange.component(cid).logs == ("Connect/Exchconn/Setup/lmeilog.txt",), cid
+    for cid in ("calcon", "gwxconn", "coco"):
+        assert exchange.component(cid).logs == (), cid
+
+
+def test_exchange55_known_failures_cite_the_articles(exchange: Profile) -> None:
+    articles = {
+        cid: {r.article for r in exchange.component(cid).known_failures} for cid in CONNECTORS
+    }
+    assert articles["ntsconn"] == {"Q198857", "Q234293", "Q230251", "Q216340", "Q234291"}
     for cid in ("ovvconn", "snaconn"):
-        comp = exchange.component(cid)
-        assert isinstance(comp.installed, AnyOf)
-        assert all(isinstance(p, Service) for p in comp.installed.probes), cid
-        assert "No offline detection" in comp.notes
+        assert articles[cid] == {"Q198857", "Q234293", "Q216340", "Q234291"}, cid
+    assert articles["gwxconn"] == {"Q234293", "Q234291"}
+    assert articles["calcon"] == set()
+    notes = exchange.component("ntsconn").known_failures
+    temp = next(r for r in notes if r.article == "Q198857")
+    assert temp.places == ("Connect/Exchconn/Setup/lmeilog.txt",)
+    assert temp.match.search("ERROR: unable to install lsntscp0 admin extension [8007010b]")
+    assert "Temp" in temp.remedy
+    assert [t.article for t in exchange.component("calcon").todo_after] == ["Q286176"]
 
 
 def test_exchange55_toml_cites_its_sources() -> None:
     text = (resources.files("spdeploy") / "profiles" / "exchange55.toml").read_text("utf-8")
-    for kb in ("Q242250", "Q286559", "Q195697", "Q244473", "Q169114", "Q176812", "Q198902"):
+    for kb in (
+        "Q242250",
+        "Q286559",
+        "Q195697",
+        "Q244473",
+        "Q169114",
+        "Q176812",
+        "Q198902",
+        "Q196305",
+        "Q215493",
+        "Q215494",
+        "Q232495",
+        "Q239122",
+        "Q247785",
+        "Q256032",
+        "Q286176",
+    ):
         assert kb in text, kb
 
 
@@ -233,7 +395,7 @@ def test_extends_overrides_only_the_keys_given(tmp_path: Path) -> None:
     assert nts.interactive is False
     assert nts.name == base_nts.name
     assert nts.installer == base_nts.installer
-    assert nts.backup == ("Connect/Exchconn/Dxamex", "Connect/Exchconn/Dxanotes")
+    assert nts.backup == base_nts.backup
     assert nts.fallback_languages == ("Eng",)
     assert nts.after == ("server",)
     assert nts.installed == base_nts.installed
@@ -544,6 +706,89 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     ),
     ("extends-not-string", "extends = 5\n" + HEADER + component("a"), None, "extends"),
     ("backup-not-list", HEADER + component("a", "backup = 3"), "a", "backup"),
+    # serviced_by, requires, known_failures, todo_after, refuse_on_pending_reboot (issue 15)
+    ("no-installer-not-serviced", HEADER + SERVICED.format(by=""), "c", "installer"),
+    (
+        "serviced-by-unknown",
+        HEADER + component("a") + SERVICED.format(by='"zz"'),
+        "c",
+        "serviced_by",
+    ),
+    (
+        "serviced-with-installer",
+        HEADER + component("a") + component("b", 'serviced_by = ["a"]'),
+        "b",
+        "serviced_by",
+    ),
+    (
+        "serviced-by-a-serviced-one",
+        HEADER
+        + component("a")
+        + SERVICED.format(by='"a"')
+        + SERVICED.replace('"c"', '"d"', 1).format(by='"c"'),
+        "d",
+        "serviced_by",
+    ),
+    ("serviced-by-itself", HEADER + SERVICED.format(by='"c"'), "c", "serviced_by"),
+    ("requires-unknown", HEADER + component("a", 'requires = { servr = "1.0" }'), "a", "requires"),
+    ("requires-not-version", HEADER + component("a", 'requires = { a = "SP1" }'), "a", "requires"),
+    ("requires-not-table", HEADER + component("a", 'requires = ["a"]'), "a", "requires"),
+    (
+        "known-failure-bad-regex",
+        HEADER + component("a", KNOWN.format(match="'[8007010b'", where='"log.txt"')),
+        "a",
+        "known_failures",
+    ),
+    (
+        "known-failure-no-remedy",
+        HEADER
+        + component("a", 'known_failures = [{ match = "x", in = "log.txt", article = "Q1" }]'),
+        "a",
+        "known_failures",
+    ),
+    (
+        "known-failure-unknown-key",
+        HEADER + component("a", KNOWN.format(match='"x"', where='"log.txt", file = "y"')),
+        "a",
+        "known_failures",
+    ),
+    (
+        "known-failure-bad-placeholder",
+        HEADER + component("a", KNOWN.format(match='"x"', where='"{logdir}/log.txt"')),
+        "a",
+        "known_failures",
+    ),
+    (
+        "known-failure-in-empty-list",
+        HEADER + component("a", KNOWN.format(match='"x"', where="[]")),
+        "a",
+        "known_failures",
+    ),
+    (
+        "known-failures-table",
+        HEADER + component("a", 'known_failures = { match = "x" }'),
+        "a",
+        "known_failures",
+    ),
+    (
+        "todo-after-when",
+        HEADER + component("a", 'todo_after = [{ note = "n", article = "Q1", when = "never" }]'),
+        "a",
+        "todo_after",
+    ),
+    (
+        "todo-after-from",
+        HEADER + component("a", 'todo_after = [{ note = "n", article = "Q1", from = "SP4" }]'),
+        "a",
+        "todo_after",
+    ),
+    ("component-levels", HEADER + component("a", 'levels = { "SP4" = "x" }'), "a", "levels"),
+    (
+        "refuse-on-pending-reboot-string",
+        HEADER + 'refuse_on_pending_reboot = "yes"\n' + component("a"),
+        None,
+        "refuse_on_pending_reboot",
+    ),
 ]
 
 
@@ -684,7 +929,20 @@ def test_profiles_show_exchange55_json(capsys: pytest.CaptureFixture[str]) -> No
     by_id = {c["id"]: c for c in comps}
     assert by_id["ntsconn"]["fallback_languages"] == ["Eng"]
     assert by_id["ntsconn"]["after"] == ["server"]
-    assert all(c["interactive"] for c in comps)
+    assert all(c["interactive"] for c in comps if c["id"] != "coco")
+    # the keys this issue added, as the articles give them
+    assert by_id["coco"]["serviced_by"] == list(CONNECTORS)
+    assert by_id["coco"]["installer"] == []
+    assert by_id["gwxconn"]["requires"] == {"server": "5.5.2232"}
+    temp = by_id["ntsconn"]["known_failures"][0]
+    assert temp == {
+        "match": r"\[8007010b\]",
+        "in": ["Connect/Exchconn/Setup/lmeilog.txt"],
+        "article": "Q198857",
+        "remedy": temp["remedy"],
+    }
+    assert by_id["calcon"]["todo_after"][0]["article"] == "Q286176"
+    assert data["refuse_on_pending_reboot"] is False
 
 
 def test_profiles_show_file_lists_execution_order(
@@ -702,6 +960,13 @@ def test_profiles_show_table(capsys: pytest.CaptureFixture[str]) -> None:
     for cid in EXCHANGE_IDS:
         assert cid in r.out
     assert r.out.index("server") < r.out.index("snaconn")
+    # reads as the articles do: the controller is serviced by the connectors (Q242250), the
+    # known failures and follow-ups name their articles
+    assert "(none of its own: serviced by calcon, ntsconn, gwxconn, ovvconn, snaconn)" in r.out
+    assert "requires server 5.5.2232 SP1 or later" in r.out
+    assert "known failure Q198857: There is no Temp folder" in r.out
+    assert "to do after (Q286176)" in r.out
+    assert "exists Connect/Exchconn/Lsntsmex.exe" in r.out
 
 
 def test_profiles_list(capsys: pytest.CaptureFixture[str]) -> None:

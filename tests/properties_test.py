@@ -88,7 +88,7 @@ EXIT_CODES = (0, 1, 2, 3, 4)
 ACTIONS = ("update", "current", "absent", "missing-on-media")
 SENTINEL = "7.7.7777.7"  # the version of every PE file outside the media and target roots
 
-E55_IDS = ("server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
+E55_IDS = ("server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
 LANGS = ("Eng", "ENG", "eng", "Ger", "Fra", "Jpn", "Español", "日本語", "Eng ")
 PLATS = ("I386", "i386", "Alpha", "ALPHA", "Mips", "x86")
 FOLDERS = ("Calcon", "Ntsconn", "Gwxconn", "Gwconn", "Gwxcon", "Ovvconn", "Snaconn", "Setup")
@@ -526,7 +526,9 @@ def valid_docs(draw: st.DrawFn) -> dict[str, Any]:
         doc["description"] = draw(texts)
     comps: list[dict[str, Any]] = []
     if extends:
-        for cid in draw(st.lists(st.sampled_from(E55_IDS), unique=True, max_size=3)):
+        # not coco: it has no installer of its own (serviced_by), and an override may give one
+        overridable = [cid for cid in E55_IDS if cid != "coco"]
+        for cid in draw(st.lists(st.sampled_from(overridable), unique=True, max_size=3)):
             earlier = list(E55_IDS[: E55_IDS.index(cid)])
             comps.append(_component(draw, cid, earlier, partial=True))
     known = list(E55_IDS) if extends else []
@@ -1213,7 +1215,12 @@ def check_plan(res: Result, profile: Path | None = None) -> dict[str, Any]:
     comps = data["components"]
     actions = [c["action"] for c in comps]
     assert set(actions) <= set(ACTIONS), actions
-    assert res.code == (1 if "missing-on-media" in actions else 0), actions
+    # an update whose prerequisite would not be met (profile `requires`) is refused like a
+    # missing installer
+    unmet = [f for f in data["findings"] if f["code"] == "prerequisite-not-met"]
+    rows = {c["id"]: c for c in comps}
+    assert all(rows[f["components"][0]]["action"] == "update" for f in unmet), unmet
+    assert res.code == (1 if "missing-on-media" in actions or unmet else 0), actions
     for c in comps:
         assert SENTINEL not in (c["version"], c["media_version"]), f"read outside a root: {c}"
     if profile is not None:

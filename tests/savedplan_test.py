@@ -200,7 +200,8 @@ def test_a_new_file_beside_an_installer_counts(world: World, tmp_path: Path) -> 
 def test_version_changes_on_the_target(world: World, tmp_path: Path) -> None:
     saved = _saved(world, tmp_path / "plan.json")
     write_pe(world.target / "Connect/Calcon/Calcon.exe", "5.5.2650.0")
-    (world.target / "Connect/Exchconn/Gwrouter.exe").unlink()
+    for name in ("Gw2mex.exe", "Mex2gw.exe", "Gwrouter.exe"):  # the GroupWise connector's files
+        (world.target / "Connect/Exchconn" / name).unlink()
     assert _changes(saved, world) == [
         "calcon: installed version changed 5.5.2448.0 -> 5.5.2650.0",
         "gwxconn: uninstalled since the plan was saved (was 5.5.2448.0)",

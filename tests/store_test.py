@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from spdeploy.errors import BadInput
+from spdeploy.knownfailures import Hit
 from spdeploy.store import RunRecord, StepRecord, Store, default_state_dir, new_run_id
 
 
@@ -121,7 +122,22 @@ def test_schema_1_history_is_migrated_in_place(tmp_path: Path) -> None:
     )
     assert store.runs()[0].steps[1].pid == 42
     with sqlite3.connect(store.path) as check:
-        assert check.execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert check.execute("SELECT value FROM meta").fetchone() == ("4",)
+    assert store.runs()[0].steps[0].known_failures == ()
+
+
+def test_a_step_keeps_the_known_failures_that_matched_it(tmp_path: Path) -> None:
+    hit = Hit("Q198857", "create C:\\Temp", "[8007010b]", "C:/exchsrvr/lmeilog.txt")
+    store = Store(tmp_path)
+    store.open_run(_run("r"))
+    store.record_step(
+        StepRecord("r", 1, "ntsconn", "failed", 1, 1.0, 0.5, "a", "a", None, known_failures=(hit,))
+    )
+    assert store.runs()[0].steps[0].known_failures == (hit,)
+    # a value this version cannot read is left out, not fatal
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE steps SET known_failures = '{not json'")
+    assert store.runs()[0].steps[0].known_failures == ()
 
 
 def test_resume_marks_steps_caught_mid_way_as_interrupted(tmp_path: Path) -> None:

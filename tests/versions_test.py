@@ -78,7 +78,7 @@ def test_valid_strings(text: str) -> None:
         ("5.5.2650.21", "SP3"),
         ("5.5.2653.0", "SP4"),
         ("5.5.2522.0", "SP2+"),  # between SP2 and SP3
-        ("5.5.2700", "SP4+"),  # newer than every level
+        ("5.5.2700", "SP4 fix+"),  # newer than every level (post-SP4 fixes end at 2655)
         ("5.5.1000", None),  # older than every level
         ("abc", None),
         (None, None),

@@ -79,6 +79,7 @@ def apply(
     resume: bool = True,
     dry_run: bool = False,
     ignore_order: bool = False,
+    refuse_on_pending_reboot: bool = False,
 ) -> dict[str, Any]:
     """Bring every installed component to the media's level; the SPEC §5 ``apply`` dict.
 
@@ -99,6 +100,9 @@ def apply(
 
     ``ignore_order`` lets ``only``/``skip`` leave out a prerequisite (the profile's ``after``)
     that is below the level; without it that is refused (``BadInput``), as on the command line.
+
+    ``refuse_on_pending_reboot`` refuses (``Refused``, nothing run) while the operating system
+    itself waits for a reboot (the result's ``system_reboot_signals``); by default apply goes on.
     """
     from spdeploy import reboot
     from spdeploy.executor import ApplyOptions, commands_for, refuse_early
@@ -118,6 +122,7 @@ def apply(
             args=switches,
             has_terminal=False,
             ignore_order=ignore_order,
+            refuse_on_pending_reboot=refuse_on_pending_reboot,
         )
         if dry_run:
             plan = prep.plan()

@@ -459,6 +459,13 @@ def plan(
     "otherwise. Recorded in the history.",
 )
 @click.option(
+    "--refuse-on-pending-reboot",
+    is_flag=True,
+    help="Refuse (exit 1, nothing run) while the system itself waits for a reboot (Windows: "
+    "CBS RebootPending, Windows Update RebootRequired, PendingFileRenameOperations; Linux: "
+    "/var/run/reboot-required). Without it apply warns and goes on.",
+)
+@click.option(
     "--args",
     "args",
     multiple=True,
@@ -477,6 +484,7 @@ def apply(
     resume: bool,
     yes: bool,
     ignore_order: bool,
+    refuse_on_pending_reboot: bool,
     args: tuple[str, ...],
     json_flag: bool,
     **kw: Any,
@@ -485,8 +493,10 @@ def apply(
 
     Shows the plan and asks first (--yes skips the question; without a terminal it is
     required). Refuses before anything runs when an installed component has no installer on the
-    media, when an interactive installer would run without a terminal, or when --only/--skip
-    leave out a prerequisite below the level (--ignore-order overrides).
+    media, when an interactive installer would run without a terminal, when --only/--skip
+    leave out a prerequisite below the level (--ignore-order overrides), when an update's
+    prerequisite level is not met (profile `requires`), or, with --refuse-on-pending-reboot, while
+    the system itself waits for a reboot.
 
     \b
     Example:  spdeploy apply --media D:\\ --target C:\\exchsrvr --dry-run
@@ -494,6 +504,7 @@ def apply(
               spdeploy apply --plan approved.json
 
     Exit codes: 0 every component at the level, 1 a step failed or apply refused (missing-on-media,
+    a prerequisite level not met, a pending system reboot with --refuse-on-pending-reboot,
     SHA256SUMS mismatch, a saved plan that no longer holds, not confirmed), 2 bad input (also:
     no terminal and no --yes, an interactive installer and no terminal, a prerequisite left
     out), 3 at the level but a reboot is pending (this run's or an earlier one's: reboot, then
@@ -518,6 +529,7 @@ def apply(
         # an interactive installer on the console would write into --json's stdout
         has_terminal=person and not s.json,
         ignore_order=ignore_order,
+        refuse_on_pending_reboot=refuse_on_pending_reboot,
     )
     ask = _asker(
         s,

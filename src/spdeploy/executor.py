@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from spdeploy import exitcodes, process, reboot
+from spdeploy import exitcodes, knownfailures, process, reboot
 from spdeploy.commands.common import Prepared, locate_all
 from spdeploy.errors import (
     BadInput,
@@ -60,6 +60,8 @@ class ApplyOptions:
     expected_fingerprints: Mapping[str, str] | None = None
     # --ignore-order: --only/--skip may leave out an `after` prerequisite below the level
     ignore_order: bool = False
+    # refuse before anything runs while the system itself waits for a reboot (else: a warning)
+    refuse_on_pending_reboot: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ApplyResult:
     resumed: bool = False  # --resume continued an interrupted run (else it started a new one)
     # a reboot a run on this target asked for, not yet done (this run's own included)
     reboot_pending: reboot.RebootPending | None = None
+    todo_after: tuple[knownfailures.ToDo, ...] = ()  # follow-ups the articles require
 
     @property
     def reboot_required(self) -> bool:
@@ -203,6 +206,28 @@ def refuse_early(
         left_out = prerequisites_left_out(prep, plan)
         if left_out:
             raise BadInput(_order_message(prep, left_out))
+    # Levels a component requires (Q247785) hold whatever the order: --ignore-order does not
+    # lift them.
+    if plan.unmet_prerequisites:
+        listed = "; ".join(f.message for f in plan.unmet_prerequisites)
+        raise Refused(f"refusing to apply: a prerequisite is not met ({listed})")
+    # the system's own pending reboot: refused only when asked (else apply warns)
+    pending = plan.system_reboot_signals
+    if (
+        pending
+        and plan.updates
+        and (opts.refuse_on_pending_reboot or prep.profile.refuse_on_pending_reboot)
+    ):
+        asked = (
+            "--refuse-on-pending-reboot"
+            if opts.refuse_on_pending_reboot
+            else f"profile {prep.profile.id}: refuse_on_pending_reboot"
+        )
+        raise Refused(
+            "refusing to apply: the system is waiting for a reboot of its own "
+            f"({'; '.join(s.describe() for s in pending)}), and installers fail then; reboot "
+            f"first ({asked})"
+        )
 
 
 def prerequisites_left_out(prep: Prepared, plan: Plan) -> list[tuple[str, PlannedComponent]]:
@@ -467,7 +492,15 @@ def _apply_locked(
         _raise_interrupted(exc, run_id, prep)
         raise
     final = _vanished(plan, previous, final)
-    result = ApplyResult(plan, run_id, commands, tuple(steps), final, resumed=previous is not None)
+    result = ApplyResult(
+        plan,
+        run_id,
+        commands,
+        tuple(steps),
+        final,
+        resumed=previous is not None,
+        todo_after=knownfailures.todo_after(prep.profile, plan, steps),
+    )
     if result.reboot_required:
         reboot.record(store.state_dir, prep.target, run_id)
     pending = reboot.pending(store.state_dir, prep.target)
@@ -735,6 +768,10 @@ def _run_steps(
             else:
                 log.write(f"step {seq} {comp.id}: running {' '.join(command.argv)}")
                 progress.step_started(command, comp.name, number, len(commands))
+                resolve = _log_resolver(prep, row, staged[command.id])
+                before = knownfailures.snapshot(
+                    knownfailures.log_paths(comp.known_failures, resolve)
+                )
                 step = _run_one(
                     prep, comp, row, command, staged[command.id], journal, store, options
                 )
@@ -745,6 +782,8 @@ def _run_steps(
                 _collect_logs(
                     prep, comp, run_dir, step_variables(prep, row, staged[command.id].folder)
                 )
+                if step.status in (FAILED, TIMEOUT) and comp.known_failures:
+                    step = _diagnose(prep, comp, step, resolve, before)
         if step.status in (FAILED, TIMEOUT):
             stopped = f"{command.id} {step.status}"
         elif step.status == REBOOT and step.exit_code == 1641:
@@ -757,7 +796,83 @@ def _run_steps(
         )
         progress.step_finished(step)
         results.append(step)
+    for row in plan.brought_along:
+        proof = _brought_along(prep, row, results, run_id, seq + 1)
+        if proof is not None:
+            seq += 1
+            store.record_step(proof)
+            log.write(f"step {seq} {proof.component}: {proof.status}: {proof.message}")
+            progress.step_finished(proof)
+            results.append(proof)
     return results
+
+
+def _log_resolver(prep: Prepared, row: PlannedComponent, staged: Staged) -> Callable[[str], Path]:
+    """A known failure's log path (a template, as ``logs``) -> the file on this machine."""
+    variables = step_variables(prep, row, staged.folder)
+
+    def resolve(template: str) -> Path:
+        path = Path(_render(template, variables))
+        return path if path.is_absolute() else prep.target / path
+
+    return resolve
+
+
+def _diagnose(
+    prep: Prepared,
+    comp: Component,
+    step: StepRecord,
+    resolve: Callable[[str], Path],
+    before: knownfailures.Snapshot,
+) -> StepRecord:
+    """The profile's known failures that match this failed step (SPEC §10)."""
+    facts = {
+        "exit_code": "" if step.exit_code is None else str(step.exit_code),
+        "status": step.status,
+        "target": str(prep.target),
+        "output": step.log or "",
+    }
+    hits = knownfailures.diagnose(comp.known_failures, facts, resolve, before)
+    return replace(step, known_failures=hits) if hits else step
+
+
+def _brought_along(
+    prep: Prepared, row: PlannedComponent, steps: list[StepRecord], run_id: str, seq: int
+) -> StepRecord | None:
+    """A component with no installer of its own, after the runs that service it (Q242250):
+    proven by its own version where one can be read, else by those runs; the message says which.
+    None when nothing that services it ran (the plan's finding already says so)."""
+    comp = prep.profile.component(row.id)
+    planned = [s for s in steps if s.component in comp.serviced_by]
+    runs = [s for s in planned if s.status != SKIPPED]
+    if not runs:  # none of them started
+        return None
+    names = ", ".join(s.component for s in runs)
+    after = probe_component(comp, ProbeContext(open_target(prep.target), _variables(prep)))
+    readable = after.version is not None and is_version(after.version)
+    if readable and _reached(row.version, after.version, row.media_version):
+        status = OK
+        message = f"brought along by {names}; level proven by {after.source}: {after.version}"
+    elif any(s.status != OK for s in planned):
+        status = SKIPPED
+        ended = ", ".join(f"{s.component} {s.status}" for s in planned)
+        message = f"not brought to the level: the runs that service it did not all end ok ({ended})"
+    elif readable:
+        status = FAILED
+        message = (
+            f"not brought to the level by {names}, which ended ok: {after.source} shows "
+            f"{after.version}, expected {row.media_version}"
+        )
+    else:
+        status = OK
+        message = (
+            f"no file of its own readable here ({after.source}); level proven by the run(s) "
+            f"that service it: {names} reached the media's level"
+        )
+    now = time.time()
+    return StepRecord(
+        run_id, seq, comp.id, status, None, now, 0.0, row.version, after.version, None, message
+    )
 
 
 def _not_run(run_id: str, seq: int, row: PlannedComponent, status: str, why: str) -> StepRecord:

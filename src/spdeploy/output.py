@@ -225,6 +225,18 @@ class Output:
     def _findings(self, plan: Plan) -> None:
         for finding in plan.findings:
             self.line(f"FINDING [{finding.code}] {finding.message}", "bold red", always=True)
+        for signal in plan.system_reboot_signals:
+            self.line(
+                f"warning: the system is waiting for a reboot of its own: {signal.describe()}",
+                "yellow",
+                always=True,
+            )
+            shown = signal.entries if self.verbose else signal.entries[:10]
+            for entry in shown:
+                self.line(f"  {entry}", "yellow", always=True)
+            if len(signal.entries) > len(shown):
+                more = len(signal.entries) - len(shown)
+                self.line(f"  ... and {more} more (-v lists them)", "yellow", always=True)
 
     def scan(self, inventory: Any) -> None:
         if self.json_mode:
@@ -254,7 +266,7 @@ class Output:
         for warning in report.warnings:
             self.line(f"warning: {warning}", "yellow")
         rows = [
-            [c.id, c.installer or "(not on the media)", c.media_version or "-"]
+            [c.id, c.installer or _no_installer(c.serviced_by), c.media_version or "-"]
             for c in report.components
         ]
         self.table(
@@ -320,9 +332,19 @@ class Output:
                 rows,
                 [_STATUS_STYLE.get(s.status) for s in result.steps],
             )
+            self._known_failures(result.steps)
         else:
             self.line("Nothing to do: every installed component is at the media's level.")
         self._failed_logs(result.steps)
+        if result.plan.system_reboot_signals and result.steps:
+            self.line(
+                "warning: the installers ran while the system was waiting for a reboot of its "
+                "own (--refuse-on-pending-reboot refuses that)",
+                "yellow",
+                always=True,
+            )
+        for todo in result.todo_after:
+            self.line(f"To do after {todo.component} ({todo.article}): {todo.note}", always=True)
         if result.final is not None and show_final:
             final = result.final
             if result.reboot_required:  # said once, below
@@ -334,6 +356,17 @@ class Output:
                 "yellow",
                 always=True,
             )
+
+    def _known_failures(self, steps: Sequence[StepRecord]) -> None:
+        """Under a failure: what the articles say it was and how to fix it."""
+        for step in steps:
+            for hit in step.known_failures:
+                self.line(
+                    f"{step.component} {step.status}: known failure {hit.article} "
+                    f"({hit.match!r} in {hit.where}): {hit.remedy}",
+                    "red",
+                    always=True,
+                )
 
     def _failed_logs(self, steps: Sequence[StepRecord]) -> None:
         """Where a failed installer said why: its log's path and last lines, under the table."""
@@ -455,6 +488,7 @@ class Output:
         ]
         columns = ["component", "status", "exit", "versions", "took", "message"]
         self.table("Steps", columns, rows, always=True)
+        self._known_failures(run.steps)
         for step in run.steps:
             if step.log:
                 self.line(f"  log of {step.component}: {step.log}", always=True)
@@ -500,7 +534,7 @@ class Output:
                 c.name,
                 ", ".join(c.after) or "-",
                 "yes" if c.interactive else "no",
-                c.installer[0],
+                c.installer[0] if c.installer else _no_installer(c.serviced_by),
             ]
             for c in profile.ordered()
         ]
@@ -510,6 +544,33 @@ class Output:
             rows,
             always=True,
         )
+        for c in profile.ordered():
+            self._component_detail(c, profile)
+
+    def _component_detail(self, c: Any, profile: Any) -> None:
+        """What ``profiles show`` says per component beyond the table, as the articles do."""
+        from spdeploy.versions import level_name
+
+        lines = [f"detected by {c.installed.describe()}"]
+        if c.version is not None:
+            lines.append(f"version from {c.version.describe()}")
+        if c.serviced_by:
+            lines.append(f"no installer of its own: serviced by {', '.join(c.serviced_by)}")
+        lines += [
+            f"requires {cid} {_version(v, level_name(profile.levels_for(cid), v))} or later"
+            for cid, v in c.requires.items()
+        ]
+        if c.backup:
+            lines.append(f"backs up {', '.join(c.backup)}")
+        if c.logs:
+            lines.append(f"collects {', '.join(c.logs)}")
+        lines += [f"known failure {r.article}: {r.remedy}" for r in c.known_failures]
+        lines += [f"to do after ({t.article}): {t.note}" for t in c.todo_after]
+        if c.notes:
+            lines.append(c.notes)
+        self.line(f"{c.id}:", always=True)
+        for text in lines:
+            self.line(f"  {text}", always=True)
 
     def progress(self) -> StepPrinter:
         return StepPrinter(self)
@@ -618,6 +679,12 @@ class StepPrinter:
                 + (f" - {step.message}" if step.message else ""),
                 _STATUS_STYLE.get(step.status),
             )
+
+
+def _no_installer(serviced_by: Sequence[str]) -> str:
+    if serviced_by:
+        return f"(none of its own: serviced by {', '.join(serviced_by)})"
+    return "(not on the media)"
 
 
 def _reboot_note(pending: Any) -> str:

@@ -6,8 +6,8 @@ records alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from spdeploy.inventory import Installed, Inventory
@@ -17,11 +17,14 @@ from spdeploy.versions import Version, is_version, level_name
 
 if TYPE_CHECKING:
     from spdeploy.reboot import RebootPending
+    from spdeploy.rebootsignals import Signal
 
 UPDATE, CURRENT, ABSENT, MISSING = "update", "current", "absent", "missing-on-media"
 # Findings (SPEC §5): the core at the level with its components behind (Q242250); a component
-# installed when an apply began and absent at its end.
+# installed when an apply began and absent at its end; a component behind with nothing that
+# services it to run; an update that would run below its `requires` level.
 BEHIND, VANISHED = "core-updated-components-behind", "component-vanished"
+NOT_SERVICED, PREREQUISITE = "component-not-serviced", "prerequisite-not-met"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class PlannedComponent:
     media_level: str | None = None
     language: str | None = None
     note: str = ""  # the reason in a few words, for a table that fits 80 columns
+    # a component with no installer of its own: the update whose installer brings it along
+    brought_along_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     # status and apply only (a plan does not look): a reboot a run asked for, not yet done
     reboot_pending: RebootPending | None = None
+    # the operating system's own pending reboot, as found when the plan was made
+    system_reboot_signals: tuple[Signal, ...] = ()
 
     @property
     def compliant(self) -> bool:
@@ -72,7 +79,17 @@ class Plan:
 
     @property
     def updates(self) -> tuple[PlannedComponent, ...]:
-        return tuple(c for c in self.components if c.action == UPDATE)
+        """The installers that will run (a component brought along by another's has none)."""
+        return tuple(c for c in self.components if c.action == UPDATE and c.installer is not None)
+
+    @property
+    def brought_along(self) -> tuple[PlannedComponent, ...]:
+        """Updates with no installer of their own, brought to the level by another's run."""
+        return tuple(c for c in self.components if c.action == UPDATE and c.installer is None)
+
+    @property
+    def unmet_prerequisites(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.code == PREREQUISITE)
 
 
 def _at_least(version: str | None, media_version: str | None) -> bool:
@@ -93,9 +110,10 @@ def decide(component: Component, seen: Installed, located: Located) -> tuple[str
         return CURRENT, f"installed {version} is at or above the media's {media_version}"
     if located.installer is None:
         wanted = media_version or "the service-pack level"
+        looked = component.installer[0] if component.installer else "none of its own"
         return MISSING, (
             f"installed {version or '(version unknown)'}, needs {wanted}, but the media has no "
-            f"installer for it ({component.installer[0]})"
+            f"installer for it ({looked})"
         )
     if version is None:
         return UPDATE, f"installed, version unknown ({seen.source}); media has {media_version}"
@@ -121,7 +139,10 @@ def plan(
     media: str,
     language: str,
     platform: str,
+    system_reboot_signals: tuple[Signal, ...] = (),
+    others: Mapping[str, Installed] | None = None,
 ) -> Plan:
+    """``others``: components left out of the selection that a selected one ``requires``."""
     rows: list[PlannedComponent] = []
     chosen = {c.id for c in components}
     # Order over the whole profile, then keep the selection, so --only keeps dependency order.
@@ -150,12 +171,24 @@ def plan(
                 action=action,
                 installer=where.installer,
                 reason=reason,
-                level=level_name(profile.levels, seen.version),
-                media_level=level_name(profile.levels, where.media_version),
+                level=level_name(profile.levels_for(component.id), seen.version),
+                media_level=level_name(profile.levels_for(component.id), where.media_version),
                 language=where.language,
                 note=note,
             )
         )
+    # A serviced component's action depends on what runs for the others: decided last.
+    rows = [
+        _serviced(profile, profile.component(r.id), r, rows, located)
+        if profile.component(r.id).serviced_by and r.installed
+        else r
+        for r in rows
+    ]
+    findings = (
+        *suite_findings(profile, rows),
+        *not_serviced(profile, rows),
+        *prerequisites(profile, rows, others or {}),
+    )
     return Plan(
         profile.id,
         media,
@@ -163,7 +196,145 @@ def plan(
         language,
         platform,
         tuple(rows),
-        suite_findings(profile, rows),
+        findings,
+        system_reboot_signals=system_reboot_signals,
+    )
+
+
+def _serviced(
+    profile: Profile,
+    component: Component,
+    row: PlannedComponent,
+    rows: list[PlannedComponent],
+    located: Mapping[str, Located],
+) -> PlannedComponent:
+    """A component with no installer of its own (the Connectivity Controller, Q242250): at the
+    level, brought along by the first servicing update that runs, or behind with nothing to
+    bring it (a finding). Its level is its own version where one can be read; else it follows
+    the components that service it, and the reason says so."""
+    servicing = [r for r in rows if r.id in component.serviced_by]
+    media_version = row.media_version or _lowest(
+        located[s].media_version for s in component.serviced_by if s in located
+    )
+    row = replace(
+        row,
+        media_version=media_version,
+        media_level=level_name(profile.levels_for(component.id), media_version),
+    )
+    runs = [r for r in servicing if r.action == UPDATE and r.installer is not None]
+    if _at_least(row.version, media_version):
+        return replace(
+            row,
+            action=CURRENT,
+            note=_NOTES[CURRENT],
+            reason=f"installed {row.version} ({row.level or '?'}) is at or above the level its "
+            f"servicing components bring, {media_version}",
+        )
+    if runs:
+        first = runs[0]
+        seen = (
+            f"installed {row.version} is older than {media_version}"
+            if row.version
+            else f"its version cannot be read here ({row.reason})"
+        )
+        return replace(
+            row,
+            action=UPDATE,
+            brought_along_by=first.id,
+            note=f"comes with {first.id}",
+            reason=f"{seen}; no installer of its own: brought along by the {first.id} installer "
+            f"(each of {', '.join(r.id for r in runs)} updates it, Q242250)",
+        )
+    installed = [r for r in servicing if r.installed]
+    if row.version is None and installed and all(r.action == CURRENT for r in installed):
+        levels = ", ".join(f"{r.id} {r.level or r.version}" for r in installed)
+        return replace(
+            row,
+            action=CURRENT,
+            note="as what services it",
+            reason=f"its version cannot be read here ({row.reason}); its level follows the "
+            f"components that service it, all at the media's level: {levels}",
+        )
+    wanted = media_version or "the service-pack level"
+    return replace(
+        row,
+        action=UPDATE,
+        note="nothing brings it",
+        reason=f"installed {row.version or '(version unknown)'}, needs {wanted}, and no "
+        f"component that services it will run ({', '.join(component.serviced_by)})",
+    )
+
+
+def _lowest(versions: Iterable[str | None]) -> str | None:
+    """The lowest of the versions given (None ones skipped): the level every one brings."""
+    known = [v for v in versions if v is not None and is_version(v)]
+    return min(known, key=Version) if known else None
+
+
+def not_serviced(profile: Profile, rows: list[PlannedComponent]) -> tuple[Finding, ...]:
+    """A component behind with no installer of its own and nothing running to bring it along."""
+    return tuple(
+        Finding(
+            NOT_SERVICED,
+            f"{r.name} is at {r.level or r.version or 'an unknown version'}, below the media's "
+            f"{r.media_level or r.media_version or 'level'}, and none of the components that "
+            f"service it will run ({', '.join(profile.component(r.id).serviced_by)}): only "
+            "their installers bring it to the level",
+            (r.id,),
+        )
+        for r in rows
+        if r.action == UPDATE and r.installer is None and r.brought_along_by is None
+    )
+
+
+def prerequisites(
+    profile: Profile, rows: list[PlannedComponent], others: Mapping[str, Installed]
+) -> tuple[Finding, ...]:
+    """Each update whose ``requires`` would not hold when it runs: checked before anything runs.
+
+    A required component updated earlier in the same run counts at the media's version; one
+    left out of the plan (``others``: --only/--skip) at its installed version. Only what is
+    known to fall short refuses: a version that cannot be read is not a proof either way.
+    """
+    # component id -> (installed, version when the next update runs, left out of the plan)
+    level: dict[str, tuple[bool, str | None, bool]] = {
+        cid: (seen.installed, seen.version, True) for cid, seen in others.items()
+    }
+    found = []
+    for row in rows:
+        if row.action == UPDATE and row.installer is not None:
+            for cid, wanted in profile.component(row.id).requires.items():
+                installed, have, left_out = level.get(cid, (False, None, True))
+                known_short = have is not None and is_version(have) and not _at_least(have, wanted)
+                if not installed or known_short:
+                    found.append(_unmet(profile, row, cid, wanted, have, installed, left_out))
+        runs = row.action == UPDATE and row.installer is not None
+        level[row.id] = (row.installed, row.media_version if runs else row.version, False)
+    return tuple(found)
+
+
+def _unmet(
+    profile: Profile,
+    row: PlannedComponent,
+    cid: str,
+    wanted: str,
+    have: str | None,
+    installed: bool,
+    left_out: bool,
+) -> Finding:
+    levels = profile.levels_for(cid)
+    named = level_name(levels, wanted)
+    need = f"{wanted} ({named})" if named else wanted
+    if not installed:
+        state = "not installed"
+    else:
+        state = f"at {have} ({level_name(levels, have) or '?'}) when it would run"
+        if left_out:
+            state += ", left out of this run (--only/--skip)"
+    return Finding(
+        PREREQUISITE,
+        f"{row.id} needs {cid} at {need} or later before its installer runs; {cid} is {state}",
+        (row.id, cid),
     )
 
 
@@ -182,12 +353,16 @@ def suite_findings(profile: Profile, rows: list[PlannedComponent]) -> tuple[Find
         if not behind:
             continue
         names = ", ".join(f"{r.id} {r.level or r.version or '?'}" for r in behind)
+        along = [r.id for r in behind if not profile.component(r.id).installer]
+        why = "each needs its own service-pack installer"
+        if along:
+            why += f"; {', '.join(along)} comes with another's"
         findings.append(
             Finding(
                 BEHIND,
                 f"{by_id[core.id].name} is at {core.level or core.version} but "
                 f"{len(behind)} component(s) that run on it were left behind: {names} "
-                "(each needs its own service-pack installer, Q242250)",
+                f"({why}, Q242250)",
                 tuple(r.id for r in behind),
             )
         )

@@ -8,6 +8,7 @@ Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -231,10 +232,15 @@ class Service:
         image = winsys.service_image(self.name, ctx.windows)
         if image is None:
             return Finding(False, None, f"no service {self.name}")
+        from pathlib import Path
+
+        exists = ctx.windows.is_file if ctx.windows is not None else os.path.isfile
+        if image and not exists(image):
+            # A key without its program proves nothing: removing a product can leave its
+            # services' keys behind (Exchange's "Remove All" does, Q196305).
+            return Finding(False, None, f"service {self.name} is registered but {image} is gone")
         version = None
         if want_version and image:
-            from pathlib import Path
-
             try:
                 version = pe_file_version(Path(image).read_bytes(), image)
             except OSError:

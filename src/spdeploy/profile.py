@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy.errors import BadInput, ProfileError, did_you_mean
+from spdeploy.knownfailures import Rule, parse_rules
 from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
 from spdeploy.versions import is_version
 
@@ -32,7 +33,16 @@ PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer"
 # urllib, a tenth of `spdeploy status`'s start-up, for a folder that is always on disk here.
 _BUILTIN = Path(__file__).parent / "profiles"
 
-_TOP_KEYS = ("id", "name", "description", "extends", "platforms", "levels", "component")
+_TOP_KEYS = (
+    "id",
+    "name",
+    "description",
+    "extends",
+    "platforms",
+    "levels",
+    "refuse_on_pending_reboot",
+    "component",
+)
 _COMPONENT_KEYS = (
     "id",
     "name",
@@ -50,7 +60,26 @@ _COMPONENT_KEYS = (
     "pre",
     "post",
     "notes",
+    "serviced_by",
+    "requires",
+    "known_failures",
+    "todo_after",
+    "levels",
 )
+# When a "to do after" note applies: after every successful run, or only when the installer came
+# from a fallback language folder (the English Notes installer on a non-English server, Q286559).
+TODO_WHEN = ("always", "fallback-language")
+_TODO_KEYS = ("note", "article", "when", "from")
+
+
+@dataclass(frozen=True)
+class TodoAfter:
+    """A follow-up an article requires after a successful run; printed, never run."""
+
+    note: str
+    article: str
+    when: str = "always"
+    since: str | None = None  # ``from``: only when the media's version is at least this one
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,14 @@ class Component:
     pre: tuple[tuple[str, ...], ...] = ()
     post: tuple[tuple[str, ...], ...] = ()
     notes: str = ""
+    # no installer of its own: these components' installers update it (the Connectivity
+    # Controller, Q242250)
+    serviced_by: tuple[str, ...] = ()
+    requires: Mapping[str, str] = field(default_factory=dict)  # component id -> lowest version
+    known_failures: tuple[Rule, ...] = ()
+    todo_after: tuple[TodoAfter, ...] = ()
+    # level names of this component's own builds, over the profile's (GroupWise 2522, Q222186)
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,9 +120,15 @@ class Profile:
     levels: Mapping[str, str]
     components: tuple[Component, ...]  # profile order
     description: str = ""
+    refuse_on_pending_reboot: bool = False  # apply refuses while the system waits for a reboot
 
     def component(self, cid: str) -> Component:
         return self._by_id[cid]
+
+    def levels_for(self, cid: str) -> Mapping[str, str]:
+        """The level names for one component's versions: the profile's, then its own."""
+        own = self._by_id[cid].levels if cid in self._by_id else {}
+        return {**self.levels, **own} if own else self.levels
 
     def require(self, ids: Iterable[str], what: str) -> None:
         """Every id names a component, or BadInput (exit 2) naming the first that does not."""
@@ -336,8 +379,17 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{where('name')}: expected a non-empty string")
     installer = _strings(raw["installer"], where("installer"))
-    if not installer:
-        raise ProfileError(f"{where('installer')}: expected at least one candidate path")
+    serviced_by = _strings(raw.get("serviced_by", []), where("serviced_by"))
+    if not installer and not serviced_by:
+        raise ProfileError(
+            f"{where('installer')}: expected at least one candidate path (or serviced_by naming "
+            "the components whose installers update this one)"
+        )
+    if installer and serviced_by:
+        raise ProfileError(
+            f"{where('serviced_by')}: a component serviced by others has no installer of its "
+            "own (installer = [])"
+        )
     _check_templates(installer, where("installer"), INSTALLER_PLACEHOLDERS)
     args = _strings(raw.get("args", []), where("args"))
     _check_templates(args, where("args"))
@@ -370,6 +422,9 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     notes = raw.get("notes", "")
     if not isinstance(notes, str):
         raise ProfileError(f"{where('notes')}: expected a string")
+    known_failures = parse_rules(
+        raw.get("known_failures", []), where("known_failures"), _check_templates
+    )
     return Component(
         id=cid,
         name=name,
@@ -391,7 +446,61 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
         pre=pre,
         post=post,
         notes=notes,
+        serviced_by=serviced_by,
+        requires=_requires(raw.get("requires", {}), where("requires")),
+        known_failures=known_failures,
+        todo_after=_todo_after(raw.get("todo_after", []), where("todo_after")),
+        levels=_levels(raw.get("levels", {}), where("levels")),
     )
+
+
+def _levels(value: Any, where: str) -> dict[str, str]:
+    """``levels = { "5.5.2653" = "SP4" }``: the name of each version a level begins."""
+    if not isinstance(value, dict):
+        raise ProfileError(f'{where}: expected a table of version = "name"')
+    for version, label in value.items():
+        if not is_version(version) or not isinstance(label, str):
+            raise ProfileError(f'{where}: {version!r} = {label!r} (expected "5.5.2653" = "SP4")')
+    return dict(value)
+
+
+def _requires(value: Any, where: str) -> dict[str, str]:
+    """``requires = { server = "5.5.2232" }``: the lowest version of another component."""
+    if not isinstance(value, dict):
+        raise ProfileError(f'{where}: expected a table like {{ server = "5.5.2232" }}')
+    for cid, version in value.items():
+        if not isinstance(version, str) or not is_version(version):
+            raise ProfileError(f'{where}: {cid} = {version!r} (expected a version like "5.5.2232")')
+    return dict(value)
+
+
+def _todo_after(value: Any, where: str) -> tuple[TodoAfter, ...]:
+    """``todo_after = [{ note = "...", article = "Q286176", when = "always" }]``."""
+    if not isinstance(value, list):
+        raise ProfileError(
+            f'{where}: expected a list of {{ note = "...", article = "..." }} tables'
+        )
+    notes = []
+    for i, entry in enumerate(value):
+        here = f"{where}[{i}]"
+        if not isinstance(entry, dict):
+            raise ProfileError(f"{here}: expected a table with keys note, article (and when)")
+        unknown = sorted(set(entry) - set(_TODO_KEYS))
+        if unknown:
+            raise ProfileError(
+                f"{here}: unknown key {unknown[0]!r} (expected {', '.join(_TODO_KEYS)})"
+            )
+        for key in ("note", "article"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ProfileError(f"{here}.{key}: expected a non-empty string")
+        when = entry.get("when", "always")
+        if when not in TODO_WHEN:
+            raise ProfileError(f"{here}.when: {when!r} (expected {' or '.join(TODO_WHEN)})")
+        since = entry.get("from")
+        if since is not None and (not isinstance(since, str) or not is_version(since)):
+            raise ProfileError(f'{here}.from: {since!r} (expected a version like "5.5.2653")')
+        notes.append(TodoAfter(entry["note"].strip(), entry["article"].strip(), when, since))
+    return tuple(notes)
 
 
 def _build(raw: dict[str, Any], source: str) -> Profile:
@@ -404,25 +513,37 @@ def _build(raw: dict[str, Any], source: str) -> Profile:
             f"{source}: key 'platforms': expected a table like {{ I386 = [\"x86_64\"] }}"
         )
     plat = {k: _strings(v, f"{source}: key 'platforms.{k}'") for k, v in platforms.items()}
-    levels = raw.get("levels", {})
-    if not isinstance(levels, dict):
-        raise ProfileError(f"{source}: key 'levels': expected a table of version = \"name\"")
-    for version, label in levels.items():
-        if not is_version(version) or not isinstance(label, str):
-            raise ProfileError(
-                f'{source}: key \'levels\': {version!r} = {label!r} (expected "5.5.2653" = "SP4")'
-            )
+    levels = _levels(raw.get("levels", {}), f"{source}: key 'levels'")
     components = tuple(_build_component(c, source) for c in raw.get("component", []))
     if not components:
         raise ProfileError(f"{source}: no [[component]] tables (a profile needs at least one)")
     ids = {c.id for c in components}
+    by_id = {c.id: c for c in components}
     for comp in components:
-        for dep in comp.after:
-            if dep not in ids:
+        for key, named in (
+            ("after", comp.after),
+            ("serviced_by", comp.serviced_by),
+            ("requires", tuple(comp.requires)),
+        ):
+            for dep in named:
+                if dep not in ids:
+                    raise ProfileError(
+                        f"{source}: component {comp.id!r}: key {key!r}: names unknown component "
+                        f"{dep!r} (known: {', '.join(sorted(ids))})"
+                    )
+                if dep == comp.id and key != "after":  # after: reported as a cycle below
+                    raise ProfileError(
+                        f"{source}: component {comp.id!r}: key {key!r}: names the component itself"
+                    )
+        for dep in comp.serviced_by:
+            if not by_id[dep].installer:
                 raise ProfileError(
-                    f"{source}: component {comp.id!r}: key 'after': names unknown component "
-                    f"{dep!r} (known: {', '.join(sorted(ids))})"
+                    f"{source}: component {comp.id!r}: key 'serviced_by': {dep!r} has no "
+                    "installer of its own to service it with"
                 )
+    refuse = raw.get("refuse_on_pending_reboot", False)
+    if not isinstance(refuse, bool):
+        raise ProfileError(f"{source}: key 'refuse_on_pending_reboot': expected true or false")
     profile = Profile(
         id=raw["id"],
         name=raw["name"],
@@ -431,6 +552,7 @@ def _build(raw: dict[str, Any], source: str) -> Profile:
         levels=dict(levels),
         components=components,
         description=_description(raw.get("description", ""), source),
+        refuse_on_pending_reboot=refuse,
     )
     profile.ordered()  # reject cycles at load time, not halfway through an apply
     return profile
@@ -442,4 +564,4 @@ def _description(value: Any, source: str) -> str:
     return value
 
 
-__all__ = ["Component", "Exists", "Profile", "builtin_names", "load_profile"]
+__all__ = ["Component", "Exists", "Profile", "TodoAfter", "builtin_names", "load_profile"]

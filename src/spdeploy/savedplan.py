@@ -82,7 +82,8 @@ class SavedPlan:
 
     @property
     def steps(self) -> tuple[str, ...]:
-        return tuple(r.id for r in self.components if r.action == UPDATE)
+        """The installers it runs (a component brought along by another's has none)."""
+        return tuple(r.id for r in self.components if r.action == UPDATE and r.installer)
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ def _parse(path: Path, r: _Reader) -> SavedPlan:
     # Every update is checked against its fingerprint (here and in the executor): without one,
     # --dry-run said the plan held and the executor refused it as a target that changed.
     for row in rows:
-        if row.action == UPDATE and row.id not in fingerprints:
+        if row.action == UPDATE and row.installer and row.id not in fingerprints:
             raise r.fail(f'"fingerprints" has no "{row.id}"', "a fingerprint for every update")
     inventory = {}
     for cid, seen in r.table("inventory").items():

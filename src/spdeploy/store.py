@@ -8,6 +8,7 @@ already recorded.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sqlite3
@@ -19,10 +20,11 @@ from typing import Any
 
 from spdeploy.errors import BadInput
 from spdeploy.fsutil import default_state_dir
+from spdeploy.knownfailures import Hit
 
 __all__ = ["MANIFEST_SUFFIX", "RunRecord", "StepRecord", "Store", "default_state_dir", "new_run_id"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
 # read by restore, listed by history
 MANIFEST_SUFFIX = ".manifest.json"
@@ -61,15 +63,20 @@ CREATE TABLE IF NOT EXISTS steps (
     message TEXT NOT NULL DEFAULT '',
     pid INTEGER,                   -- the installer's process while it runs (resume waits for it)
     pid_started REAL,              -- its start time: a reused pid is not mistaken for it
+    -- the profile's known failures that matched a failed step: a JSON list of
+    -- {"article", "remedy", "match", "in"}
+    known_failures TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, seq)
 );
 """
 
 # Schema 1 -> 2: the journal remembers the running installer's process.
 # Schema 2 -> 3: a run keeps notes of what it was told to overlook (--ignore-order).
+# Schema 3 -> 4: a failed step keeps the known failures (article, remedy) that matched it.
 _MIGRATIONS = {
     1: "ALTER TABLE steps ADD COLUMN pid INTEGER; ALTER TABLE steps ADD COLUMN pid_started REAL;",
     2: "ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';",
+    3: "ALTER TABLE steps ADD COLUMN known_failures TEXT NOT NULL DEFAULT '[]';",
 }
 # SQLite's Unix and Windows file layers refuse a database path this long or longer (bytes).
 _SQLITE_MAX_PATH = 512
@@ -90,6 +97,7 @@ class StepRecord:
     message: str = ""
     pid: int | None = None
     pid_started: float | None = None
+    known_failures: tuple[Hit, ...] = ()  # what the profile knows about this step's failure
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,8 @@ class Store:
         with self.connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO steps (run_id, seq, component, status, exit_code, started,"
-                " duration_s, version_before, version_after, log, message, pid, pid_started)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_s, version_before, version_after, log, message, pid, pid_started,"
+                " known_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     step.run_id,
                     step.seq,
@@ -240,6 +248,7 @@ class Store:
                     step.message,
                     step.pid,
                     step.pid_started,
+                    json.dumps([h.as_dict() for h in step.known_failures]),
                 ),
             )
 
@@ -319,13 +328,32 @@ class Store:
                 result.append(
                     RunRecord(
                         **dict(row),
-                        steps=tuple(StepRecord(**dict(s)) for s in steps),
+                        steps=tuple(_step(dict(s)) for s in steps),
                         folder=str(folder),
                         collected=_files(folder / "logs", depth=2),
                         backups=_files(folder / "backup", depth=1, suffix=MANIFEST_SUFFIX),
                     )
                 )
         return result
+
+
+def _step(row: dict[str, Any]) -> StepRecord:
+    return StepRecord(**{**row, "known_failures": _hits(row.get("known_failures") or "[]")})
+
+
+def _hits(text: str) -> tuple[Hit, ...]:
+    """The stored known failures; what this version cannot read is left out, not fatal: they
+    explain a failure, the step's status and message stand without them."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return ()
+    keys = ("article", "remedy", "match", "in")
+    return tuple(
+        Hit(*(str(item[k]) for k in keys))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+    )
 
 
 def _files(root: Path, *, depth: int, suffix: str = "") -> tuple[str, ...]:

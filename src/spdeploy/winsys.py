@@ -1,4 +1,5 @@
-"""Windows registry and service look-ups (systemd units elsewhere); imported only by probes.
+"""Windows registry and service look-ups (systemd units elsewhere); imported only by probes
+and the system's reboot signals (``rebootsignals``).
 
 The Windows boundary is one small seam: :class:`Windows` holds the registry API (the ``winreg``
 module, or a stand-in with the same names) and the file test ``CreateProcess`` makes, and every
@@ -25,6 +26,7 @@ __all__ = [
     "VIEWS",
     "Windows",
     "image_executable",
+    "key_exists",
     "read_registry",
     "service_image",
     "services_available",
@@ -104,7 +106,8 @@ def _as_text(api: Any, data: Any, kind: int) -> str:
     return str(data)
 
 
-def _key_exists(windows: Windows, key: str) -> bool:
+def key_exists(windows: Windows, key: str) -> bool:
+    """Whether the key is there (some signals are keys whose presence is the whole message)."""
     api = windows.registry
     found = split_key(key)
     if found is None:
@@ -137,7 +140,7 @@ def service_image(name: str, windows: Windows | None) -> str | None:
     key = f"{SERVICES_KEY}\\{name}"
     image = read_registry(windows, key, "ImagePath")
     if image is None:
-        return "" if _key_exists(windows, key) else None
+        return "" if key_exists(windows, key) else None
     root = _system_root(windows)
     executable = image_executable(image, system_root=root, is_file=windows.is_file)
     if ntpath.basename(executable).lower() == "svchost.exe":

@@ -99,6 +99,7 @@ def test_waves_run_in_order_and_a_rebooting_host_is_resumed(
         (REBOOT_COMPONENT, "reboot-required"),
         ("ntsconn", "ok"),
         ("gwxconn", "ok"),
+        ("coco", "ok"),  # the Connectivity Controller, brought along by ntsconn (Q242250)
     ]
     (spdeploy_run,) = Store(root / "host7/state").runs()
     assert spdeploy_run.status == "ok"
@@ -108,6 +109,7 @@ def test_waves_run_in_order_and_a_rebooting_host_is_resumed(
         (REBOOT_COMPONENT, "reboot-required", SP2),  # wants a reboot before it can install
         ("ntsconn", "ok", SP4),
         ("gwxconn", "ok", SP4),
+        ("coco", "ok", SP4),
         (REBOOT_COMPONENT, "reboot-required", SP4),  # installed after the first; asks again
     ]
     # A second run has nothing to do anywhere.
@@ -138,7 +140,13 @@ def test_a_failing_installer_stops_later_waves(tmp_path: Path, ansible_env: dict
     assert report["mode"] == "applied" and report["error"]["code"] == "step-failed"
     assert FAIL_COMPONENT in report["error"]["message"] and report["error"]["exit_code"] == 1
     steps = {s["id"]: s["status"] for s in report["result"]["steps"]}
-    assert steps == {"server": "ok", "calcon": "ok", FAIL_COMPONENT: "failed", "gwxconn": "skipped"}
+    assert steps == {
+        "server": "ok",
+        "calcon": "ok",
+        FAIL_COMPONENT: "failed",
+        "gwxconn": "skipped",
+        "coco": "skipped",  # not brought along: its connectors did not all end ok
+    }
     assert _report(root, "host1")["result"]["compliant"] is True
 
     # A budget of 50 %: one failure of two in the second wave does not stop the third.
@@ -173,7 +181,8 @@ def test_check_mode_changes_no_file_on_any_host(
         assert report["mode"] == "checked" and report["error"] is None
         assert report["result"]["compliant"] is False
         actions = {c["id"]: c["action"] for c in report["result"]["components"]}
-        assert [c for c, a in actions.items() if a == "update"] == UPDATED
+        # and the Connectivity Controller, which the connectors' installers bring along
+        assert [c for c, a in actions.items() if a == "update"] == ["server", "coco", *UPDATED[1:]]
 
 
 def test_windows_hosts_reboot_with_win_reboot(tmp_path: Path, collections: Path) -> None:

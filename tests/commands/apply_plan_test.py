@@ -56,7 +56,7 @@ def test_save_then_apply_runs_the_plan(tmp_path: Path, capsys: pytest.CaptureFix
     res = _apply_plan(capsys, world, plan)
     assert res.code == 0, res.err
     data = res.json()
-    assert [s["id"] for s in data["steps"]] == UPDATED
+    assert [s["id"] for s in data["steps"]] == [*UPDATED, "coco"]  # brought along (Q242250)
     assert data["compliant"] is True
     assert data["saved_plan"] == {
         "file": str(plan),
@@ -120,7 +120,8 @@ def test_every_change_is_listed_in_one_line(
 ) -> None:
     world = build_world(tmp_path)
     plan = _save(capsys, world)
-    (world.target / "Connect/Exchconn/Gwrouter.exe").unlink()
+    for name in ("Gw2mex.exe", "Mex2gw.exe", "Gwrouter.exe"):  # the GroupWise connector's files
+        (world.target / "Connect/Exchconn" / name).unlink()
     (world.media / "Eng/Server/Setup/I386/Update.exe").write_text("#!/bin/sh\nexit 0\n")
     res = cli(capsys, "--state", world.state, "apply", "--plan", plan, "--platform", "I386")
     assert res.code == 1
@@ -204,7 +205,7 @@ def test_plan_file_gives_media_target_profile_and_selectors(
     res = cli(capsys, "--json", "apply", "--plan", tmp_path / "site/approved.json", "--yes")
     assert res.code == 0, res.err
     assert res.json()["profile"] == "exchange55-sandbox"
-    assert [s["id"] for s in res.json()["steps"]] == ["server", "calcon", "ntsconn"]
+    assert [s["id"] for s in res.json()["steps"]] == ["server", "calcon", "ntsconn", "coco"]
     assert _ran(world) == ["server", "calcon", "ntsconn"]
 
 

@@ -43,15 +43,17 @@ def test_apply_brings_every_component_to_the_level(
     assert res.code == 0, res.err
     data = res.json()
     assert data["compliant"] is True and data["reboot_required"] is False
-    assert [s["id"] for s in data["steps"]] == ["server", *UPDATED]
+    # the Connectivity Controller, brought along by the connectors' runs (Q242250), last
+    assert [s["id"] for s in data["steps"]] == ["server", *UPDATED, "coco"]
     assert {s["status"] for s in data["steps"]} == {"ok"}
     assert all((s["version_before"], s["version_after"]) == (SP2, SP4) for s in data["steps"])
     assert _ran(world) == ["server", *UPDATED]  # the server first (Q244473)
     # history has the run and every step, with a log file for each
     runs = Store(world.state).runs()
-    assert [s.component for s in runs[0].steps] == ["server", *UPDATED]
+    assert [s.component for s in runs[0].steps] == ["server", *UPDATED, "coco"]
     assert runs[0].status == "ok" and runs[0].id == data["run_id"]
-    assert all(Path(s.log or "").is_file() for s in runs[0].steps)
+    assert all(Path(s.log or "").is_file() for s in runs[0].steps if s.component != "coco")
+    assert runs[0].steps[-1].log is None  # coco: nothing of its own ran
     # data the SP overwrites was backed up first (Q195697); the setup logs were collected
     run_dir = world.state / "runs" / data["run_id"]
     backup = run_dir / "backup/ntsconn/Connect/Exchconn/Dxamex"
@@ -129,6 +131,7 @@ def test_success_without_version_change_is_a_failure_and_stops_the_run(
         "failed",
         "skipped",
         "skipped",
+        "skipped",  # coco: not brought along, its connectors did not all end ok
     ]
 
 
@@ -273,7 +276,7 @@ def test_history_lists_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
     res = cli(capsys, "--state", world.state, "history", "--json", "--target", world.target)
     runs = res.json()["runs"]
     assert [r["run_id"] for r in runs] == [run_id]
-    assert [s["id"] for s in runs[0]["steps"]] == ["server", *UPDATED]
+    assert [s["id"] for s in runs[0]["steps"]] == ["server", *UPDATED, "coco"]
     res = cli(capsys, "--state", world.state, "history", "--target", tmp_path / "other")
     assert "No runs" in res.out
 
@@ -310,6 +313,7 @@ def test_default_reboot_codes_map_without_a_site_profile(
         "calcon": "reboot-required",
         "ntsconn": "reboot-required",
         "gwxconn": "skipped",
+        "coco": "ok",  # Lsmexout.exe already shows the new build
     }
 
 

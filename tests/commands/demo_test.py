@@ -32,7 +32,7 @@ def test_demo_ends_compliant_at_sp4(tmp_path: Path) -> None:
     # every installed component is at SP4 on disk
     scan = cli_process("--json", "scan", "--target", tmp_path / "demo" / "exchsrvr")
     versions = {c["id"]: c["version"] for c in scan.json()["components"] if c["installed"]}
-    assert versions == dict.fromkeys(["server", "calcon", "ntsconn", "gwxconn"], SP4)
+    assert versions == dict.fromkeys(["server", "coco", "calcon", "ntsconn", "gwxconn"], SP4)
 
 
 def test_demo_json(tmp_path: Path) -> None:
@@ -99,6 +99,7 @@ def test_the_demo_leaves_work_to_do_and_says_how(tmp_path: Path) -> None:
     assert planned.code == 0
     assert [c["id"] for c in planned.json()["components"] if c["action"] == "update"] == [
         "server",
+        "coco",  # the Connectivity Controller, brought along by the connectors (Q242250)
         "calcon",
         "ntsconn",
         "gwxconn",

@@ -10,7 +10,7 @@ from helpers import cli, world_args
 
 from spdeploy.sandbox.world import SP2, SP4, build_media, build_world
 
-ORDER = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+ORDER = ["server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
 
 
 def _base(world, *extra: str) -> list[str]:
@@ -43,7 +43,7 @@ def test_platform_selects_the_platform_folder(
         capsys,
         *world_args(world, "plan", platform=platform),
     )
-    installers = [c["installer"] for c in res.json()["components"]]
+    installers = [c["installer"] for c in res.json()["components"] if c["id"] != "coco"]
     assert all(
         f"/{platform.capitalize() if platform != 'I386' else 'I386'}/" in i for i in installers
     )
@@ -57,7 +57,7 @@ def test_upper_case_media(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     )
     data = res.json()
     assert data["language"] == "ENG"
-    assert data["components"][2]["installer"] == "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
+    assert data["components"][3]["installer"] == "ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE"
 
 
 @pytest.mark.parametrize("gw_folder", ["Gwconn", "Gwxcon"])
@@ -71,10 +71,15 @@ def test_setup_level_and_groupwise_spellings(
     )
     assert res.code == 0
     by_id = {c["id"]: c for c in res.json()["components"]}
+    # the extra Setup level is stated for Gwconn only (Q263702, Q244473); Gwxcon sits in the
+    # platform folder (Q247785), and so does Calcon (Q244473)
+    setup = "Setup/" if gw_folder == "Gwconn" else ""
     assert by_id["gwxconn"]["installer"] == (
-        f"Eng/Exchconn/Setup/I386/Setup/{gw_folder}/{gw_folder}.exe"
+        f"Eng/Exchconn/Setup/I386/{setup}{gw_folder}/{gw_folder}.exe"
     )
     assert by_id["gwxconn"]["action"] == "update"
+    assert by_id["ntsconn"]["installer"] == "Eng/Exchconn/Setup/I386/Setup/Ntsconn/Ntsconn.exe"
+    assert by_id["calcon"]["installer"] == "Eng/Exchconn/Setup/I386/Calcon/Calcon.exe"
 
 
 def test_notes_from_english_on_a_german_cd(
@@ -136,7 +141,8 @@ def test_status_after_update_exe_alone_names_the_trap(
         capsys,
         *world_args(world, "status", "--format", "json", json_mode=False),
     )
-    assert res.json()["findings"][0]["components"] == ["ntsconn", "gwxconn"]
+    # the Connectivity Controller is left behind with its connectors (Q242250)
+    assert res.json()["findings"][0]["components"] == ["coco", "ntsconn", "gwxconn"]
 
 
 def test_status_compliant_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,12 +166,17 @@ def test_media_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     present = {c["id"]: c["present"] for c in data["components"]}
     assert present == {
         "server": True,
+        "coco": False,  # no installer of its own
         "calcon": False,
         "ntsconn": True,
         "gwxconn": False,
         "ovvconn": False,
         "snaconn": False,
     }
+    coco = next(c for c in data["components"] if c["id"] == "coco")
+    assert coco["serviced_by"] == ["calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+    text = cli(capsys, "media", "--media", media, "--platform", "Alpha")
+    assert "(none of its own: serviced by calcon, ntsconn, gwxconn, ovvconn, snaconn)" in text.out
 
 
 def test_scan_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,16 +31,24 @@ def test_json_worst_first(results: Path, capsys: pytest.CaptureFixture[str]) -> 
         "errors": 2,
         "stale": 0,
     }
-    assert doc["components"] == ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+    assert doc["components"] == [
+        "server",
+        "coco",
+        "calcon",
+        "ntsconn",
+        "gwxconn",
+        "ovvconn",
+        "snaconn",
+    ]
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert hosts["exch05"]["error"]["code"] == "target" and hosts["exch05"]["components"] == {}
     assert hosts["exch04"]["mode"] == "checked" and hosts["exch04"]["run_id"] is None
-    assert hosts["exch04"]["behind"] == ["server", "calcon", "ntsconn", "gwxconn"]
+    assert hosts["exch04"]["behind"] == ["server", "coco", "calcon", "ntsconn", "gwxconn"]
     # 1603 arrives as 67 from a POSIX shell (8 bits); the run stopped there
     calcon = hosts["exch03"]["components"]["calcon"]
     assert calcon["step"] == {"status": "failed", "exit_code": 67}
     assert hosts["exch03"]["error"]["code"] == "step-failed"
-    assert hosts["exch03"]["behind"] == ["ntsconn", "gwxconn"]
+    assert hosts["exch03"]["behind"] == ["coco", "ntsconn", "gwxconn"]
     assert hosts["exch02"]["reboot_required"] is True and hosts["exch02"]["compliant"] is True
     assert hosts["exch02"]["components"]["ntsconn"]["step"]["status"] == "reboot-required"
     assert hosts["exch01"]["components"]["server"] == {
@@ -65,7 +73,7 @@ def test_table_one_row_per_host(results: Path, capsys: pytest.CaptureFixture[str
     assert [line.split()[0] for line in lines[2:7]] == list(FLEET)
     rows = {line.split()[0]: line for line in lines[2:7]}
     assert "target not found" in rows["exch05"]
-    assert "server, calcon, ntsconn, gwxconn" in rows["exch04"]
+    assert "server, coco, calcon, ntsconn, gwxconn" in rows["exch04"]
     assert rows["exch03"].endswith("calcon failed (exit 67)")
     verdict, age, behind, reboot = rows["exch02"].split()[1:5]
     assert (verdict, behind, reboot) == ("reboot-required", "-", "yes")

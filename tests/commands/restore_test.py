@@ -16,6 +16,9 @@ from spdeploy.store import Store
 
 DXAMEX = "Connect/Exchconn/Dxamex"
 TABLES = [f"{DXAMEX}/Domains.tbl", f"{DXAMEX}/Mapping.tbl", "Connect/Exchconn/Dxanotes/Mapping.tbl"]
+# Every connector's SP copies Exchconn.ini first (Q232495); the sandbox SP leaves it alone, and
+# the earliest copy in the run (the first connector's) is the one put back.
+INI = {"component": "calcon", "path": "Connect/Exchconn/Exchconn.ini", "action": "unchanged"}
 
 
 def _snapshot(target: Path) -> dict[str, tuple[bytes, int]]:
@@ -73,6 +76,7 @@ def test_restore_brings_back_the_site_tables_and_keeps_everything_else(
         False,
     )
     assert data["files"] == [
+        INI,
         {"component": "ntsconn", "path": TABLES[0], "action": "overwrite"},
         {"component": "ntsconn", "path": TABLES[1], "action": "overwrite"},
         {"component": "ntsconn", "path": TABLES[2], "action": "recreate"},
@@ -123,7 +127,12 @@ def test_dry_run_lists_the_actions_and_changes_nothing(
     assert (tree_hash(world.target), tree_hash(world.state / "runs")) == (target, run_dir)
     data = _restore(capsys, world, run_id, "--dry-run").json()
     assert data["dry_run"] is True and data["saved_current_to"] is None
-    assert [f["action"] for f in data["files"]] == ["overwrite", "overwrite", "recreate"]
+    assert [f["action"] for f in data["files"]] == [
+        "unchanged",
+        "overwrite",
+        "overwrite",
+        "recreate",
+    ]
     assert tree_hash(world.target) == target
 
 
@@ -316,7 +325,7 @@ def test_only_selects_components(tmp_path: Path, capsys: pytest.CaptureFixture[s
     res = _restore(capsys, world, run_id, "--only", "ntsconn", "--dry-run")
     assert res.code == 0
     assert {f["component"] for f in res.json()["files"]} == {"ntsconn"}
-    res = _restore(capsys, world, run_id, "--only", "calcon")  # a step with nothing to back up
+    res = _restore(capsys, world, run_id, "--only", "server")  # a step with nothing to back up
     assert (res.code, res.json()["files"]) == (0, [])
     res = _restore(capsys, world, run_id, "--only", "ovvconn")  # not installed: no step
     assert res.code == 2

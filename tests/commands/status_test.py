@@ -44,7 +44,13 @@ def test_every_format_from_one_world(
     compliant = {
         s.labels["component"]: s.value for s in families["spdeploy_component_compliant"].samples
     }
-    assert compliant == {"server": 1.0, "calcon": 0.0, "ntsconn": 0.0, "gwxconn": 0.0}
+    assert compliant == {
+        "server": 1.0,
+        "coco": 0.0,
+        "calcon": 0.0,
+        "ntsconn": 0.0,
+        "gwxconn": 0.0,
+    }
     assert families["spdeploy_last_run_timestamp_seconds"].samples[0].value > 0
     text = re.sub(r"<[^>]+>", "", (out / "html").read_text())  # what a reader sees
     assert "core-updated-components-behind" in text and "SP2 → SP4" in text

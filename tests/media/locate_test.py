@@ -24,11 +24,58 @@ def _touch(root: Path, *paths: str) -> FolderTree:
 def test_first_existing_candidate_wins(tmp_path: Path) -> None:
     media = _touch(
         tmp_path,
-        "Eng/Exchconn/Setup/I386/Calcon/Other.exe",
-        "Eng/Exchconn/Setup/I386/Setup/Calcon/Calcon.exe",
+        "Eng/Exchconn/Setup/I386/Ntsconn/Other.exe",
+        "Eng/Exchconn/Setup/I386/Setup/Ntsconn/Ntsconn.exe",
     )
-    found = find_installer(media, PROFILE.component("calcon"), "Eng", "I386")
-    assert found == "Eng/Exchconn/Setup/I386/Setup/Calcon/Calcon.exe"
+    found = find_installer(media, PROFILE.component("ntsconn"), "Eng", "I386")
+    assert found == "Eng/Exchconn/Setup/I386/Setup/Ntsconn/Ntsconn.exe"
+
+
+def test_no_calendar_connector_under_an_extra_setup_level(tmp_path: Path) -> None:
+    # No article puts Calcon there (Q244473 gives <Language>\Exchconn\Setup\<Platform>\Calcon)
+    media = _touch(tmp_path, "Eng/Exchconn/Setup/I386/Setup/Calcon/Calcon.exe")
+    assert find_installer(media, PROFILE.component("calcon"), "Eng", "I386") is None
+
+
+@pytest.mark.parametrize(
+    ("cid", "path"),
+    [
+        ("server", "Sp4/Eng/Server/Setup/I386/Update.exe"),  # Q324332
+        ("gwxconn", "Ex55sp3yk/Eng/Exchconn/Setup/I386/Gwxcon/Gwxcon.exe"),  # Q247785
+        ("calcon", "Ex55sp3yk/Eng/Exchconn/Setup/I386/Calcon/Calcon.exe"),  # Q247785
+    ],
+)
+def test_a_top_folder_before_the_language(tmp_path: Path, cid: str, path: str) -> None:
+    media = _touch(tmp_path, path)
+    assert find_installer(media, PROFILE.component(cid), "Eng", "I386") == path
+    assert discover(PROFILE, media) == {"Eng": ["I386"]}
+    assert choose(PROFILE, media, None, "I386") == ("Eng", "I386")
+
+
+@pytest.mark.parametrize(
+    ("cid", "path"),
+    [
+        ("ntsconn", "Exchconn/Setup/I386/Ntsconn/Ntsconn.exe"),  # Q286559
+        ("gwxconn", "Exchconn/Setup/I386/Gwxconn/Gwxconn.exe"),  # Q244473, Q222186
+        ("snaconn", "Exchconn/Setup/I386/Snaconn/Snaconn.exe"),  # Q239122
+    ],
+)
+def test_connector_paths_with_no_language_folder(tmp_path: Path, cid: str, path: str) -> None:
+    media = _touch(tmp_path, "Eng/Server/Setup/I386/Update.exe", path)
+    assert find_installer(media, PROFILE.component(cid), "Eng", "I386") == path
+    # Exchconn is not a language folder: the media holds one language, Eng
+    assert discover(PROFILE, media) == {"Eng": ["I386"]}
+
+
+def test_the_language_folder_comes_before_the_lower_priority_candidates(tmp_path: Path) -> None:
+    media = _touch(
+        tmp_path,
+        "Exchconn/Setup/I386/Ntsconn/Ntsconn.exe",
+        "SP4/Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe",
+        "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe",
+    )
+    found = find_installer(media, PROFILE.component("ntsconn"), "Eng", "I386")
+    assert found == "Eng/Exchconn/Setup/I386/Ntsconn/Ntsconn.exe"
 
 
 def test_a_glob_matching_two_files_is_an_error(tmp_path: Path) -> None:

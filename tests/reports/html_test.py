@@ -20,7 +20,7 @@ from spdeploy.planner import Plan
 from spdeploy.reports import html
 
 NOW = 1_795_615_267.0
-COMPONENTS = ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+COMPONENTS = ["server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
 
 
 def test_trap_report_finding_first_then_every_component(trap: Plan) -> None:
@@ -152,6 +152,7 @@ def test_in_chromium(trap: Plan, applied: Applied, tmp_path: Path, artifacts: Pa
         # on a phone the cards come worst first: what needs doing above what is done
         assert shown_order("#target-1") == [
             "gwxconn",  # missing on the media
+            "coco",  # behind: comes with calcon's installer (Q242250)
             "calcon",
             "ntsconn",
             "server",

@@ -34,9 +34,10 @@ def test_trap_fails_with_the_finding_first(trap: Plan, schema: xmlschema.XMLSche
     assert suite.attrib["name"] == f"{trap.profile}: {trap.target}"
     assert suite.attrib["timestamp"] == "2026-11-25T14:01:07"
     assert suite.attrib["hostname"] == "exch01"
-    # the suite check, then the six components; calcon, ntsconn, gwxconn fail; PROFS, SNADS skip
+    # the suite check, then the seven components; coco (the Connectivity Controller), calcon,
+    # ntsconn, gwxconn fail; PROFS, SNADS skip
     counts = {k: suite.attrib[k] for k in ("tests", "failures", "errors", "skipped")}
-    assert counts == {"tests": "7", "failures": "4", "errors": "0", "skipped": "2"}
+    assert counts == {"tests": "8", "failures": "5", "errors": "0", "skipped": "2"}
     cases = list(suite.iter("testcase"))
     assert [c.attrib["name"] for c in cases][:2] == [
         "suite compliance",
@@ -46,7 +47,9 @@ def test_trap_fails_with_the_finding_first(trap: Plan, schema: xmlschema.XMLSche
     finding = cases[0].find("failure")
     assert finding is not None
     assert finding.attrib["type"] == "core-updated-components-behind"
-    assert "left behind: calcon SP2, ntsconn SP2, gwxconn SP2" in finding.attrib["message"]
+    assert (
+        "left behind: coco SP2, calcon SP2, ntsconn SP2, gwxconn SP2" in finding.attrib["message"]
+    )
 
     by_id = _cases(suite)
     assert list(by_id["server"]) == []  # current passes
@@ -65,7 +68,7 @@ def test_trap_fails_with_the_finding_first(trap: Plan, schema: xmlschema.XMLSche
     assert skipped is not None and "not installed" in skipped.attrib["message"]
     out = suite.find("system-out")
     assert out is not None and (out.text or "").startswith(
-        "NOT COMPLIANT: calcon, ntsconn, gwxconn"
+        "NOT COMPLIANT: coco, calcon, ntsconn, gwxconn"
     )
 
 
@@ -88,7 +91,7 @@ def test_one_suite_per_target(trap: Plan, applied: Applied, schema: xmlschema.XM
         ("0", trap.profile),
         ("1", applied.plan.profile),
     ]
-    assert [s.attrib["failures"] for s in suites] == ["4", "0"]
+    assert [s.attrib["failures"] for s in suites] == ["5", "0"]
 
 
 def test_no_targets_is_still_valid(schema: xmlschema.XMLSchema) -> None:

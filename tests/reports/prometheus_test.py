@@ -50,17 +50,23 @@ def test_trap_metrics(trap: Plan) -> None:
     assert metrics["spdeploy_reboot_required"] == [(base, 0)]
     assert metrics["spdeploy_report_timestamp_seconds"] == [(base, NOW)]
     assert _by(metrics["spdeploy_components"], "action") == {
-        "update": 2,
+        "update": 3,  # coco, brought along by calcon's installer, and calcon, ntsconn
         "current": 1,
         "absent": 2,
         "missing-on-media": 1,
     }
     # absent components (PROFS, SNADS) have no compliance series; missing-on-media is 0
     compliant = metrics["spdeploy_component_compliant"]
-    assert _by(compliant, "component") == {"server": 1, "calcon": 0, "ntsconn": 0, "gwxconn": 0}
+    assert _by(compliant, "component") == {
+        "server": 1,
+        "coco": 0,
+        "calcon": 0,
+        "ntsconn": 0,
+        "gwxconn": 0,
+    }
     assert all(set(labels) == {"profile", "target", "component"} for labels, _ in compliant)
     info = {labels["component"]: labels for labels, value in metrics["spdeploy_component_info"]}
-    assert list(info) == ["server", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
+    assert list(info) == ["server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn"]
     assert info["calcon"] == {
         **base,
         "component": "calcon",

@@ -63,15 +63,57 @@ def test_default_target_scans_as_sp2_with_the_builtin_profile(tmp_path: Path) ->
     assert target == tmp_path / "exchsrvr"
     assert _versions("exchange55", target) == {
         "server": SP2,
+        "coco": SP2,
         "calcon": SP2,
         "ntsconn": SP2,
         "gwxconn": SP2,
     }
     version, description, machine = _pe(target / "bin/Store.exe")
     assert (version, description, machine) == (SP2, "Microsoft Exchange Server", 0x14C)
-    assert _pe(target / "Connect/Exchconn/Lsmexout.exe")[1] == (
+    assert _pe(target / "Connect/Exchconn/Lsntsmex.exe")[1] == (
         "Microsoft Exchange Connector for Lotus Notes"
     )
+    # the program the Notes, SNADS and PROFS connectors share (Q215492-Q215494)
+    assert _pe(target / "Connect/Exchconn/Lsmexout.exe")[1] == (
+        "Microsoft Exchange Connectivity Controller"
+    )
+
+
+@pytest.mark.parametrize(
+    ("connector", "files"),
+    [
+        ("snaconn", ("Connect/Exchconn/Lssne.exe", "Connect/Exchconn/Doc/Snads.rtf")),
+        (
+            "ovvconn",
+            (
+                "Connect/Exchconn/Lsnje.exe",
+                "Connect/Exchconn/Lsvmdia.exe",
+                "Connect/Exchconn/Lsdiavm.exe",
+                "Connect/Exchconn/Tables/Profs.pab",
+                "Connect/Exchconn/Tables/Ovdfile.dat",
+            ),
+        ),
+    ],
+)
+def test_snads_or_profs_alone_is_found_on_disk_and_the_notes_connector_is_not(
+    tmp_path: Path, connector: str, files: tuple[str, ...]
+) -> None:
+    # Lsmexout.exe is there (shared with them, Q215493, Q215494) but proves no Notes connector.
+    target = build_target(tmp_path / "t", installed={"server": SP2, connector: SP2})
+    assert all((target / f).is_file() for f in files)
+    assert (target / "Connect/Exchconn/Lsmexout.exe").is_file()
+    assert not (target / "Connect/Exchconn/Lsntsmex.exe").exists()
+    assert _versions("exchange55", target) == {"server": SP2, "coco": SP2, connector: SP2}
+
+
+def test_controller_version_may_differ_from_its_connectors(tmp_path: Path) -> None:
+    target = build_target(tmp_path / "t", installed={"coco": SP2, "ntsconn": SP4})
+    assert _pe(target / "Connect/Exchconn/Lsmexout.exe")[0] == SP2
+    assert _pe(target / "Connect/Exchconn/Lsntsmex.exe")[0] == SP4
+    groupwise = build_target(tmp_path / "g", installed={"server": SP2, "gwxconn": SP2})
+    assert (groupwise / "Connect/Exchconn/Exchconn.ini").is_file()
+    assert not (groupwise / "Connect/Exchconn/Lsmexout.exe").exists()
+    assert _versions("exchange55", groupwise) == {"server": SP2, "coco": None, "gwxconn": SP2}
 
 
 def test_target_holds_the_connector_data_files(tmp_path: Path) -> None:
@@ -116,15 +158,17 @@ def test_media_has_every_installer_for_each_platform(
     for installer in installers:
         assert installer.read_text().startswith("#!/bin/sh\n")
         assert installer.stat().st_mode & 0o777 == 0o755
-    lsmexout = media / "Eng/Exchconn/Setup" / platform / "Ntsconn/payload/Lsmexout.exe"
-    assert _pe(lsmexout)[::2] == (SP4, machine)
+    lsntsmex = media / "Eng/Exchconn/Setup" / platform / "Ntsconn/payload/Lsntsmex.exe"
+    assert _pe(lsntsmex)[::2] == (SP4, machine)
 
 
 def test_every_installer_is_found_by_the_builtin_profile(tmp_path: Path) -> None:
     media = open_media(build_media(tmp_path / "cd"))
     profile = load_profile("exchange55")
     for plat in ("I386", "Alpha"):
-        found = {c.id: find_installer(media, c, "Eng", plat) for c in profile.components}
+        found = {
+            c.id: find_installer(media, c, "Eng", plat) for c in profile.components if c.installer
+        }
         assert found["server"] == f"Eng/Server/Setup/{plat}/Update.exe"
         assert found["gwxconn"] == f"Eng/Exchconn/Setup/{plat}/Gwxconn/Gwxconn.exe"
         assert all(found.values()), found
@@ -134,7 +178,7 @@ def test_upper_case_media(tmp_path: Path) -> None:
     media = build_media(tmp_path / "cd", upper=True)
     names = [p.relative_to(media) for p in media.rglob("*")]
     assert Path("ENG/EXCHCONN/SETUP/I386/NTSCONN/NTSCONN.EXE") in names
-    assert Path("ENG/EXCHCONN/SETUP/ALPHA/NTSCONN/PAYLOAD/LSMEXOUT.EXE") in names
+    assert Path("ENG/EXCHCONN/SETUP/ALPHA/NTSCONN/PAYLOAD/LSNTSMEX.EXE") in names
     assert all(str(n) == str(n).upper() for n in names)
     profile = load_profile("exchange55")
     found = find_installer(open_media(media), profile.component("ntsconn"), "Eng", "I386")
@@ -146,6 +190,8 @@ def test_setup_level_and_groupwise_spellings(tmp_path: Path) -> None:
     assert (media / _CONNECTOR_DIR / "Setup/Ntsconn/Ntsconn.exe").is_file()
     assert (media / _CONNECTOR_DIR / "Setup/Gwconn/Gwconn.exe").is_file()
     assert not (media / _CONNECTOR_DIR / "Ntsconn").exists()
+    # no article puts the Calendar Connector under the extra Setup level (Q244473)
+    assert (media / _CONNECTOR_DIR / "Calcon/Calcon.exe").is_file()
     profile = load_profile("exchange55")
     found = find_installer(open_media(media), profile.component("gwxconn"), "Eng", "I386")
     assert found == f"{_CONNECTOR_DIR}/Setup/Gwconn/Gwconn.exe"
@@ -189,6 +235,7 @@ def test_installers_bring_the_target_to_sp4(tmp_path: Path) -> None:
         assert _run(world.media / "Eng" / folder, world.target).returncode == 0
     assert _versions(site, world.target) == {
         "server": SP4,
+        "coco": SP2,  # a connector's installer brings it along (Q242250)
         "calcon": SP4,
         "ntsconn": SP2,
         "gwxconn": SP2,
@@ -313,8 +360,11 @@ def test_site_profile_makes_every_component_unattended(tmp_path: Path) -> None:
     assert path.read_text().startswith("# ")
     profile = load_profile(str(path))
     assert profile.id == "exchange55-sandbox"
-    assert [c.id for c in profile.components] == list(COMPONENT_FILES)
+    assert [c.id for c in profile.components] == ["server", "coco", *list(COMPONENT_FILES)[1:]]
     for component in profile.components:
+        if component.id == "coco":  # no installer of its own: nothing to make unattended
+            assert component.installer == ()
+            continue
         assert component.args == ("{target}",)
         assert component.interactive is False
         assert component.media_version == Literal(SP4)
@@ -322,6 +372,7 @@ def test_site_profile_makes_every_component_unattended(tmp_path: Path) -> None:
     assert profile.component("ntsconn").backup == (
         "Connect/Exchconn/Dxamex",
         "Connect/Exchconn/Dxanotes",
+        "Connect/Exchconn/Exchconn.ini",
     )
 
 

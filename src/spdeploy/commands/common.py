@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spdeploy.inventory import Inventory, scan, target_variables
 from spdeploy.media import Media, open_media, open_target
 from spdeploy.media.locate import Located, choose, locate, select
 from spdeploy.planner import Plan, plan
 from spdeploy.profile import Component, Profile, load_profile
+from spdeploy.rebootsignals import pending
+
+if TYPE_CHECKING:
+    from spdeploy.rebootsignals import Signal
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class Prepared:
     components: tuple[Component, ...]
     inventory: Inventory
     located: dict[str, Located] = field(default_factory=dict)
+    system_reboot_signals: tuple[Signal, ...] = ()  # the OS's own pending reboot (rebootsignals)
+    # components left out of the selection that a selected one requires (their levels)
+    required: Inventory | None = None
 
     def plan(self) -> Plan:
         return plan(
@@ -44,6 +52,8 @@ class Prepared:
             media=self.media.location,
             language=self.language,
             platform=self.platform,
+            system_reboot_signals=self.system_reboot_signals,
+            others={c.id: c for c in self.required.components} if self.required else None,
         )
 
 
@@ -70,5 +80,23 @@ def prepare(profile_ref: str, sel: Selection) -> Prepared:
     tree = open_target(target)
     language, platform = choose(profile, media, sel.language, sel.platform)
     inventory = scan(profile, tree, target, components)
-    located = locate_all(profile, media, components, language, platform, target_variables(target))
-    return Prepared(profile, media, target, language, platform, components, inventory, located)
+    # The components that service a selected one are located too: their installers give the
+    # level it is brought to, even when --only leaves them out.
+    servicing = {s for c in components for s in c.serviced_by}
+    looked_up = tuple(c for c in profile.components if c in components or c.id in servicing)
+    located = locate_all(profile, media, looked_up, language, platform, target_variables(target))
+    selected = {c.id for c in components}
+    wanted = {cid for c in components for cid in c.requires} - selected
+    required = tuple(c for c in profile.components if c.id in wanted)
+    return Prepared(
+        profile,
+        media,
+        target,
+        language,
+        platform,
+        components,
+        inventory,
+        located,
+        pending(),
+        scan(profile, tree, target, required) if required else None,
+    )

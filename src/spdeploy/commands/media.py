@@ -20,6 +20,7 @@ class MediaComponent:
     present: bool
     media_version: str | None
     language: str | None
+    serviced_by: tuple[str, ...] = ()  # no installer of its own: these components' update it
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def media(
                 located[c.id].installer is not None,
                 located[c.id].media_version,
                 located[c.id].language,
+                c.serviced_by,
             )
             for c in components
         ),

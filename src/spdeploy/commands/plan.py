@@ -31,8 +31,9 @@ def make_status(profile_ref: str, sel: Selection, state: Path) -> Plan:
 
 
 def plan_exit_code(plan: Plan) -> int:
-    """0 when every installed component can be brought to the level, 1 when one cannot."""
-    return 1 if plan.missing else 0
+    """0 when every installed component can be brought to the level, 1 when one cannot (no
+    installer on the media, or an update whose prerequisite would not be met: apply refuses)."""
+    return 1 if plan.missing or plan.unmet_prerequisites else 0
 
 
 def status_exit_code(plan: Plan) -> int:

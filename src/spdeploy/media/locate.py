@@ -21,12 +21,22 @@ class Located:
     note: str = ""
 
 
-def _candidates(component: Component, language: str, platform: str) -> list[str]:
-    return [c.format(language=language, platform=platform) for c in component.installer]
+def _candidates(
+    component: Component, language: str, platform: str, language_only: bool = False
+) -> list[str]:
+    return [
+        c.format(language=language, platform=platform)
+        for c in component.installer
+        if not language_only or "{language}" in c
+    ]
 
 
-def find_installer(media: Media, component: Component, language: str, platform: str) -> str | None:
-    for candidate in _candidates(component, language, platform):
+def find_installer(
+    media: Media, component: Component, language: str, platform: str, language_only: bool = False
+) -> str | None:
+    """The first candidate on the media; ``language_only``: only candidates with a language
+    folder (a path without one would make every folder look like a language)."""
+    for candidate in _candidates(component, language, platform, language_only):
         if is_glob(candidate):
             hits = media.glob(candidate)
             if len(hits) > 1:
@@ -67,13 +77,27 @@ def locate(
 
 
 def discover(profile: Profile, media: Media) -> dict[str, list[str]]:
-    """Language folder -> platforms for which at least one component's installer exists."""
+    """Language folder -> platforms for which at least one component's installer exists.
+
+    Language folders are looked for at the media root, and only when there are none there, one
+    level down (a top folder before the language, such as ``Sp4/Eng``, Q324332).
+    """
+    top = [name for name in media.listdir("") if media.is_dir(name)]
+    found = _languages(profile, media, top)
+    if found:
+        return found
+    below = [f"{t}/{name}" for t in top for name in media.listdir(t) if media.is_dir(f"{t}/{name}")]
+    return _languages(profile, media, sorted({p.rpartition("/")[2] for p in below}))
+
+
+def _languages(profile: Profile, media: Media, folders: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for language in media.listdir(""):
-        if not media.is_dir(language):
-            continue
+    for language in folders:
         for plat in profile.platforms:
-            if any(find_installer(media, c, language, plat) for c in profile.components):
+            if any(
+                find_installer(media, c, language, plat, language_only=True)
+                for c in profile.components
+            ):
                 found.setdefault(language, []).append(plat)
     return found
 

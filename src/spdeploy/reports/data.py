@@ -38,6 +38,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                 "reason": c.reason,
                 "level": c.level,
                 "media_level": c.media_level,
+                "brought_along_by": c.brought_along_by,
             }
             for c in plan.components
         ],
@@ -45,6 +46,8 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             {"code": f.code, "message": f.message, "components": list(f.components)}
             for f in plan.findings
         ],
+        # the operating system's own pending reboot (not a run's: that is "reboot_pending")
+        "system_reboot_signals": [s.as_dict() for s in plan.system_reboot_signals],
     }
 
 
@@ -71,6 +74,7 @@ def step_dict(step: StepRecord) -> dict[str, Any]:
         "version_after": step.version_after,
         "log": step.log,
         "message": step.message,
+        "known_failures": [h.as_dict() for h in step.known_failures],
     }
 
 
@@ -82,6 +86,7 @@ def apply_dict(result: ApplyResult) -> dict[str, Any]:
     data["resumed"] = result.resumed
     data["steps"] = [step_dict(s) for s in result.steps]
     data["reboot_required"] = result.reboot_required
+    data["todo_after"] = [t.as_dict() for t in result.todo_after]
     data["commands"] = [
         {"id": c.id, "argv": list(c.argv), "interactive": c.interactive} for c in result.commands
     ]
@@ -123,6 +128,7 @@ def media_dict(report: MediaReport) -> dict[str, Any]:
                 "present": c.present,
                 "media_version": c.media_version,
                 "language": c.language,
+                "serviced_by": list(c.serviced_by),
             }
             for c in report.components
         ],
@@ -175,6 +181,7 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
         "source": profile.source,
         "platforms": {k: list(v) for k, v in profile.platforms.items()},
         "levels": dict(profile.levels),
+        "refuse_on_pending_reboot": profile.refuse_on_pending_reboot,
         "components": [
             {
                 "id": c.id,
@@ -193,6 +200,22 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
                 "pre": [list(cmd) for cmd in c.pre],
                 "post": [list(cmd) for cmd in c.post],
                 "notes": c.notes,
+                "serviced_by": list(c.serviced_by),
+                "levels": dict(c.levels),
+                "requires": dict(c.requires),
+                "known_failures": [
+                    {
+                        "match": r.match.pattern,
+                        "in": list(r.places),
+                        "article": r.article,
+                        "remedy": r.remedy,
+                    }
+                    for r in c.known_failures
+                ],
+                "todo_after": [
+                    {"note": t.note, "article": t.article, "when": t.when, "from": t.since}
+                    for t in c.todo_after
+                ],
             }
             for c in profile.ordered()
         ],

@@ -44,6 +44,8 @@ _STATUS = {
 _FINDING_TITLE = {
     "core-updated-components-behind": "core updated, components left behind",
     "component-vanished": "a component vanished during the run",
+    "component-not-serviced": "a component left behind with nothing to bring it along",
+    "prerequisite-not-met": "a prerequisite is not met",
 }
 _SYMBOL = {"good": "✓", "bad": "✗", "warn": "!", "neutral": "–"}
 # Controls and lone surrogates (undecodable file names) cannot be written out as UTF-8 text.
@@ -99,6 +101,8 @@ thead th { border-bottom: 2px solid var(--fg); white-space: nowrap; }
 tbody th { font-weight: 600; }
 tr.missing-on-media { background: var(--bad-bg); }
 .run { margin: 0 0 1.25rem; }
+.remedies { margin: .35rem 0 0; padding-left: 1.1rem; }
+.reboot-signals { margin: 1rem 0; padding: .5rem 1rem; border-left: .6rem solid var(--warn); }
 .run p { margin: .15rem 0; }
 .scroll { overflow-x: auto; }
 table.matrix tbody th { overflow-wrap: break-word; min-width: 6rem; }
@@ -286,6 +290,7 @@ def _target(index: int, plan: Mapping[str, Any], runs: Sequence[Mapping[str, Any
         "</dl>",
         _reboot(plan),
         _findings(plan),
+        _reboot_signals(plan),
         _components(plan),
         _runs(plan, runs),
         "</section>",
@@ -326,6 +331,28 @@ def _findings(plan: Mapping[str, Any]) -> str:
             f"{_e(', '.join(map(str, f['components'])))}</p>",
             "</div>",
         ]
+    return "\n".join(out)
+
+
+def _reboot_signals(plan: Mapping[str, Any]) -> str:
+    """The operating system's own pending reboot, with what each signal holds."""
+    signals: list[Mapping[str, Any]] = list(plan.get("system_reboot_signals") or ())
+    if not signals:
+        return ""
+    out = [
+        '<div class="reboot-signals">',
+        "<p><strong>The system is waiting for a reboot of its own</strong> "
+        "(installers may fail until it has rebooted):</p>",
+        "<ul>",
+    ]
+    for signal in signals:
+        entries = "".join(f"<li><code>{_e(e)}</code></li>" for e in signal.get("entries") or ())
+        out.append(
+            f"<li>{_e(signal.get('name'))} <code>{_e(signal.get('path'))}</code>"
+            + (f"<ul>{entries}</ul>" if entries else "")
+            + "</li>"
+        )
+    out += ["</ul>", "</div>"]
     return "\n".join(out)
 
 
@@ -439,6 +466,7 @@ def _steps(run: Mapping[str, Any]) -> str:
         versions = _happened(s)
         duration = "-" if s.get("duration_s") is None else f"{float(s['duration_s']):.2f} s"
         log = f'<span class="log">log: {_e(s["log"])}</span>' if s.get("log") else ""
+        log += _remedies(s)
         out += [
             f'<tr data-step="{_e(s["id"])}">',
             f'<th scope="row" data-label="Component">{_e(s["id"])}</th>',
@@ -451,6 +479,20 @@ def _steps(run: Mapping[str, Any]) -> str:
         ]
     out += ["</tbody>", "</table>"]
     return "\n".join(out)
+
+
+def _remedies(step: Mapping[str, Any]) -> str:
+    """Under a failed step: the known failures its profile matched, article and remedy."""
+    hits: list[Mapping[str, Any]] = list(step.get("known_failures") or ())
+    if not hits:
+        return ""
+    items = "".join(
+        f"<li><strong>Known failure {_e(h.get('article'))}:</strong> {_e(h.get('remedy'))} "
+        f'<span class="muted">(matched <code>{_e(h.get("match"))}</code> in '
+        f"{_e(h.get('in'))})</span></li>"
+        for h in hits
+    )
+    return f'<ul class="remedies">{items}</ul>'
 
 
 def component_cell(c: Mapping[str, Any]) -> str:

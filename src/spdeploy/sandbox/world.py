@@ -28,6 +28,7 @@ from spdeploy.sandbox.pe import MACHINES, write_pe
 
 __all__ = [
     "COMPONENT_FILES",
+    "CONTROLLER",
     "SP2",
     "SP4",
     "Behaviour",
@@ -42,27 +43,72 @@ __all__ = [
 SP2 = "5.5.2448.0"
 SP4 = "5.5.2653.0"
 
-# Component id -> (media folder name, ((payload file name, target-relative path), ...)).
-# The target paths are the built-in profile's offline witnesses. PROFS and SNADS have none
-# (only their services are documented), so their installers exist but copy nothing.
+# Component id -> (media folder name, ((payload file name, target-relative path), ...)): the
+# installers and the files each writes, which are the built-in profile's offline witnesses. Each
+# connector has files of its own (FACTS.md); Lsmexout.exe is shared by the Notes, SNADS and PROFS
+# connectors (Q215492-Q215494), and is the Connectivity Controller's witness (see _SHARED).
+_LSMEXOUT = ("Lsmexout.exe", "Connect/Exchconn/Lsmexout.exe")
 COMPONENT_FILES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "server": ("Server", (("Store.exe", "bin/Store.exe"),)),
     "calcon": ("Calcon", (("Calcon.exe", "Connect/Calcon/Calcon.exe"),)),
-    "ntsconn": ("Ntsconn", (("Lsmexout.exe", "Connect/Exchconn/Lsmexout.exe"),)),
-    "gwxconn": ("Gwxconn", (("Gwrouter.exe", "Connect/Exchconn/Gwrouter.exe"),)),
-    "ovvconn": ("Ovvconn", ()),
-    "snaconn": ("Snaconn", ()),
+    "ntsconn": (
+        "Ntsconn",
+        (
+            ("Lsntsmex.exe", "Connect/Exchconn/Lsntsmex.exe"),
+            ("Lsmexnts.exe", "Connect/Exchconn/Lsmexnts.exe"),
+            ("lsntscp0.dll", "Connect/Exchconn/Install/lsntscp0.dll"),
+            _LSMEXOUT,
+        ),
+    ),
+    "gwxconn": (
+        "Gwxconn",
+        (
+            ("Gw2mex.exe", "Connect/Exchconn/Gw2mex.exe"),
+            ("Mex2gw.exe", "Connect/Exchconn/Mex2gw.exe"),
+            ("Gwrouter.exe", "Connect/Exchconn/Gwrouter.exe"),
+        ),
+    ),
+    "ovvconn": (
+        "Ovvconn",
+        (
+            ("Lsnje.exe", "Connect/Exchconn/Lsnje.exe"),
+            ("Lsvmdia.exe", "Connect/Exchconn/Lsvmdia.exe"),
+            ("Lsdiavm.exe", "Connect/Exchconn/Lsdiavm.exe"),
+            _LSMEXOUT,
+        ),
+    ),
+    "snaconn": ("Snaconn", (("Lssne.exe", "Connect/Exchconn/Lssne.exe"), _LSMEXOUT)),
 }
+# The Connectivity Controller has no installer of its own (Q242250): the connectors' installers
+# write its files. A target file listed here carries the controller's version ("coco").
+CONTROLLER = "coco"
+_SHARED = {_LSMEXOUT[1]}
+# Site data the connectors keep (written with the target, never by a service pack): the PROFS
+# tables (Q232495) and the SNADS document its SP3 installs (Q239122).
+_DATA_FILES: dict[str, dict[str, str]] = {
+    "ovvconn": {
+        "Connect/Exchconn/Tables/Profs.pab": "PROFS personal address book (site data)",
+        "Connect/Exchconn/Tables/Ovdfile.dat": "OV/VM message correlation table (site data)",
+        "Connect/Exchconn/Tables/Route.tbl": "OV/VM routing table (site data)",
+    },
+    "snaconn": {
+        "Connect/Exchconn/Doc/Snads.rtf": "{\\rtf1 Microsoft Exchange Connector for SNADS}"
+    },
+}
+# The extra Setup level some articles show is stated for these folders only (Q263702, Q244473).
+_SETUP_LEVEL = frozenset({"Ntsconn", "Gwconn", "Snaconn", "Ovvconn"})
 
 _NAMES: dict[str, str] = {
     "server": "Microsoft Exchange Server",
+    "coco": "Microsoft Exchange Connectivity Controller",
     "calcon": "Microsoft Exchange Calendar Connector",
     "ntsconn": "Microsoft Exchange Connector for Lotus Notes",
     "gwxconn": "Microsoft Exchange Connector for Novell GroupWise",
     "ovvconn": "Microsoft Exchange Connector for IBM OfficeVision/VM (PROFS)",
     "snaconn": "Microsoft Exchange Connector for SNADS",
 }
-_EXCHCONN = ("ntsconn", "gwxconn", "ovvconn", "snaconn")  # hosted by the Connectivity Controller
+# hosted by the Connectivity Controller (Q242250): their target holds Exchconn.ini
+_EXCHCONN = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
 _DEFAULT_INSTALLED: Mapping[str, str] = {
     "server": SP2,
     "calcon": SP2,
@@ -91,6 +137,7 @@ class Behaviour:
     write_marker: bool = True  # append "<id> ran" to <target>/../spdeploy-sandbox-ran.txt
     delay_s: float = 0.0  # sleep this long before changing anything (a slow installer)
     delete_self: bool = False  # remove its own (staged) copy as it starts, as some setups do
+    log_line: str = ""  # appended to its setup log before it exits (a known failure's text)
 
     def __post_init__(self) -> None:
         if not 0 <= self.exit_code <= 0xFFFFFFFF:
@@ -119,33 +166,54 @@ class World:
     state: Path  # not created: the history database's folder
 
 
-def _check_ids(ids: Sequence[str] | Mapping[str, Any], what: str) -> None:
-    unknown = [cid for cid in ids if cid not in COMPONENT_FILES]
+def _check_ids(
+    ids: Sequence[str] | Mapping[str, Any], what: str, extra: tuple[str, ...] = ()
+) -> None:
+    known = (*COMPONENT_FILES, *extra)
+    unknown = [cid for cid in ids if cid not in known]
     if unknown:
-        raise ValueError(
-            f"{what}: unknown component {unknown[0]!r} (known: {', '.join(COMPONENT_FILES)})"
-        )
+        raise ValueError(f"{what}: unknown component {unknown[0]!r} (known: {', '.join(known)})")
 
 
 def build_target(
     path: str | os.PathLike[str], *, installed: Mapping[str, str] | None = None
 ) -> Path:
-    """Write an offline Exchsrvr tree with the ``installed`` components at their versions."""
+    """Write an offline Exchsrvr tree with the ``installed`` components at their versions.
+
+    The Connectivity Controller ("coco") comes with any connector; its shared file is at the
+    controller's version when ``installed`` names one, else at its connector's.
+    """
     root = Path(path)
     chosen = dict(_DEFAULT_INSTALLED if installed is None else installed)
-    _check_ids(chosen, "installed")
+    _check_ids(chosen, "installed", (CONTROLLER,))
     root.mkdir(parents=True, exist_ok=True)
     for cid, version in chosen.items():
-        for file_name, rel in COMPONENT_FILES[cid][1]:
-            write_pe(root / rel, version, description=_NAMES[cid], original_filename=file_name)
-    if any(cid in chosen for cid in _EXCHCONN):
+        for file_name, rel in COMPONENT_FILES.get(cid, ("", ()))[1]:
+            shared = rel in _SHARED and CONTROLLER in chosen
+            write_pe(
+                root / rel,
+                chosen[CONTROLLER] if shared else version,
+                description=_NAMES[CONTROLLER if rel in _SHARED else cid],
+                original_filename=file_name,
+            )
+        for rel, text in _DATA_FILES.get(cid, {}).items():
+            _write_text(root / rel, text + "\n")
+    if CONTROLLER in chosen and not (root / _LSMEXOUT[1]).exists():
+        write_pe(
+            root / _LSMEXOUT[1],
+            chosen[CONTROLLER],
+            description=_NAMES[CONTROLLER],
+            original_filename=_LSMEXOUT[0],
+        )
+    if any(cid in chosen for cid in (CONTROLLER, *_EXCHCONN)):
         lines = ["; spdeploy sandbox stand-in for the Connectivity Controller's settings", ""]
         lines += ["[Connectors]", *(f"{c}={_NAMES[c]}" for c in _EXCHCONN if c in chosen)]
+        lines += ["", "[Security]", "rcsaccess = Administrators"]  # Q286559
         _write_text(root / "Connect/Exchconn/Exchconn.ini", "\n".join(lines) + "\n")
     if "ntsconn" in chosen:
         for rel, text in _MAPPING_TABLES.items():
             _write_text(root / rel, f"; {text} (edited by the site administrator)\n")
-    connectors = [cid for cid in chosen if cid != "server"]
+    connectors = [cid for cid in chosen if cid not in ("server", CONTROLLER)]
     if connectors:
         log = ["Exchange Connectivity setup log (spdeploy sandbox)"]
         log += [f"{_NAMES[c]}: installed {chosen[c]}" for c in connectors]
@@ -236,12 +304,12 @@ def _installer_script(
                 "done",
             ]
     result = f"updated to {version}" if behaviour.change else "nothing changed"
-    line = q(f"{exe}: {name}: {result}")
+    lines = " ".join(q(t) for t in (f"{exe}: {name}: {result}", behaviour.log_line) if t)
     if cid == "server":
-        out.append(f"printf '%s\\n' {line} >> \"$target\"/../{q(_SERVER_LOG)}")
+        out.append(f"printf '%s\\n' {lines} >> \"$target\"/../{q(_SERVER_LOG)}")
     else:
         out.append(f'mkdir -p "$target"/{q(_LMEILOG.rpartition("/")[0])}')
-        out.append(f"printf '%s\\n' {line} >> \"$target\"/{q(_LMEILOG)}")
+        out.append(f"printf '%s\\n' {lines} >> \"$target\"/{q(_LMEILOG)}")
     out.append(f"exit {behaviour.posix_exit_code}")
     return "\n".join(out) + "\n"
 
@@ -262,7 +330,8 @@ def build_media(
     installers: str | None = None,
 ) -> Path:
     """Write a service-pack CD: ``{lang}/Server/Setup/{plat}/Update.exe`` and the connectors'
-    ``{lang}/Exchconn/Setup/{plat}/[Setup/]<Folder>/<Folder>.exe`` (Q242250, Q263702).
+    ``{lang}/Exchconn/Setup/{plat}/[Setup/]<Folder>/<Folder>.exe`` (Q242250, Q263702; the extra
+    ``Setup`` level, with ``setup_level``, only for the folders the articles show there).
 
     Each installer folder holds the script and ``payload/`` with the new PE files. ``upper``
     writes every name in upper case as on an ISO 9660 CD; ``notes_languages`` limits the Notes
@@ -298,7 +367,8 @@ def build_media(
                     exe = "Update.exe"
                 else:
                     folder = gw_folder if cid == "gwxconn" else folder
-                    parts = [lang, "Exchconn", "Setup", plat, *(["Setup"] if setup_level else [])]
+                    deeper = setup_level and folder in _SETUP_LEVEL
+                    parts = [lang, "Exchconn", "Setup", plat, *(["Setup"] if deeper else [])]
                     parts.append(folder)
                     exe = f"{folder}.exe"
                 where = root.joinpath(*map(name, parts))

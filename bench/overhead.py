@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from spdeploy.commands.common import Prepared, Selection, prepare
+from spdeploy.session import Prepared, Selection, prepare
 from spdeploy.executor import ApplyOptions, ApplyResult, apply
 from spdeploy.store import Store
 

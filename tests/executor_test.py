@@ -187,8 +187,9 @@ def test_logs_of_one_name_from_two_folders_are_both_kept(
 
 def test_staging_starts_from_an_empty_folder(tmp_path: Path) -> None:
     """A resumed run stages into its own folder again: nothing of an earlier attempt stays."""
-    from spdeploy.commands.common import Selection, prepare
-    from spdeploy.executor import ApplyOptions, RunLog, Silent, _stage_all
+    from spdeploy.executor import ApplyOptions, Silent, _stage_all
+    from spdeploy.session import Selection, prepare
+    from spdeploy.steps import RunLog
 
     world = build_world(tmp_path)
     prep = prepare(str(world.profile), Selection(str(world.media), str(world.target), None, "I386"))

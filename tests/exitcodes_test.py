@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from spdeploy import exitcodes
-from spdeploy.executor import ApplyOptions, Command, judge
+from spdeploy.preflight import ApplyOptions, Command
 from spdeploy.process import ProcessResult
 from spdeploy.profile import load_profile
+from spdeploy.steps import judge
 
 ACCESS_VIOLATION = 0xC0000005
 

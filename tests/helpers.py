@@ -209,11 +209,11 @@ def write_result(
 
 def build_fleet_results(root: Path) -> Path:
     """Five sandbox hosts (:data:`FLEET`), really checked or applied; the folder of results."""
-    from spdeploy.commands.common import Prepared, Selection, prepare
     from spdeploy.errors import SpdeployError
     from spdeploy.executor import ApplyOptions, apply
     from spdeploy.reports.data import apply_dict, plan_dict
     from spdeploy.sandbox.world import Behaviour, World, build_world
+    from spdeploy.session import Prepared, Selection, prepare
     from spdeploy.store import Store
 
     results = root / "results"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from spdeploy import __version__, savedplan
-from spdeploy.commands.common import Prepared, Selection, prepare
 from spdeploy.errors import MediaError, PlanFileError
 from spdeploy.sandbox.pe import write_pe
 from spdeploy.sandbox.world import SP2, SP4, World, build_target, build_world
+from spdeploy.session import Prepared, Selection, prepare
 from spdeploy.staging import folder_fingerprint
 
 # The saved file's own keys, on top of everything `plan --json` prints (pinned: additions only).

@@ -26,8 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from spdeploy.commands.common import Selection, prepare
 from spdeploy.errors import BadInput
+from spdeploy.session import Selection, prepare
 
 __all__ = ["DEFAULT_PROFILE", "apply", "check"]
 
@@ -105,8 +105,8 @@ def apply(
     itself waits for a reboot (the result's ``system_reboot_signals``); by default apply goes on.
     """
     from spdeploy import reboot
-    from spdeploy.executor import ApplyOptions, commands_for, refuse_early
     from spdeploy.executor import apply as run
+    from spdeploy.preflight import ApplyOptions, commands_for, refuse_early
     from spdeploy.reports.data import apply_dict, status_dict
     from spdeploy.store import Store
 
@@ -168,7 +168,7 @@ def _ids(values: Iterable[str], name: str) -> tuple[str, ...]:
 
 
 def _switches(args: Mapping[str, str | Sequence[str]]) -> dict[str, tuple[str, ...]]:
-    from spdeploy.commands.apply import split_switches
+    from spdeploy.switches import split_switches
 
     result: dict[str, tuple[str, ...]] = {}
     for cid, value in args.items():

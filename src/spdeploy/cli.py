@@ -230,7 +230,7 @@ def _only_skip(only: str | None, skip: str | None) -> tuple[tuple[str, ...], tup
 
 
 def _selection(media: str | None, target: str | None, kw: dict[str, Any]) -> Any:
-    from spdeploy.commands.common import Selection
+    from spdeploy.session import Selection
 
     only, skip = _only_skip(kw.get("only"), kw.get("skip"))
     return Selection(media, target, kw.get("language"), kw.get("platform"), only, skip)
@@ -512,8 +512,9 @@ def apply(
     how to resume).
     Any command: 70 a bug (traceback in crash.log), 130 interrupted.
     """
-    from spdeploy.commands.apply import parse_args_overrides, run_apply
+    from spdeploy.commands.apply import run_apply
     from spdeploy.executor import ApplyOptions
+    from spdeploy.switches import parse_args_overrides
 
     for name, value in (("--media", media), ("--target", target)):
         if value is None and plan_file is None:

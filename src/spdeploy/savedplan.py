@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy import __version__
-from spdeploy.commands.common import Prepared, Selection
 from spdeploy.errors import MediaError, PlanFileError
 from spdeploy.media.base import fold_path
 from spdeploy.planner import UPDATE, Plan
 from spdeploy.profile import Profile
+from spdeploy.session import Prepared, Selection
 from spdeploy.staging import folder_fingerprint
 
 FORMAT = "spdeploy-plan/1"

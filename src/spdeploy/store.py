@@ -14,20 +14,27 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from spdeploy.backup import MANIFEST_SUFFIX
 from spdeploy.errors import BadInput
 from spdeploy.fsutil import default_state_dir
 from spdeploy.knownfailures import Hit
+from spdeploy.records import RunRecord, RunStatus, StepRecord, StepStatus
 
-__all__ = ["MANIFEST_SUFFIX", "RunRecord", "StepRecord", "Store", "default_state_dir", "new_run_id"]
+__all__ = [
+    "MANIFEST_SUFFIX",
+    "RunRecord",
+    "RunStatus",
+    "StepRecord",
+    "StepStatus",
+    "Store",
+    "default_state_dir",
+    "new_run_id",
+]
 
 SCHEMA_VERSION = 4
-# runs/<id>/backup/<component>.manifest.json: written last by a step's backup (executor),
-# read by restore, listed by history
-MANIFEST_SUFFIX = ".manifest.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,44 +87,6 @@ _MIGRATIONS = {
 }
 # SQLite's Unix and Windows file layers refuse a database path this long or longer (bytes).
 _SQLITE_MAX_PATH = 512
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    run_id: str
-    seq: int
-    component: str
-    status: str
-    exit_code: int | None
-    started: float
-    duration_s: float
-    version_before: str | None
-    version_after: str | None
-    log: str | None
-    message: str = ""
-    pid: int | None = None
-    pid_started: float | None = None
-    known_failures: tuple[Hit, ...] = ()  # what the profile knows about this step's failure
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    profile: str
-    target: str
-    media: str
-    language: str | None
-    platform: str | None
-    started: float
-    finished: float | None
-    status: str
-    exit_code: int | None
-    message: str
-    notes: str = ""  # what the run was told to overlook (--ignore-order)
-    steps: tuple[StepRecord, ...] = ()
-    folder: str | None = None  # the run's folder: step logs, collected logs, backups
-    collected: tuple[str, ...] = ()  # setup logs copied after each step (paths)
-    backups: tuple[str, ...] = ()  # backup manifests (paths), one per component backed up
 
 
 def new_run_id() -> str:
@@ -327,7 +296,7 @@ class Store:
                 folder = self.run_dir(row["id"])
                 result.append(
                     RunRecord(
-                        **dict(row),
+                        **{**dict(row), "status": _status(RunStatus, row["status"])},
                         steps=tuple(_step(dict(s)) for s in steps),
                         folder=str(folder),
                         collected=_files(folder / "logs", depth=2),
@@ -338,7 +307,22 @@ class Store:
 
 
 def _step(row: dict[str, Any]) -> StepRecord:
-    return StepRecord(**{**row, "known_failures": _hits(row.get("known_failures") or "[]")})
+    hits = _hits(row.get("known_failures") or "[]")
+    return StepRecord(
+        **{**row, "status": _status(StepStatus, row["status"]), "known_failures": hits}
+    )
+
+
+_Status = TypeVar("_Status", RunStatus, StepStatus)
+
+
+def _status(kind: type[_Status], text: str) -> _Status:
+    """A status as this version spells it; one a later version wrote stays readable (the
+    history is shown, not acted on, for an unknown status)."""
+    try:
+        return kind(text)
+    except ValueError:
+        return text  # type: ignore[return-value]
 
 
 def _hits(text: str) -> tuple[Hit, ...]:

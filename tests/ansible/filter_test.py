@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playbook_helpers import COLLECTION
 
-from spdeploy.commands.apply import split_switches
+from spdeploy.switches import split_switches
 
 
 def _load(path: str, name: str) -> ModuleType:

@@ -352,7 +352,7 @@ def test_dry_run_shows_a_refusal_without_running(
 
 
 def test_switches_keep_windows_backslashes() -> None:
-    from spdeploy.commands.apply import parse_args_overrides
+    from spdeploy.switches import parse_args_overrides
 
     parsed = parse_args_overrides(('server=/d:C:\\exchsrvr\\bin "/log:C:\\Program Files\\sp.log"',))
     assert parsed == {"server": ("/d:C:\\exchsrvr\\bin", "/log:C:\\Program Files\\sp.log")}

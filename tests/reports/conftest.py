@@ -11,11 +11,11 @@ from helpers import write_result
 from report_samples import UP, WHEN, Applied, result
 
 from spdeploy import reboot
-from spdeploy.commands.common import Selection, prepare
 from spdeploy.errors import TargetError
 from spdeploy.executor import ApplyOptions, apply
 from spdeploy.planner import Plan
 from spdeploy.sandbox.world import SP2, SP4, Behaviour, World, build_media, build_world
+from spdeploy.session import Selection, prepare
 from spdeploy.store import Store
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy import process
-from spdeploy.commands.common import Selection, prepare
 from spdeploy.errors import BadInput
 from spdeploy.executor import ApplyOptions, apply
+from spdeploy.session import Selection, prepare
 from spdeploy.staging import stage
 from spdeploy.store import Store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spdeploy.commands.common import Selection, locate_all
 from spdeploy.media import open_media
 from spdeploy.media.locate import choose, discover, select
 from spdeploy.profile import load_profile
+from spdeploy.session import Selection, locate_all
 from spdeploy.staging import Verification, verify_catalog
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from spdeploy.commands.common import Selection, prepare
 from spdeploy.planner import Plan
+from spdeploy.session import Selection, prepare
 
 
 def make_plan(profile_ref: str, sel: Selection, save: Path | None = None) -> Plan:

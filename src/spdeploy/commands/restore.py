@@ -20,22 +20,18 @@ hide an interrupted run from ``apply --resume``.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from spdeploy.errors import BadInput, Declined, MediaError, StepFailed
+from spdeploy.backup import Backup, read_backups
+from spdeploy.errors import BadInput, Declined, StepFailed
 from spdeploy.locking import target_lock
 from spdeploy.media import open_target
-from spdeploy.media.base import split_path
-from spdeploy.staging import file_sha256
-from spdeploy.store import MANIFEST_SUFFIX, RunRecord, Store
+from spdeploy.store import Store
 
 OVERWRITE = "overwrite"  # the current file differs from the backup
 RECREATE = "recreate"  # the file is gone from the target
@@ -70,13 +66,6 @@ class _Action:
     dest: Path  # where it goes back
 
 
-@dataclass(frozen=True)
-class _Backup:
-    component: str
-    root: Path  # <run>/backup/<component>
-    files: tuple[tuple[str, tuple[str, ...]], ...]  # (path as recorded, its segments)
-
-
 def restore(
     store: Store,
     run_id: str,
@@ -96,7 +85,7 @@ def restore(
             f"run {run.id}: its folder {store.run_dir(run.id)} is gone, and with it any backups "
             "that run took; nothing can be restored from it"
         )
-    backups, warnings = _read_backups(store.run_dir(run.id), run, only or ())
+    backups, warnings = read_backups(store.run_dir(run.id), run, only or ())
     if not backups:
         return RestoreReport(run.id, run.target, dry_run, (), None, warnings)
     target = Path(run.target)
@@ -118,105 +107,7 @@ def _files(planned: list[_Action]) -> tuple[RestoreFile, ...]:
     return tuple(a.file for a in planned)
 
 
-def _read_backups(
-    run_dir: Path, run: RunRecord, only: Sequence[str]
-) -> tuple[list[_Backup], tuple[str, ...]]:
-    folder = run_dir / "backup"
-    manifests = sorted(folder.glob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
-    found = {m.name[: -len(MANIFEST_SUFFIX)]: m for m in manifests}
-    incomplete = sorted(
-        p.name
-        for p in (folder.iterdir() if folder.is_dir() else ())
-        if p.is_dir() and p.name not in found
-    )
-    for cid in only:
-        if cid in incomplete:
-            raise BadInput(
-                f"{cid}: the backup in {folder / cid} is incomplete (no manifest: the copy was "
-                "interrupted before its installer ran); nothing to restore for it"
-            )
-        if cid not in found and cid not in {s.component for s in run.steps}:
-            known = ", ".join(found) or "none"
-            raise BadInput(f"--only {cid}: not a step of run {run.id} (backups: {known})")
-    warnings = tuple(
-        f"{cid}: the backup in {folder / cid} is incomplete (no manifest: the copy was "
-        "interrupted before its installer ran); skipped"
-        for cid in incomplete
-        if not only
-    )
-    # Execution order: when two components backed up the same file, the first copy is the one
-    # taken before the run changed anything.
-    order = {cid: i for i, cid in enumerate(dict.fromkeys(s.component for s in run.steps))}
-    chosen = sorted(
-        (c for c in found if not only or c in only),
-        key=lambda c: (c not in order, order.get(c, 0), c),
-    )
-    return [_read_manifest(found[cid], cid, run) for cid in chosen], warnings
-
-
-def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> _Backup:
-    def bad(detail: str) -> BadInput:
-        return BadInput(f"{manifest}: {detail}; nothing restored")
-
-    try:
-        data: Any = json.loads(manifest.read_text(encoding="utf-8"))
-    # RecursionError: json gives up on deeply nested input that way, not with a ValueError.
-    except (OSError, ValueError, RecursionError) as exc:
-        raise bad(f"not a readable backup manifest ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise bad('not a backup manifest (expected an object with a "files" list)')
-    if data.get("component") != cid:
-        raise bad(f"names component {data.get('component')!r}, expected {cid!r}")
-    if data.get("target") != run.target:
-        raise bad(f"is a backup of {data.get('target')!r}, but run {run.id} was on {run.target}")
-    root = manifest.parent / cid
-    real_root = os.path.realpath(root)
-    files = []
-    for entry in data["files"]:
-        path = entry.get("path") if isinstance(entry, dict) else None
-        size = entry.get("size") if isinstance(entry, dict) else None
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
-        if (
-            not isinstance(path, str)
-            or type(size) is not int  # not bool: true is no size
-            or not (digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest)))
-        ):
-            raise bad(f'{entry!r}: expected {{"path": "...", "size": N, "sha256": "..."}}')
-        try:
-            parts = tuple(split_path(path, "target"))
-        except MediaError as exc:
-            raise bad(exc.message) from None
-        if not parts:
-            raise bad(f"{path!r}: an empty path")
-        copy = root.joinpath(*parts)
-        try:
-            real = os.path.realpath(copy)
-            whole = not copy.is_symlink() and copy.is_file() and copy.stat().st_size == size
-        except (OSError, ValueError) as exc:
-            # A NUL byte (ValueError) or a name too long for the file system (OSError) is a
-            # corrupt manifest, not a crash.
-            raise bad(f"{path!r}: not a usable path ({exc})") from None
-        if os.path.commonpath([real, real_root]) != real_root:
-            raise bad(f"{copy}: leads outside the backup folder")
-        if not whole:
-            raise bad(
-                f"{copy}: the backup copy is missing or changed (the manifest says {size} bytes)"
-            )
-        # Manifests before the hash was recorded carry none: for them the size is the check.
-        try:
-            changed = digest is not None and file_sha256(copy) != digest
-        except OSError as exc:
-            raise bad(f"{copy}: cannot read the backup copy ({exc})") from None
-        if changed:
-            raise bad(f"{copy}: the backup copy changed (its SHA-256 is not the manifest's)")
-        files.append((path, parts))
-    return _Backup(cid, root, tuple(files))
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def _plan(target: Path, backups: list[_Backup]) -> list[_Action]:
+def _plan(target: Path, backups: list[Backup]) -> list[_Action]:
     """One action per backed-up file (the first backup of a path wins); raise before writing."""
     real_target = os.path.realpath(target)
     seen: set[tuple[str, ...]] = set()

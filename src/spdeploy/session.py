@@ -1,4 +1,6 @@
-"""What ``media``, ``scan``, ``plan``, ``apply`` and ``status`` share: open, probe, plan."""
+"""One session with a product: the selection, the profile, the media and the target opened and
+probed, and the plan they give. What the commands, the executor, saved plans and the library
+API share; it lives here, below ``commands/``, which only the CLI imports."""
 
 from __future__ import annotations
 
@@ -43,6 +45,16 @@ class Prepared:
     # components left out of the selection that a selected one requires (their levels)
     required: Inventory | None = None
 
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the media (an image or an archive holds a file open)."""
+        self.media.close()
+
     def plan(self) -> Plan:
         return plan(
             self.profile,
@@ -75,6 +87,17 @@ def prepare(profile_ref: str, sel: Selection) -> Prepared:
     components = select(profile, sel.only, sel.skip)
     assert sel.media is not None and sel.target is not None
     media = open_media(sel.media)
+    try:
+        return _probe(profile, components, media, sel)
+    except BaseException:
+        media.close()  # nothing holds the image open after a refusal
+        raise
+
+
+def _probe(
+    profile: Profile, components: tuple[Component, ...], media: Media, sel: Selection
+) -> Prepared:
+    assert sel.target is not None
     # resolved: reports, metrics and the history name a target the same way however it is typed
     target = Path(sel.target).resolve()
     tree = open_target(target)
@@ -89,14 +112,14 @@ def prepare(profile_ref: str, sel: Selection) -> Prepared:
     wanted = {cid for c in components for cid in c.requires} - selected
     required = tuple(c for c in profile.components if c.id in wanted)
     return Prepared(
-        profile,
-        media,
-        target,
-        language,
-        platform,
-        components,
-        inventory,
-        located,
-        pending(),
-        scan(profile, tree, target, required) if required else None,
+        profile=profile,
+        media=media,
+        target=target,
+        language=language,
+        platform=platform,
+        components=components,
+        inventory=inventory,
+        located=located,
+        system_reboot_signals=pending(),
+        required=scan(profile, tree, target, required) if required else None,
     )

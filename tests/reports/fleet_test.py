@@ -13,6 +13,7 @@ from report_samples import NOW, UP, WHEN, result
 
 from spdeploy.errors import BadInput
 from spdeploy.reports import fleet
+from spdeploy.reports.render import render_fleet
 
 
 def test_worst_first_and_the_summary(mixed: Path) -> None:
@@ -285,7 +286,7 @@ def test_a_message_with_control_characters_stays_on_its_row(tmp_path: Path) -> N
     write_result(tmp_path, "exch02", "checked", result(UP))
     loaded = fleet.load(tmp_path)
     assert loaded.hosts[0].problem == "target: gone\\nexch02  compliant\\x1b[2J"
-    table = fleet.render("table", loaded)
+    table = render_fleet("table", loaded)
     assert len(table.splitlines()) == 2 + len(loaded.hosts) + 1 and "\x1b" not in table
     # the JSON keeps the message as the file has it
     assert fleet.to_dict(loaded)["hosts"][0]["error"]["message"] == message

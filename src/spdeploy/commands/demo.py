@@ -59,7 +59,7 @@ def run_demo(
     ]:
         out.line(f"{label + ':':<44}{value}")
     prep = prepare(profile, selection)
-    out.scan(prep.inventory)
+    out.show("scan", prep.inventory)
 
     out.heading("2. The trap (Q242250): the admin runs Update.exe alone")
     update = prep.located["server"].installer
@@ -71,20 +71,20 @@ def run_demo(
     result = process.run(argv, timeout=600, log_path=world.state / "demo-update.log")
     out.line(f'Update.exe exited {result.exit_code}: "success". But:')
     trap = prepare(profile, selection).plan()
-    out.status(trap)
+    out.show("status", trap)
     out.line(f"(status exit code {0 if trap.compliant else 1})")
 
     out.heading("3. The fix: spdeploy apply")
     applied = apply(
         prepare(profile, selection), Store(world.state), ApplyOptions(timeout=600), out.progress()
     )
-    out.apply(applied, show_final=False)
+    out.show("apply", applied, show_final=False)
 
     out.heading("4. Proof")
     final = prepare(profile, selection).plan()
-    out.status(final)
+    out.show("status", final)
     out.line(f"(status exit code {0 if final.compliant else 1})")
-    out.history(Store(world.state).runs(limit=5))
+    out.show("history", Store(world.state).runs(limit=5))
     out.line()
     commands = try_commands(world.profile, world.media, try_target, root / "try" / "state")
     out.line(f"Your turn: {try_target} is the old server again, untouched, with its own history.")
@@ -141,3 +141,10 @@ def try_commands(profile: Path, media: Path, target: Path, state: Path) -> list[
         process.command_line(["spdeploy", *step, *common])
         for step in (["plan"], ["apply", "--dry-run"], ["apply"], ["status"])
     ]
+
+
+def holds_other_files(directory: Path) -> bool:
+    """A folder the demo would write its fake server and CD into, over what is there."""
+    if not directory.is_dir() or (directory / "exchange55-sandbox.toml").is_file():
+        return False
+    return any(directory.iterdir())

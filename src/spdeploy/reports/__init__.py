@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from spdeploy.planner import Plan
-    from spdeploy.store import RunRecord
 
 FORMATS = ("table", "json", "junit", "prometheus", "html")
 NEEDS_HISTORY = ("prometheus", "html")  # these show the last runs as well as the plan
@@ -59,26 +57,3 @@ def output_format(path: Path, chosen: str | None, allowed: Sequence[str]) -> str
     if not folder.is_dir():
         raise BadInput(f"{path}: {folder} is a file, not a folder")
     return fmt
-
-
-def render_status(fmt: str, plan: Plan, runs: Sequence[RunRecord]) -> str:
-    """The status report as text in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "junit":
-        from spdeploy.reports import junit
-
-        return junit.render([plan])
-    if fmt == "prometheus":
-        from spdeploy.reports import prometheus
-
-        return prometheus.render(plan, runs)
-    if fmt == "html":
-        from spdeploy.reports import html
-
-        return html.render([plan], runs)
-    import io
-
-    from spdeploy.output import Output
-
-    buffer = io.StringIO()
-    Output(json_mode=fmt == "json", stream=buffer).status(plan)
-    return buffer.getvalue()

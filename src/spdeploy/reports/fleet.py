@@ -464,23 +464,6 @@ def _step_dict(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if step is None else {"status": step["status"], "exit_code": step.get("exit_code")}
 
 
-def render(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
-    """The fleet report as text: ``table``, ``json`` or ``html``."""
-    if fmt == "html":
-        from spdeploy.reports.fleet_html import render_html
-
-        return render_html(fleet, now=now)
-    if fmt == "json":
-        return json.dumps(to_dict(fleet), indent=2) + "\n"
-    import io
-
-    from spdeploy.output import Output
-
-    buffer = io.StringIO()
-    Output(stream=buffer).fleet(fleet)
-    return buffer.getvalue()
-
-
 def step_text(step: Mapping[str, Any]) -> str:
     """``failed (exit 1603)``."""
     code = step.get("exit_code")

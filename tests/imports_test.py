@@ -1,0 +1,163 @@
+"""The house's rules, from its imports (pipx's ``tests/test_imports.py`` is the model).
+
+- every module imports on its own, in a fresh interpreter;
+- no import cycle, lazy imports inside functions included (``if TYPE_CHECKING:`` aside);
+- ``commands/`` is a leaf: only ``cli.py`` imports it;
+- ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``.
+
+Read from the source with ``ast``: what the code says, not what a run happened to touch.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import world_args
+
+from spdeploy.sandbox.world import build_world
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "spdeploy"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The spdeploy modules ``name`` imports, lazily or not, outside ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            found.add(base)
+            # `from spdeploy import process`: a module, not a name in the package
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_module_imports_on_its_own(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _cycles() -> Iterator[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), and self-imports."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    counter = [0]
+
+    def connect(node: str) -> Iterator[list[str]]:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in GRAPH[node]:
+            if nxt not in index:
+                yield from connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                yield sorted(group)
+
+    for name in sorted(GRAPH):
+        if name not in index:
+            yield from connect(name)
+
+
+def test_no_import_cycle() -> None:
+    assert list(_cycles()) == []
+
+
+def test_commands_are_a_leaf_only_the_cli_imports() -> None:
+    importers = {
+        name: sorted(m for m in deps if m.startswith("spdeploy.commands"))
+        for name, deps in GRAPH.items()
+        if not name.startswith("spdeploy.commands") and name != "spdeploy.cli"
+    }
+    assert {name: deps for name, deps in importers.items() if deps} == {}
+
+
+def test_the_core_never_imports_the_faces() -> None:
+    """click and the CLI stay in cli.py (and the parts it shares, cliparts.py); Rich in
+    output.py."""
+    faces = {"spdeploy.cli", "spdeploy.cliparts"}
+    for name, deps in GRAPH.items():
+        if name not in ("spdeploy.__main__", *faces):
+            assert not deps & faces, (name, deps & faces)
+    for name, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        if name not in faces:
+            assert "import click" not in text, name
+        if name not in ("spdeploy.output",):
+            assert "from rich" not in text and "import rich" not in text, name
+
+
+HEAVY = ("spdeploy.executor", "sqlite3", "rich", "psutil", "pycdlib", "msgspec")
+
+
+def test_status_stays_light(tmp_path: Path) -> None:
+    """What `spdeploy status` (table, json) loads: none of the heavy parts."""
+    world = build_world(tmp_path)
+    for extra in ([], ["--json"]):
+        args = world_args(world, "status", json_mode=False) + extra
+        program = (
+            "import json, sys\n"
+            "from spdeploy.cli import run\n"
+            f"code = run({args!r})\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+            "raise SystemExit(code)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1, done.stderr  # the sandbox starts behind: not compliant
+        loaded = json.loads(done.stderr.strip().splitlines()[-1])
+        assert [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY] == []

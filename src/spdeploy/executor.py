@@ -56,6 +56,8 @@ class ApplyResult:
     # a reboot a run on this target asked for, not yet done (this run's own included)
     reboot_pending: reboot.RebootPending | None = None
     todo_after: tuple[knownfailures.ToDo, ...] = ()  # follow-ups the articles require
+    # a dry run: what the real run would refuse before its first installer (None: nothing)
+    refusal: SpdeployError | None = None
 
     @property
     def reboot_required(self) -> bool:
@@ -65,8 +67,10 @@ class ApplyResult:
     def exit_code(self) -> int:
         if any(s.status in (StepStatus.FAILED, StepStatus.TIMEOUT) for s in self.steps):
             return 1
-        if self.dry_run:
-            return 1 if self.plan.missing else 0
+        if self.dry_run:  # what the real run would give, if every installer does its part
+            if self.refusal is not None:
+                return self.refusal.exit_code
+            return 3 if self.reboot_pending is not None else 0
         if self.reboot_required:
             return 3
         if not (self.final or self.plan).compliant:
@@ -80,9 +84,18 @@ def apply(
     progress = progress or Silent()
     plan = prep.plan()
     if options.dry_run:
+        # The real run's own pre-flight: the dry run shows the plan and the commands, and
+        # predicts the real run's exit code (a refusal's, or a reboot still pending).
         commands = commands_for(prep, plan, options, store.state_dir / "runs" / "<run>" / "staged")
-        # A dry run shows everything, refusals included: the exit code carries missing-on-media.
-        return ApplyResult(plan, None, commands, dry_run=True)
+        refusal = None
+        try:
+            refuse_early(prep, plan, commands, options)
+        except SpdeployError as exc:
+            refusal = exc
+        pending = reboot.pending(store.state_dir, prep.target)
+        return ApplyResult(
+            plan, None, commands, dry_run=True, refusal=refusal, reboot_pending=pending
+        )
 
     with target_lock(store, prep.target) as announce:
         return _apply_under_lock(prep, store, options, progress, announce)

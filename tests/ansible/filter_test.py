@@ -155,11 +155,19 @@ def test_check_mode_refuses_where_the_real_run_would() -> None:
     dry = _apply([], False)
     got = F.spdeploy_result(_cmd(0, dry), "applied", "exch01", True)
     assert (got["failed"], got["changed"], got["mode"]) == (False, True, "checked")
+    # `apply --dry-run` runs the real run's pre-flight and says what it would refuse
+    refused = {"code": "refused", "message": "refusing to apply: ntsconn", "exit_code": 1}
     missing = {**dry, "components": [_component("ntsconn", "missing-on-media")]}
-    assert F.spdeploy_result(_cmd(1, missing), "applied", "h", True)["code"] == "refused"
-    needy = {**dry, "commands": [{"id": "server", "argv": ["Update.exe"], "interactive": True}]}
-    got = F.spdeploy_result(_cmd(0, needy), "applied", "h", True)
+    got = F.spdeploy_result(_cmd(1, {**missing, "refusal": refused}), "applied", "h", True)
+    assert (got["code"], got["exit_code"], got["msg"]) == ("refused", 1, refused["message"])
+    needy = {
+        "code": "needs-terminal",
+        "message": "component(s) server: installer needs a person",
+        "exit_code": 2,
+    }
+    got = F.spdeploy_result(_cmd(2, {**dry, "refusal": needy}), "applied", "h", True)
     assert (got["code"], got["exit_code"]) == ("needs-terminal", 2)
+    assert "spdeploy_args" in got["msg"]  # what to do about it in Ansible
 
 
 def test_argv_for_apply_and_status() -> None:

@@ -343,3 +343,44 @@ def test_ctrl_c_in_a_terminal_leaves_the_spinner_line_clean(tmp_path: Path) -> N
     # the error starts a line of its own, not the end of the spinner's
     assert re.search(r"(^|[\r\n])spdeploy: error: interrupted: run \S+ stopped", plain), plain
     assert "spdeploy apply --resume" not in plain or "--resume --media" in plain
+
+
+# -- one pre-flight: the dry run predicts the real run ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "error"),
+    [
+        ("interactive-without-terminal", 2, "needs-terminal"),
+        ("prerequisite-left-out", 2, "usage"),
+        ("missing-on-media", 1, "refused"),
+        ("ready", 0, None),
+    ],
+)
+def test_a_dry_run_exits_as_the_real_run_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, code: int, error: str | None
+) -> None:
+    media = {"components": ("server", "calcon", "ntsconn")} if case == "missing-on-media" else {}
+    world = build_world(tmp_path, media_kwargs=media)
+    extra = ["--only", "calcon"] if case == "prerequisite-left-out" else []
+    profile = case != "interactive-without-terminal"  # the built-in profile: interactive
+    dry = cli(capsys, *world_args(world, "apply", *extra, "--dry-run", profile=profile))
+    assert dry.code == code, dry.out
+    refusal = dry.json()["refusal"]
+    assert (refusal or {}).get("code") == error
+    assert _ran(world) == []
+    real = cli(capsys, *world_args(world, "apply", *extra, profile=profile))
+    assert real.code == code
+    if error is not None:
+        assert real.json()["error"]["code"] == error
+        assert real.json()["error"]["message"] == refusal["message"]
+
+
+def test_a_dry_run_says_a_pending_reboot_is_still_owed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": Behaviour(3010)}})
+    assert cli(capsys, *world_args(world, "apply")).code == 3
+    dry = cli(capsys, *world_args(world, "apply", "--dry-run", json_mode=False))
+    assert dry.code == 3 and "REBOOT PENDING" in dry.out
+    assert cli(capsys, *world_args(world, "apply")).code == 3  # as predicted

@@ -24,7 +24,6 @@ import time
 from typing import Any
 
 RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a started installer
-NEEDS_PERSON = "needs a person"  # how spdeploy words the refusal of an interactive installer
 NEEDS_TERMINAL = "needs-terminal"  # and its code
 
 
@@ -149,22 +148,13 @@ def _advice(code: str, message: str) -> str:
 
 
 def _dry_run_refusal(result: dict[str, Any]) -> tuple[str, str, int] | None:
-    """Where the real run would refuse before its first installer (the module's check mode
-    raises these; ``apply --dry-run`` only shows them): missing on the media, or an
-    interactive installer with no switches."""
-    missing = [c for c in result["components"] if c["action"] == "missing-on-media"]
-    if missing:
-        listed = "; ".join(f"{c['id']}: {c['reason']}" for c in missing)
-        message = f"refusing to apply: installed component(s) cannot be updated ({listed})"
-        return "refused", message, 1
-    needy = [c["id"] for c in result.get("commands", []) if c.get("interactive")]
-    if needy:
-        message = (
-            f"component(s) {', '.join(needy)}: installer {NEEDS_PERSON} (no quiet switch is "
-            "documented) and there is no terminal"
-        )
-        return NEEDS_TERMINAL, _advice(NEEDS_TERMINAL, message), 2
-    return None
+    """Where the real run would refuse before its first installer: ``apply --dry-run`` runs the
+    real run's pre-flight and says so in ``refusal`` (the module's check mode raises these)."""
+    refusal = result.get("refusal")
+    if not isinstance(refusal, dict):
+        return None
+    code = str(refusal.get("code"))
+    return code, _advice(code, str(refusal.get("message"))), int(refusal.get("exit_code") or 1)
 
 
 def installer_ran(result: dict[str, Any]) -> bool:

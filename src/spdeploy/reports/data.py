@@ -83,6 +83,13 @@ def apply_dict(result: ApplyResult) -> dict[str, Any]:
     data["reboot_pending"] = reboot_dict(result.reboot_pending)
     data["run_id"] = result.run_id
     data["dry_run"] = result.dry_run
+    if result.dry_run:  # what the real run would refuse, as its error envelope would say it
+        refusal = result.refusal
+        data["refusal"] = (
+            None
+            if refusal is None
+            else {"code": refusal.code, "message": refusal.message, "exit_code": refusal.exit_code}
+        )
     data["resumed"] = result.resumed
     data["steps"] = [step_dict(s) for s in result.steps]
     data["reboot_required"] = result.reboot_required

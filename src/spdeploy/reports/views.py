@@ -263,6 +263,15 @@ def view_apply(out: Sink, result: ApplyResult, *, show_final: bool = True) -> No
             out.line(f"  {cmd.id}: {command_text(cmd.argv)}{mode}", always=True)
         if not result.commands:
             out.line("  (none: nothing to update)", always=True)
+        if result.refusal is not None:
+            out.line(
+                f"The real run would refuse before running anything (exit "
+                f"{result.refusal.exit_code}): {result.refusal.message}",
+                "bold red",
+                always=True,
+            )
+        elif result.reboot_pending is not None:
+            out.line(_reboot_note(result.reboot_pending), "yellow", always=True)
         return
     if result.steps:
         rows = [

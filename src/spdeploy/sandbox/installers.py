@@ -16,12 +16,15 @@ import io
 import json
 import os
 import platform
+import shlex
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from spdeploy.sandbox.layout import HANG_SECONDS, LMEILOG, NAMES, SERVER_LOG, Behaviour
 
 __all__ = [
     "KINDS",
@@ -148,3 +151,82 @@ def write_exe(
     dest.write_bytes(build_exe(spec, python=python, machine=machine))
     dest.chmod(0o755)
     return dest
+
+
+def shell_installer(
+    cid: str, exe: str, payload: Sequence[tuple[str, str]], version: str, behaviour: Behaviour
+) -> str:
+    """The ``#!/bin/sh`` stand-in for one service-pack executable (``payload``: media, target)."""
+    q = shlex.quote
+    name = NAMES[cid]
+    out = [
+        "#!/bin/sh",
+        f"# spdeploy sandbox stand-in for {exe} ({cid}), service pack {version} for",
+        f"# {name}. Not a Microsoft file.",
+        f"# Usage: {exe} TARGET (the Exchsrvr folder).",
+        "set -e",
+        f"target=${{1:?usage: {exe} TARGET}}",
+        'if [ ! -d "$target" ]; then',
+        f'    echo {q(exe + ": no such folder: ")}"$target" >&2',
+        "    exit 1",
+        "fi",
+        'here=$(dirname -- "$0")',
+    ]
+    if behaviour.write_marker:
+        out.append(f"printf '%s\\n' {q(cid + ' ran')} >> \"$target/../spdeploy-sandbox-ran.txt\"")
+    if behaviour.delete_self:
+        out.append('rm -f -- "$0"')
+    if behaviour.delay_s:
+        out.append(f"sleep {behaviour.delay_s:g}")
+    if behaviour.output_bytes:
+        out.append(f"yes {q(exe + ': working')} | head -c {behaviour.output_bytes}")
+    if behaviour.hang:
+        # A child and a grandchild: killing the installer alone leaves them running.
+        sleep = f"sleep {HANG_SECONDS}"
+        out += [
+            'pids="$target/../spdeploy-sandbox-pids.txt"',
+            f'/bin/sh -c \'{sleep} & echo "$!" >> "$1"; exec {sleep}\' sh "$pids" &',
+            'echo "$!" >> "$pids"',
+            f"while :; do {sleep}; done",
+        ]
+    if behaviour.change:
+        if payload:
+            # Found case-insensitively, as on Windows: a level-1 ISO makes it PAYLOAD/STORE.EXE.
+            out += [
+                "lower() { printf '%s' \"$1\" | tr '[:upper:]' '[:lower:]'; }",
+                "payload() {",
+                '    want=$(lower "$here/$1")',
+                '    for found in "$here"/*/*; do',
+                '        if [ "$(lower "$found")" = "$want" ]; then',
+                "            printf '%s\\n' \"$found\"",
+                "            return 0",
+                "        fi",
+                "    done",
+                f'    echo {q(exe + ": payload not found: ")}"$1" >&2',
+                "    exit 1",
+                "}",
+            ]
+        for media_rel, target_rel in payload:
+            parent = target_rel.rpartition("/")[0]
+            if parent:
+                out.append(f'mkdir -p "$target"/{q(parent)}')
+            out.append(f"file=$(payload {q(media_rel)})")
+            out.append(f'cp -- "$file" "$target"/{q(target_rel)}')
+        if cid == "ntsconn":
+            table = f"; default mapping table shipped with {version} (site entries gone, Q195697)"
+            out += [
+                'for table in "$target"/Connect/Exchconn/Dxamex/*.tbl; do',
+                '    if [ -f "$table" ]; then',
+                f"        printf '%s\\n' {q(table)} > \"$table\"",
+                "    fi",
+                "done",
+            ]
+    result = f"updated to {version}" if behaviour.change else "nothing changed"
+    lines = " ".join(q(t) for t in (f"{exe}: {name}: {result}", behaviour.log_line) if t)
+    if cid == "server":
+        out.append(f"printf '%s\\n' {lines} >> \"$target\"/../{q(SERVER_LOG)}")
+    else:
+        out.append(f'mkdir -p "$target"/{q(LMEILOG.rpartition("/")[0])}')
+        out.append(f"printf '%s\\n' {lines} >> \"$target\"/{q(LMEILOG)}")
+    out.append(f"exit {behaviour.posix_exit_code}")
+    return "\n".join(out) + "\n"

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from spdeploy.errors import SpdeployError
 from spdeploy.reports import data, views
+from spdeploy.reports.sink import plain_table
 
 if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
     from spdeploy.executor import Command
@@ -102,7 +103,7 @@ class Output:
                 table.add_row(*map(Text, row), style=styles[i] if styles else None)
             self.console.print(table)
             return
-        self.stream.write(views.plain_table(title, columns, rows))
+        self.stream.write(plain_table(title, columns, rows))
 
     def error(self, exc: SpdeployError) -> None:
         if self.json_mode:

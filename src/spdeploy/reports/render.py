@@ -28,10 +28,11 @@ def render_status(fmt: str, plan: Plan, runs: Sequence[RunRecord]) -> str:
 
         return html.render([plan], runs)
     from spdeploy.reports import data, views
+    from spdeploy.reports.sink import TextSink
 
     if fmt == "json":
         return json.dumps(data.status_dict(plan), indent=2) + "\n"
-    sink = views.TextSink()
+    sink = TextSink()
     views.view_status(sink, plan)
     return sink.text()
 
@@ -39,6 +40,7 @@ def render_status(fmt: str, plan: Plan, runs: Sequence[RunRecord]) -> str:
 def render_fleet(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
     """The fleet report as text: ``table``, ``json`` or ``html``."""
     from spdeploy.reports import views
+    from spdeploy.reports.sink import TextSink
 
     if fmt == "html":
         from spdeploy.reports.fleet_html import render_html
@@ -48,6 +50,6 @@ def render_fleet(fmt: str, fleet: Fleet, *, now: float | None = None) -> str:
         from spdeploy.reports.fleet import to_dict
 
         return json.dumps(to_dict(fleet), indent=2) + "\n"
-    sink = views.TextSink()
+    sink = TextSink()
     views.view_fleet(sink, fleet)
     return sink.text()

@@ -1,5 +1,5 @@
 """What each result looks like to a person: the lines and tables of every command's text
-output, written to a :class:`Sink`.
+output, written to a :class:`~spdeploy.reports.sink.Sink`.
 
 The terminal (``output.Output``: Rich, or plain columns on a pipe) is one sink; a ``.txt``
 report is another (:class:`TextSink`). Renderers here take data records and never print, so the
@@ -8,13 +8,13 @@ reports never depend on the module that prints.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, VANISHED, Plan
 from spdeploy.reports import data
+from spdeploy.reports.sink import Sink
 
 if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
     from spdeploy.executor import ApplyResult
@@ -38,71 +38,6 @@ VERDICT_STYLE = {
     "reboot-required": "yellow",
     "compliant": "green",
 }
-
-
-class Sink(Protocol):
-    """Where a view writes: lines and tables, each with a style a terminal may show."""
-
-    verbose: bool
-
-    def line(self, text: str = "", style: str | None = None, *, always: bool = False) -> None:
-        """``always``: a result, shown with -q too; else progress and detail."""
-        ...
-
-    def heading(self, text: str) -> None: ...
-
-    def table(
-        self,
-        title: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        styles: Sequence[str | None] | None = None,
-        *,
-        always: bool = False,
-    ) -> None: ...
-
-
-def plain_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table as plain columns: what a pipe, a log and a ``.txt`` report get."""
-    widths = [
-        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)
-    ]
-    out = [title]
-    for row in (columns, *rows):
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        out.append("  ".join(cells).rstrip())
-    return "\n".join(out) + "\n"
-
-
-class TextSink:
-    """A sink that keeps plain text (no colour), as a pipe would show it."""
-
-    def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
-        self.verbose = verbose
-        self.quiet = quiet
-        self.buffer = io.StringIO()
-
-    def line(self, text: str = "", style: str | None = None, *, always: bool = False) -> None:
-        if always or not self.quiet:
-            self.buffer.write(text + "\n")
-
-    def heading(self, text: str) -> None:
-        self.line(f"\n== {text} ==")
-
-    def table(
-        self,
-        title: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        styles: Sequence[str | None] | None = None,
-        *,
-        always: bool = False,
-    ) -> None:
-        if always or not self.quiet:
-            self.buffer.write(plain_table(title, columns, rows))
-
-    def text(self) -> str:
-        return self.buffer.getvalue()
 
 
 def view_plan(out: Sink, plan: Plan, title: str = "Plan", *, always: bool = False) -> None:

@@ -279,3 +279,16 @@ def test_windows_exit_codes_arrive_as_the_dword() -> None:
             [sys.executable, "-c", f"raise SystemExit({code})"], timeout=60, log_path=None
         )
         assert done.exit_code == expected
+
+
+def test_wait_returns_the_exit_code_and_times_out_as_popen_does(tmp_path: Path) -> None:
+    done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])
+    assert process.wait(done, timeout=60) == 7
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(slow, timeout=0.2)
+        assert slow.poll() is None  # still running: the caller decides (kills its tree)
+    finally:
+        slow.kill()
+        slow.wait()

@@ -97,7 +97,7 @@ def apply(
             plan, None, commands, dry_run=True, refusal=refusal, reboot_pending=pending
         )
 
-    with target_lock(store, prep.target) as announce:
+    with target_lock(store, prep.target) as announce, store.session():
         return _apply_under_lock(prep, store, options, progress, announce)
 
 

@@ -100,17 +100,46 @@ class Store:
         # relative --state would point their path at nothing
         self.state_dir = Path(state_dir).absolute()
         self.path = self.state_dir / "history.sqlite3"
+        self._db: sqlite3.Connection | None = None  # the session's, while one is open
 
     def run_dir(self, run_id: str) -> Path:
         return self.state_dir / "runs" / run_id
 
     @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One connection for a whole run: opened, configured and checked once, not once per
+        write. Each write still commits (and is on disk) before the next step begins."""
+        if self._db is not None:
+            yield
+            return
+        with self._opened() as db:
+            self._db = db
+            try:
+                yield
+            finally:
+                self._db = None
+
+    @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection whose block is one transaction: committed on success, closed always.
+        """A connection whose block is one transaction: committed on success. The session's
+        connection inside :meth:`session`, else one opened and closed for this block alone.
 
         Every failure of the folder (read-only, full, a path too long for SQLite) is BadInput
         naming the folder and the cause, never SQLite's own "unable to open database file".
         """
+        with contextlib.ExitStack() as stack:
+            db = self._db if self._db is not None else stack.enter_context(self._opened())
+            try:
+                with db:
+                    yield db
+            except sqlite3.OperationalError as exc:  # a write refused: read-only, disk full
+                raise BadInput(
+                    f"{self.path}: cannot write the history ({self._why(exc)})"
+                ) from None
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[sqlite3.Connection]:
+        """A configured connection on a database at the current schema; closed at the end."""
         size = len(os.fsencode(self.path))
         if size >= _SQLITE_MAX_PATH:
             raise BadInput(
@@ -138,13 +167,7 @@ class Store:
                     f"{self.path}: not a usable spdeploy history ({exc}); move it aside and "
                     "spdeploy starts a new one"
                 ) from None
-            try:
-                with db:
-                    yield db
-            except sqlite3.OperationalError as exc:  # a write refused: read-only, disk full
-                raise BadInput(
-                    f"{self.path}: cannot write the history ({self._why(exc)})"
-                ) from None
+            yield db
         finally:
             db.close()
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spdeploy import savedplan
 from spdeploy.errors import BadInput, Declined, PlanChanged
 from spdeploy.executor import ApplyOptions, ApplyResult, Progress, apply
 from spdeploy.planner import Plan
 from spdeploy.session import Selection, prepare
 from spdeploy.store import Store
+
+if TYPE_CHECKING:
+    from spdeploy import savedplan
 
 
 def run_apply(
@@ -53,6 +56,8 @@ def run_saved_plan(
             "--plan cannot be combined with --args: the switches would run without the review "
             "the saved plan stands for; put them in a site profile and save the plan again"
         )
+    from spdeploy import savedplan  # only `apply --plan` reads a saved plan
+
     saved = savedplan.load(plan_file)
     prep = prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel))
     plan = prep.plan()

@@ -62,18 +62,21 @@ class SavedSelection:
         )
 
 
+# A key that may be null may also be left out, as the hand-written reader allowed.
+
+
 @dataclass(frozen=True)
 class SavedRow:
     id: str
     action: str
-    installer: str | None
-    media_version: str | None
+    installer: str | None = None
+    media_version: str | None = None
 
 
 @dataclass(frozen=True)
 class Seen:
     installed: bool
-    version: str | None
+    version: str | None = None
 
 
 @dataclass(frozen=True)

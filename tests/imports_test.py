@@ -3,7 +3,8 @@
 - every module imports on its own, in a fresh interpreter;
 - no import cycle, lazy imports inside functions included (``if TYPE_CHECKING:`` aside);
 - ``commands/`` is a leaf: only ``cli.py`` imports it;
-- ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``.
+- ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``;
+- msgspec is imported only inside ``jsonfile``'s readers, never at a module's top.
 
 Read from the source with ``ast``: what the code says, not what a run happened to touch.
 """
@@ -161,3 +162,24 @@ def test_status_stays_light(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stderr  # the sandbox starts behind: not compliant
         loaded = json.loads(done.stderr.strip().splitlines()[-1])
         assert [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY] == []
+
+
+def test_msgspec_only_when_a_file_is_read() -> None:
+    """msgspec costs more to import than `status` may spend: only ``jsonfile`` imports it, inside
+    the functions that decode a file; the formats' owners (and their writers) load without it."""
+    importers: dict[str, list[int]] = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] == "msgspec" for n in names):
+                importers.setdefault(name, []).append(node.col_offset)  # 0: at the top
+    assert set(importers) == {"spdeploy.jsonfile"} and 0 not in importers["spdeploy.jsonfile"]
+    owners = "spdeploy.savedplan, spdeploy.backup, spdeploy.reports.fleet, spdeploy.executor"
+    program = f"import sys, {owners}\nassert 'msgspec' not in sys.modules"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

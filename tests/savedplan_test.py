@@ -111,15 +111,22 @@ def test_built_in_profile_is_saved_by_name(world: World, tmp_path: Path) -> None
     ("text", "needle"),
     [
         (None, "saved plan not found"),
-        ("{", "not valid JSON (line 1, column 2"),
-        ("[1, 2]", "holds a list, not a saved plan"),
+        ("{", "not valid JSON (input data was truncated)"),
+        ("{\n  oops", "not valid JSON (line 2, column 3: object keys must be strings)"),
+        ("[1, 2]", "$: expected object, got array"),
         ('{"format": "spdeploy-plan/9"}', "format 'spdeploy-plan/9'"),
         ("{}", 'no "format" key'),
-        ('{"format": "spdeploy-plan/1"}', '"selection" is missing'),
+        ('{"format": "spdeploy-plan/1"}', "$.saved_at: missing"),
         # these two were internal errors (exit 70): RecursionError, and ValueError from
         # Python's limit on the digits of an integer
         ("[" * 100_000, "not valid JSON (nested too deeply)"),
-        ('{"format": "spdeploy-plan/1", "saved_at": ' + "9" * 5000 + "}", "too many digits"),
+        (
+            '{"format": "spdeploy-plan/1", "saved_at": ' + "9" * 5000 + "}",
+            "not valid JSON (integer value out of range)",
+        ),
+        # what Python's json writes for a float it cannot write as JSON
+        ('{"format": "spdeploy-plan/1", "saved_at": NaN}', "NaN is not a number JSON allows"),
+        ('{"format": "spdeploy-plan/1", "saved_at": 1e999}', "($.saved_at: number out of range)"),
     ],
 )
 def test_unreadable_files_are_one_line_bad_input(
@@ -139,23 +146,45 @@ def test_unreadable_files_are_one_line_bad_input(
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (lambda d: d.pop("fingerprints"), '"fingerprints" is missing'),
-        (lambda d: d["selection"].pop("target"), '"selection.target" is missing'),
-        (lambda d: d["selection"].update(only="calcon"), '"selection.only" is "calcon"'),
-        (lambda d: d["inventory"].update(calcon=[]), '"inventory.calcon" is not an object'),
-        (lambda d: d["inventory"]["calcon"].update(installed=1), "inventory.calcon.installed"),
-        (lambda d: d["components"][0].update(installer=3), '"components[0].installer" is 3'),
-        (lambda d: d["fingerprints"].update(calcon=None), '"fingerprints" holds a non-string'),
+        (lambda d: d.pop("fingerprints"), "$.fingerprints: missing"),
+        (lambda d: d["selection"].pop("target"), "$.selection.target: missing"),
+        (lambda d: d["selection"].update(media=12), "$.selection.media: expected str, got 12"),
+        (
+            lambda d: d["selection"].update(only="calcon"),
+            '$.selection.only: expected array, got "calcon"',
+        ),
+        (lambda d: d["selection"].update(skip=["a", 3]), "$.selection.skip[1]: expected str"),
+        (
+            lambda d: d["inventory"].update(calcon=[]),
+            "$.inventory.calcon: expected object, got array",
+        ),
+        (
+            lambda d: d["inventory"]["calcon"].update(installed=1),
+            "$.inventory.calcon.installed: expected bool, got 1",
+        ),
+        # a key that is not a plain word is spelt as JSON: the message stays one line
+        (
+            lambda d: d["inventory"].update({"a b\n": {"version": None}}),
+            '$.inventory["a b\\n"].installed: missing',
+        ),
+        (
+            lambda d: d["components"][0].update(installer=3),
+            "$.components[0].installer: expected str | null, got 3",
+        ),
+        (
+            lambda d: d["fingerprints"].update(calcon=None),
+            "$.fingerprints.calcon: expected str, got null",
+        ),
         # a NUL cannot be in a path: it made `apply --plan` an internal error (exit 70)
         (
             lambda d: d["selection"].update(target="/srv/a\x00b"),
-            '"selection.target" holds a NUL character',
+            "$.selection.target: holds a NUL character",
         ),
         # an update without its fingerprint: `--dry-run` said the plan held, `apply` refused
-        (lambda d: d["fingerprints"].pop("calcon"), '"fingerprints" has no "calcon"'),
+        (lambda d: d["fingerprints"].pop("calcon"), '$.fingerprints: has no "calcon"'),
     ],
 )
-def test_missing_or_mistyped_keys_name_the_key(
+def test_missing_or_mistyped_keys_are_named_by_their_json_path(
     world: World, tmp_path: Path, edit: object, needle: str
 ) -> None:
     path = tmp_path / "plan.json"
@@ -163,9 +192,32 @@ def test_missing_or_mistyped_keys_name_the_key(
     doc = json.loads(path.read_text())
     edit(doc)  # type: ignore[operator]
     path.write_text(json.dumps(doc))
-    with pytest.raises(PlanFileError, match=r"plan\.json") as info:
+    with pytest.raises(PlanFileError) as info:
         savedplan.load(path)
-    assert needle in info.value.message
+    # the file, then the place in it (msgspec's path), then what the file should be
+    assert info.value.message.startswith(f"{path}: {needle}")
+    assert info.value.message.endswith(
+        "; expected a spdeploy-plan/1 file written by `spdeploy plan --save`"
+    )
+    assert "\n" not in info.value.message and info.value.exit_code == 2
+
+
+def test_keys_it_does_not_know_are_left_alone(world: World, tmp_path: Path) -> None:
+    """The format grows by additions (SPEC §5): a later spdeploy's extra keys still load."""
+    path = tmp_path / "plan.json"
+    _saved(world, path)
+    doc = json.loads(path.read_text())
+    doc["approved_by"] = "j.smith"
+    doc["selection"]["site"] = {"name": "Leeds"}
+    doc["components"][0]["notes"] = ["reviewed"]
+    doc["inventory"]["calcon"]["level"] = "SP2"
+    # and a key that may be null may be left out, as the reader before msgspec allowed
+    del doc["inventory"]["snaconn"]["version"], doc["components"][0]["media_version"]
+    path.write_text(json.dumps(doc))
+    saved = savedplan.load(path)
+    assert saved.inventory["calcon"] == savedplan.Seen(True, SP2)
+    assert saved.inventory["snaconn"].version is None
+    assert saved.components[0].media_version is None
 
 
 def test_selection_fills_only_what_the_command_line_leaves_out(

@@ -13,8 +13,9 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from spdeploy import jsonfile
 from spdeploy.errors import BadInput, MediaError
 
 if TYPE_CHECKING:
@@ -128,6 +129,36 @@ def read_backups(
     return [_read_manifest(found[cid], cid, run) for cid in chosen], warnings
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+# The manifest as restore reads it, decoded by spdeploy.jsonfile (dataclasses, not msgspec
+# Structs: every run imports this module, and msgspec only when a manifest is read).
+
+
+@dataclass(frozen=True)
+class _Copied:
+    """A file the manifest says was copied, as ``take_backup`` writes it (and ``mtime``)."""
+
+    path: str
+    size: int
+    sha256: str | None = None  # manifests before the hash was recorded carry none
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None and not _SHA256.fullmatch(self.sha256):
+            problem = f"is not a SHA-256 (64 lowercase hex digits): {jsonfile.shown(self.sha256)}"
+            raise jsonfile.Invalid("sha256", problem)
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    """The manifest's keys that ``restore`` reads (``paths`` is for people)."""
+
+    component: str
+    target: str
+    files: tuple[_Copied, ...]
+
+
 def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> Backup:
     from spdeploy.media.base import split_path
     from spdeploy.staging import file_sha256
@@ -136,29 +167,26 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> Backup:
         return BadInput(f"{manifest}: {detail}; nothing restored")
 
     try:
-        data: Any = json.loads(manifest.read_text(encoding="utf-8"))
-    # RecursionError: json gives up on deeply nested input that way, not with a ValueError.
-    except (OSError, ValueError, RecursionError) as exc:
+        text = manifest.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
         raise bad(f"not a readable backup manifest ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise bad('not a backup manifest (expected an object with a "files" list)')
-    if data.get("component") != cid:
-        raise bad(f"names component {data.get('component')!r}, expected {cid!r}")
-    if data.get("target") != run.target:
-        raise bad(f"is a backup of {data.get('target')!r}, but run {run.id} was on {run.target}")
+    try:
+        doc = jsonfile.parse(text, _Manifest)
+    except jsonfile.Unreadable as exc:
+        raise bad(f"not a readable backup manifest (not valid JSON: {exc})") from None
+    try:
+        data = jsonfile.convert(doc, _Manifest)
+    except jsonfile.Unreadable as exc:
+        raise bad(f"not a backup manifest ({exc})") from None
+    if data.component != cid:
+        raise bad(f"names component {data.component!r}, expected {cid!r}")
+    if data.target != run.target:
+        raise bad(f"is a backup of {data.target!r}, but run {run.id} was on {run.target}")
     root = manifest.parent / cid
     real_root = os.path.realpath(root)
     files = []
-    for entry in data["files"]:
-        path = entry.get("path") if isinstance(entry, dict) else None
-        size = entry.get("size") if isinstance(entry, dict) else None
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
-        if (
-            not isinstance(path, str)
-            or type(size) is not int  # not bool: true is no size
-            or not (digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest)))
-        ):
-            raise bad(f'{entry!r}: expected {{"path": "...", "size": N, "sha256": "..."}}')
+    for entry in data.files:
+        path, size, digest = entry.path, entry.size, entry.sha256
         try:
             parts = tuple(split_path(path, "target"))
         except MediaError as exc:
@@ -188,6 +216,3 @@ def _read_manifest(manifest: Path, cid: str, run: RunRecord) -> Backup:
             raise bad(f"{copy}: the backup copy changed (its SHA-256 is not the manifest's)")
         files.append((path, parts))
     return Backup(cid, root, tuple(files))
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spdeploy import __version__
+from spdeploy import __version__, jsonfile
 from spdeploy.errors import MediaError, PlanFileError
 from spdeploy.media.base import fold_path
 from spdeploy.planner import UPDATE, Plan
@@ -27,7 +27,9 @@ from spdeploy.staging import folder_fingerprint
 
 FORMAT = "spdeploy-plan/1"
 _EXPECTED = f"expected a {FORMAT} file written by `spdeploy plan --save`"
-_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+
+# The file's records are decoded by spdeploy.jsonfile (dataclasses, not msgspec Structs: every
+# `apply` imports this module, and msgspec only when a saved plan is read).
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class SavedSelection:
     only: tuple[str, ...]
     skip: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # No path holds a NUL (and no command line can pass one): os calls raise ValueError
+        for key in ("profile", "media", "target"):
+            if "\0" in getattr(self, key):
+                raise jsonfile.Invalid(key, "holds a NUL character, which no path can")
+
     def fill(self, given: Selection) -> Selection:
         """``given`` with every selector it leaves out taken from the saved plan."""
         return Selection(
@@ -54,18 +62,44 @@ class SavedSelection:
         )
 
 
+# A key that may be null may also be left out, as the hand-written reader allowed.
+
+
 @dataclass(frozen=True)
 class SavedRow:
     id: str
     action: str
-    installer: str | None
-    media_version: str | None
+    installer: str | None = None
+    media_version: str | None = None
 
 
 @dataclass(frozen=True)
 class Seen:
     installed: bool
-    version: str | None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class _SavedFile:
+    """The keys ``apply --plan`` reads (the others, the plan's own and ``steps``, are for people
+    and scripts); ``format`` is checked before these."""
+
+    saved_at: str
+    spdeploy_version: str
+    profile: str  # the profile's id
+    profile_fingerprint: str
+    selection: SavedSelection
+    components: tuple[SavedRow, ...]
+    fingerprints: dict[str, str]
+    inventory: dict[str, Seen]
+
+    def __post_init__(self) -> None:
+        # Every update is checked against its fingerprint (here and in the executor): without
+        # one, --dry-run said the plan held and the executor refused it as a target that changed.
+        for row in self.components:
+            if row.action == UPDATE and row.installer and row.id not in self.fingerprints:
+                problem = f"has no {jsonfile.shown(row.id)} (every update needs one)"
+                raise jsonfile.Invalid("fingerprints", problem)
 
 
 @dataclass(frozen=True)
@@ -155,7 +189,8 @@ def save(path: Path, prep: Prepared, plan: Plan, sel: Selection) -> None:
 
 
 def load(path: Path) -> SavedPlan:
-    """Read a saved plan; anything else is a :class:`PlanFileError` naming the file."""
+    """Read a saved plan; anything else is a :class:`PlanFileError` naming the file and, for a
+    key missing or mistyped, its place (``$.selection.media``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -164,125 +199,29 @@ def load(path: Path) -> SavedPlan:
         reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
         raise PlanFileError(f"{path}: cannot read the saved plan ({reason})") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            f"{_EXPECTED}"
-        ) from None
-    # json raises these on valid JSON it cannot hold: arrays nested past Python's recursion
-    # limit, and integers past its limit on digits (sys.get_int_max_str_digits, a ValueError)
-    except RecursionError:
-        raise PlanFileError(f"{path}: not valid JSON (nested too deeply); {_EXPECTED}") from None
-    except ValueError:
-        raise PlanFileError(
-            f"{path}: not valid JSON (a number with too many digits); {_EXPECTED}"
-        ) from None
-    if not isinstance(doc, dict):
-        kind = _KINDS.get(type(doc), "a " + type(doc).__name__)
-        raise PlanFileError(f"{path}: holds {kind}, not a saved plan; {_EXPECTED}")
-    found = doc.get("format")
-    if found != FORMAT:
+        doc = jsonfile.parse(text, _SavedFile)
+    except jsonfile.Unreadable as exc:
+        raise PlanFileError(f"{path}: not valid JSON ({exc}); {_EXPECTED}") from None
+    # the format first: another file, or another version of this one, is named as such rather
+    # than by the first key it lacks
+    if isinstance(doc, dict) and doc.get("format") != FORMAT:
+        found = doc.get("format")
         what = 'no "format" key' if found is None else f"format {found!r}"
         raise PlanFileError(f"{path}: {what}; {_EXPECTED}")
-    return _parse(path, _Reader(path, doc))
-
-
-class _Reader:
-    """Typed access to the document; a missing or mistyped key names itself and the file."""
-
-    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
-        self.path = path
-        self.doc = doc
-
-    def fail(self, problem: str, wanted: str) -> PlanFileError:
-        return PlanFileError(
-            f"{self.path}: {problem}; expected {wanted} there, in a {FORMAT} file written by "
-            "`spdeploy plan --save`"
-        )
-
-    def get(self, obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
-        name = f"{where}.{key}" if where else key
-        if key not in obj:
-            raise self.fail(f'"{name}" is missing', _KINDS[kind])
-        value = obj[key]
-        if not isinstance(value, kind):
-            raise self.fail(f'"{name}" is {json.dumps(value)[:40]}', _KINDS[kind])
-        return value
-
-    def optional_str(self, obj: dict[str, Any], key: str, where: str) -> str | None:
-        value = obj.get(key)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(f'"{where}.{key}" is {json.dumps(value)[:40]}', "a string or null")
-        return value
-
-    def location(self, obj: dict[str, Any], key: str, where: str) -> str:
-        value: str = self.get(obj, key, str, where)
-        # No path holds a NUL (and no command line can pass one): os calls raise ValueError
-        if "\0" in value:
-            raise self.fail(f'"{where}.{key}" holds a NUL character', "a path")
-        return value
-
-    def strings(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-        items = self.get(obj, key, list, where)
-        if not all(isinstance(i, str) for i in items):
-            raise self.fail(f'"{where}.{key}" holds a non-string', "a list of strings")
-        return tuple(items)
-
-    def table(self, key: str) -> dict[str, Any]:
-        value: dict[str, Any] = self.get(self.doc, key, dict)
-        return value
-
-
-def _parse(path: Path, r: _Reader) -> SavedPlan:
-    sel = r.table("selection")
-    selection = SavedSelection(
-        profile=r.location(sel, "profile", "selection"),
-        media=r.location(sel, "media", "selection"),
-        target=r.location(sel, "target", "selection"),
-        language=r.get(sel, "language", str, "selection"),
-        platform=r.get(sel, "platform", str, "selection"),
-        only=r.strings(sel, "only", "selection"),
-        skip=r.strings(sel, "skip", "selection"),
-    )
-    rows = []
-    for i, item in enumerate(r.get(r.doc, "components", list)):
-        where = f"components[{i}]"
-        if not isinstance(item, dict):
-            raise r.fail(f'"{where}" is not an object', "an object")
-        rows.append(
-            SavedRow(
-                r.get(item, "id", str, where),
-                r.get(item, "action", str, where),
-                r.optional_str(item, "installer", where),
-                r.optional_str(item, "media_version", where),
-            )
-        )
-    fingerprints = r.table("fingerprints")
-    if not all(isinstance(v, str) for v in fingerprints.values()):
-        raise r.fail('"fingerprints" holds a non-string', "component id -> fingerprint strings")
-    # Every update is checked against its fingerprint (here and in the executor): without one,
-    # --dry-run said the plan held and the executor refused it as a target that changed.
-    for row in rows:
-        if row.action == UPDATE and row.installer and row.id not in fingerprints:
-            raise r.fail(f'"fingerprints" has no "{row.id}"', "a fingerprint for every update")
-    inventory = {}
-    for cid, seen in r.table("inventory").items():
-        where = f"inventory.{cid}"
-        if not isinstance(seen, dict):
-            raise r.fail(f'"{where}" is not an object', '{"installed": ..., "version": ...}')
-        installed = r.get(seen, "installed", bool, where)
-        inventory[cid] = Seen(installed, r.optional_str(seen, "version", where))
+    try:
+        saved = jsonfile.convert(doc, _SavedFile)
+    except jsonfile.Unreadable as exc:
+        raise PlanFileError(f"{path}: {exc}; {_EXPECTED}") from None
     return SavedPlan(
         path=path,
-        saved_at=r.get(r.doc, "saved_at", str),
-        spdeploy_version=r.get(r.doc, "spdeploy_version", str),
-        profile=r.get(r.doc, "profile", str),
-        profile_fingerprint=r.get(r.doc, "profile_fingerprint", str),
-        selection=selection,
-        components=tuple(rows),
-        fingerprints=dict(fingerprints),
-        inventory=inventory,
+        saved_at=saved.saved_at,
+        spdeploy_version=saved.spdeploy_version,
+        profile=saved.profile,
+        profile_fingerprint=saved.profile_fingerprint,
+        selection=saved.selection,
+        components=saved.components,
+        fingerprints=saved.fingerprints,
+        inventory=saved.inventory,
     )
 
 

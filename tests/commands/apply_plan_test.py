@@ -241,7 +241,7 @@ def test_iso_media(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         ("{not json", "not valid JSON"),
         ("{}", '"format"'),
         ("[" * 100_000, "nested too deeply"),  # was an internal error (exit 70)
-        ("9" * 5000, "too many digits"),  # likewise
+        ("9" * 5000, "integer value out of range"),  # likewise
     ],
 )
 def test_a_missing_or_corrupt_plan_file_is_one_line_exit_2(
@@ -264,7 +264,12 @@ def test_a_missing_or_corrupt_plan_file_is_one_line_exit_2(
     ("edit", "needle"),
     [
         (lambda d: d["selection"].update(target=d["selection"]["target"] + "\x00"), "NUL"),
-        (lambda d: d["fingerprints"].pop("calcon"), '"fingerprints" has no "calcon"'),
+        (lambda d: d["fingerprints"].pop("calcon"), '$.fingerprints: has no "calcon"'),
+        # the message names the place in the file (msgspec's path), as the issue asked
+        (
+            lambda d: d["selection"].update(media=12),
+            "approved.json: $.selection.media: expected str, got 12",
+        ),
     ],
 )
 def test_a_damaged_plan_is_exit_2_before_anything_runs(

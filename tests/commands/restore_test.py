@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import filelock
 import pytest
@@ -359,6 +360,69 @@ def test_a_corrupt_manifest_is_one_line_and_exit_2(
         assert res.err.count("\n") == 1 and "nothing restored" in res.err, why
         assert "internal error" not in res.err
     assert tree_hash(world.target) == before
+
+
+def _manifest_edited(world: World, run_id: str, edit: Any) -> Path:
+    manifest = world.state / "runs" / run_id / "backup" / "ntsconn.manifest.json"
+    data = json.loads(manifest.read_text())
+    edit(data)
+    manifest.write_text(json.dumps(data))
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda d: d.pop("files"), "not a backup manifest ($.files: missing)"),
+        (
+            lambda d: d["files"][1].update(size=True),  # true is no size
+            "not a backup manifest ($.files[1].size: expected int, got true)",
+        ),
+        (
+            lambda d: d["files"][0].pop("path"),
+            "not a backup manifest ($.files[0].path: missing)",
+        ),
+        (
+            lambda d: d["files"][0].update(sha256="ABC"),
+            "not a backup manifest ($.files[0].sha256: is not a SHA-256 (64 lowercase hex "
+            'digits): "ABC")',
+        ),
+        (lambda d: d.update(component="calcon"), "names component 'calcon', expected 'ntsconn'"),
+    ],
+)
+def test_a_mistyped_manifest_names_the_place_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Any, problem: str
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    manifest = _manifest_edited(world, run_id, edit)
+    before = tree_hash(world.target)
+    res = _restore(capsys, world, run_id)
+    assert res.code == 2
+    assert res.json()["error"]["message"] == f"{manifest}: {problem}; nothing restored"
+    assert tree_hash(world.target) == before
+
+
+def test_keys_a_manifest_reader_does_not_know_are_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A later spdeploy may add keys (additive changes only): this one still restores."""
+    world, run_id = _applied(capsys, tmp_path)
+    _manifest_edited(world, run_id, lambda d: d.update(taken_by="spdeploy 9", paths=None))
+    assert _restore(capsys, world, run_id).code == 0
+
+
+def test_a_manifest_that_is_not_json_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, run_id = _applied(capsys, tmp_path)
+    manifest = world.state / "runs" / run_id / "backup" / "ntsconn.manifest.json"
+    manifest.write_text('{"component": "ntsconn",\n  "files": [NaN]}')
+    res = _restore(capsys, world, run_id)
+    assert res.code == 2
+    assert res.json()["error"]["message"] == (
+        f"{manifest}: not a readable backup manifest (not valid JSON: line 2, column 13: NaN is "
+        "not a number JSON allows); nothing restored"
+    )
 
 
 def test_a_planted_temporary_symlink_cannot_redirect_the_restore(

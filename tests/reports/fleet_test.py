@@ -139,34 +139,49 @@ def test_components_in_the_order_first_seen(tmp_path: Path) -> None:
 
 
 BAD: dict[str, tuple[bytes, str]] = {
-    "not-json": (b'{"host": ', "not JSON: Expecting value: line 1 column 10 (char 9)"),
+    "not-json": (b'{"host": ', "not JSON: input data was truncated"),
+    "not-json-either": (
+        b'{"host": "h",\n "mode": checked}',
+        "not JSON: line 2, column 10: invalid character",
+    ),
     "not-utf8": (b'{"host": "\xff"}', "not UTF-8 text (byte 10)"),
-    "a-list": (b"[]", "the file should be a JSON object"),
+    "a-list": (b"[]", "$: expected object, got array"),
     "too-deep": (b"[" * 100_000, "not JSON: nested too deeply"),
     "bad-host": (
         json.dumps({"host": "a\x1b[2J", "checked_at": WHEN, "mode": "checked"}).encode(),
-        '"host" is empty or holds control characters: "a\\u001b[2J"',
+        '$.host: is empty or holds control characters: "a\\u001b[2J"',
     ),
-    "no-host": (b'{"checked_at": "x", "mode": "checked"}', 'the file has no "host"'),
+    "no-host": (b'{"checked_at": "x", "mode": "checked"}', "$.host: missing"),
     "bad-mode": (
         json.dumps({"host": "h", "checked_at": WHEN, "mode": "patched"}).encode(),
-        "\"mode\" is 'patched', expected one of checked, applied",
+        "$.mode: is 'patched', expected one of checked, applied",
     ),
     "bad-time": (
         json.dumps({"host": "h", "checked_at": "yesterday", "mode": "checked"}).encode(),
-        "\"checked_at\" is not an ISO 8601 time: 'yesterday'",
+        "$.checked_at: is not an ISO 8601 time: 'yesterday'",
     ),
     "nothing": (
         json.dumps({"host": "h", "checked_at": WHEN, "mode": "checked"}).encode(),
-        'neither a "result" nor an "error"',
+        '$: neither a "result" nor an "error"',
     ),
     "bad-error": (
         json.dumps(
             {"host": "h", "checked_at": WHEN, "mode": "checked", "error": {"code": "x"}}
         ).encode(),
-        '"error" has no "message"',
+        "$.error.message: missing",
     ),
     "bad-component": (
+        json.dumps(
+            {
+                "host": "h",
+                "checked_at": WHEN,
+                "mode": "checked",
+                "result": {**result(UP), "components": [{"id": "server", "action": "update"}]},
+            }
+        ).encode(),
+        "$.result.components[0].name: missing",
+    ),
+    "bad-action": (
         json.dumps(
             {
                 "host": "h",
@@ -175,7 +190,7 @@ BAD: dict[str, tuple[bytes, str]] = {
                 "result": {**result(UP), "components": [{"id": "server", "action": 1}]},
             }
         ).encode(),
-        '"result.components[0]" has no "name"',
+        "$.result.components[0].action: expected str, got 1",
     ),
     "bad-compliant": (
         json.dumps(
@@ -186,7 +201,7 @@ BAD: dict[str, tuple[bytes, str]] = {
                 "result": {**result(UP), "compliant": 1},
             }
         ).encode(),
-        '"result": "compliant" should be true or false, not 1',
+        "$.result.compliant: expected bool, got 1",
     ),
 }
 
@@ -204,26 +219,30 @@ def _step(**changes: Any) -> bytes:
 # broke a row of the table in two.
 BAD.update(
     {
-        "nan": (_step(duration_s=float("nan")), "not JSON: NaN is not a number JSON allows"),
+        "nan": (
+            _step(duration_s=float("nan")),
+            f"not JSON: line 1, column {_step(duration_s=float('nan')).index(b'NaN') + 1}: "
+            "NaN is not a number JSON allows",
+        ),
         "infinite": (
             _step().replace(b'"duration_s": 1.5', b'"duration_s": 1e999'),
-            "not JSON: 1e999 is not a number JSON allows",
+            "not JSON: $.result.steps[0].duration_s: number out of range",
         ),
         "bad-duration": (
             _step(duration_s="1.5 s"),
-            '"result.steps[1]": "duration_s" should be a number or null, not "1.5 s"',
+            '$.result.steps[1].duration_s: expected float | null, got "1.5 s"',
         ),
         "huge-duration": (
             _step(duration_s=10**400),
-            f'"result.steps[1]": "duration_s" should be a number or null, not 1{"0" * 38}…',
+            "$.result.steps[1].duration_s: number out of range",
         ),
         "bad-exit-code": (
             _step(exit_code="1603\nok"),
-            '"result.steps[1]": "exit_code" should be an integer or null, not "1603\\nok"',
+            '$.result.steps[1].exit_code: expected int | null, got "1603\\nok"',
         ),
         "id-with-a-newline": (
             _step(id="calcon\n"),
-            '"result.steps[1]": "id" holds control characters: "calcon\\n"',
+            '$.result.steps[1].id: holds control characters: "calcon\\n"',
         ),
     }
 )
@@ -244,6 +263,17 @@ def test_a_bad_file_is_that_hosts_error(tmp_path: Path, name: str) -> None:
         "exit_code": 2,
     }
     assert loaded.exit_code == 1 and fleet.to_dict(loaded)["summary"]["errors"] == 1
+
+
+def test_a_result_is_kept_as_the_file_has_it(tmp_path: Path) -> None:
+    """The reader checks what the report relies on and keeps the rest: the page hands the whole
+    status dict to the status report's renderer, and SPEC §5 grows by additions."""
+    signals = [{"name": "PendingFileRenameOperations", "entries": ["C:\\x.dll"]}]
+    doc = {**result(UP), "system_reboot_signals": signals, "added_later": {"n": 1.5}}
+    doc["components"][0]["added_later"] = True
+    write_result(tmp_path, "exch01", "checked", doc)
+    (host,) = fleet.load(tmp_path).hosts
+    assert host.verdict == "compliant" and host.result == doc
 
 
 def test_a_host_reported_twice(tmp_path: Path) -> None:

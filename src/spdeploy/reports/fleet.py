@@ -49,18 +49,16 @@ components matrix on top.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import stat
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from spdeploy import jsonfile
 from spdeploy.errors import BadInput
 from spdeploy.planner import MISSING, UPDATE
 
@@ -189,10 +187,6 @@ class Fleet:
         return f"{'COMPLIANT' if self.compliant else 'NOT COMPLIANT'}: {'; '.join(parts)}"
 
 
-class _Bad(Exception):
-    """A result file that is not in the format: the problem, for the host's error."""
-
-
 def parse_duration(text: str, option: str) -> float:
     """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` as seconds; else bad input naming ``option``."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
@@ -281,27 +275,17 @@ def _read(path: Path) -> HostResult:
     except UnicodeDecodeError as exc:
         return _unreadable(path, f"not UTF-8 text (byte {exc.start})")
     try:
-        # NaN, Infinity and 1e999 are not JSON: `report --format json` would print them back
-        doc = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
-    except ValueError as exc:
+        doc = jsonfile.parse(text, _ResultFile)
+    except jsonfile.Unreadable as exc:
         return _unreadable(path, f"not JSON: {exc}")
-    except RecursionError:
-        return _unreadable(path, "not JSON: nested too deeply")
     try:
-        return _parse(path, doc)
-    except _Bad as exc:
+        file = jsonfile.convert(doc, _ResultFile)
+    except jsonfile.Unreadable as exc:
         return _unreadable(path, str(exc))
-
-
-def _not_a_number(word: str) -> NoReturn:
-    raise ValueError(f"{word} is not a number JSON allows")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        _not_a_number(text)
-    return value
+    # The result as the file has it, checked: the page hands the whole status dict (SPEC §5,
+    # additive) to the status report's renderer, keys this reader does not declare included.
+    result, error = doc.get("result"), doc.get("error")
+    return HostResult(file.host, path.name, file.checked_at, file.mode, result, error)
 
 
 def _unreadable(path: Path, problem: str, host: str | None = None) -> HostResult:
@@ -310,94 +294,97 @@ def _unreadable(path: Path, problem: str, host: str | None = None) -> HostResult
     return HostResult(host or path.stem, path.name, None, None, None, error)
 
 
-def _parse(path: Path, doc: Any) -> HostResult:
-    _need(doc, "the file", {"host": str, "checked_at": str, "mode": str})
-    if not doc["host"] or not doc["host"].isprintable():
-        raise _Bad(f'"host" is empty or holds control characters: {json.dumps(doc["host"])}')
-    try:
-        datetime.fromisoformat(doc["checked_at"])
-    except ValueError:
-        raise _Bad(f'"checked_at" is not an ISO 8601 time: {doc["checked_at"]!r}') from None
-    if doc["mode"] not in _MODES:
-        raise _Bad(f'"mode" is {doc["mode"]!r}, expected one of {", ".join(_MODES)}')
-    result, error = doc.get("result"), doc.get("error")
-    if result is None and error is None:
-        raise _Bad('neither a "result" nor an "error"')
-    if error is not None:
-        _need(error, '"error"', {"code": str, "message": str, "exit_code": int})
-    if result is not None:
-        _check_result(result)
-    return HostResult(doc["host"], path.name, doc["checked_at"], doc["mode"], result, error)
+# -- the result file, as the Ansible module writes it (module docstring) ------------------------
+# What the report relies on, typed, decoded by spdeploy.jsonfile (dataclasses, not msgspec
+# Structs, which would import msgspec with this module); any other key is left as it is.
 
 
-def _check_result(result: Any) -> None:
-    text = {k: str for k in ("profile", "media", "target", "language", "platform")}
-    _need(result, '"result"', {**text, "compliant": bool, "components": list})
-    for i, c in enumerate(result["components"]):
-        fields = {"id": str, "name": str, "action": str, "reason": str}
-        _need(c, f'"result.components[{i}]"', fields)
-        _printable(c, f'"result.components[{i}]"', ("id",))
-    optional = {
-        "steps": list,
-        "findings": list,
-        "reboot_required": bool,
-        "reboot_pending": dict,
-        "run_id": str,
-    }
-    for key, kind in optional.items():
-        if result.get(key) is not None and not _is(result[key], kind):
-            raise _Bad(f'"result.{key}" should be {_KIND[kind]}')
-    for i, s in enumerate(result.get("steps") or ()):
-        where = f'"result.steps[{i}]"'
-        _need(s, where, {"id": str, "status": str})
-        _printable(s, where, ("id", "status"))
-        # what the renderers do arithmetic on or print in the table: "1.50 s", "(exit 1603)"
-        if s.get("exit_code") is not None and not _is(s["exit_code"], int):
-            raise _Bad(
-                f'{where}: "exit_code" should be an integer or null, not {_shown(s, "exit_code")}'
-            )
-        if s.get("duration_s") is not None and not _number(s["duration_s"]):
-            raise _Bad(
-                f'{where}: "duration_s" should be a number or null, not {_shown(s, "duration_s")}'
-            )
-    for i, f in enumerate(result.get("findings") or ()):
-        _need(f, f'"result.findings[{i}]"', {"code": str, "message": str, "components": list})
-
-
-_KIND = {
-    str: "a string",
-    int: "an integer",
-    bool: "true or false",
-    list: "a list",
-    dict: "an object",
-}
-
-
-def _need(obj: Any, where: str, fields: Mapping[str, type]) -> None:
-    if not isinstance(obj, dict):
-        raise _Bad(f"{where} should be a JSON object")
-    for key, kind in fields.items():
-        if key not in obj:
-            raise _Bad(f'{where} has no "{key}"')
-        if not _is(obj[key], kind):
-            raise _Bad(f'{where}: "{key}" should be {_KIND[kind]}, not {_shown(obj, key)}')
-
-
-def _printable(obj: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
+def _printable(obj: object, *keys: str) -> None:
     """Ids and statuses are words the table shows as they are, like the host's name."""
     for key in keys:
-        if not obj[key].isprintable():
-            raise _Bad(f'{where}: "{key}" holds control characters: {_shown(obj, key)}')
+        value: str = getattr(obj, key)
+        if not value.isprintable():
+            raise jsonfile.Invalid(key, f"holds control characters: {jsonfile.shown(value)}")
 
 
-def _shown(obj: Mapping[str, Any], key: str) -> str:
-    shown = json.dumps(obj[key])
-    return shown if len(shown) <= 40 else shown[:39] + "…"
+@dataclass(frozen=True)
+class _Component:
+    id: str
+    name: str
+    action: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _printable(self, "id")
 
 
-def _number(value: Any) -> bool:
-    # an integer past a float's range would raise OverflowError where the page formats it
-    return (_is(value, int) or isinstance(value, float)) and abs(value) <= sys.float_info.max
+@dataclass(frozen=True)
+class _Step:
+    id: str
+    status: str
+    # what the renderers do arithmetic on or print in the table: "1.50 s", "(exit 1603)";
+    # a float, so a number past a float's range (an OverflowError on the page) is refused
+    exit_code: int | None = None
+    duration_s: float | None = None
+
+    def __post_init__(self) -> None:
+        _printable(self, "id", "status")
+
+
+@dataclass(frozen=True)
+class _Finding:
+    code: str
+    message: str
+    components: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Status:
+    """The SPEC §5 status dict; an applied run adds ``run_id``, ``steps``, ``reboot_required``."""
+
+    profile: str
+    media: str
+    target: str
+    language: str
+    platform: str
+    compliant: bool
+    components: tuple[_Component, ...]
+    steps: tuple[_Step, ...] | None = None
+    findings: tuple[_Finding, ...] | None = None
+    reboot_required: bool | None = None
+    reboot_pending: dict[str, Any] | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Error:
+    code: str
+    message: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class _ResultFile:
+    host: str
+    checked_at: str
+    mode: str
+    result: _Status | None = None
+    error: _Error | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host or not self.host.isprintable():
+            problem = f"is empty or holds control characters: {jsonfile.shown(self.host)}"
+            raise jsonfile.Invalid("host", problem)
+        try:
+            datetime.fromisoformat(self.checked_at)
+        except ValueError:
+            problem = f"is not an ISO 8601 time: {self.checked_at!r}"
+            raise jsonfile.Invalid("checked_at", problem) from None
+        if self.mode not in _MODES:
+            problem = f"is {self.mode!r}, expected one of {', '.join(_MODES)}"
+            raise jsonfile.Invalid("mode", problem)
+        if self.result is None and self.error is None:
+            raise ValueError('neither a "result" nor an "error"')
 
 
 def _one_line(text: str) -> str:

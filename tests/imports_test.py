@@ -3,7 +3,8 @@
 - every module imports on its own, in a fresh interpreter;
 - no import cycle, lazy imports inside functions included (``if TYPE_CHECKING:`` aside);
 - ``commands/`` is a leaf: only ``cli.py`` imports it;
-- ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``.
+- ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``;
+- no two modules define a class of the same name: one concept, one type.
 
 Read from the source with ``ast``: what the code says, not what a run happened to touch.
 """
@@ -161,3 +162,14 @@ def test_status_stays_light(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stderr  # the sandbox starts behind: not compliant
         loaded = json.loads(done.stderr.strip().splitlines()[-1])
         assert [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY] == []
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """Two ``Finding``s (a probe's answer, a plan's suite finding) and two ``Command``s (the
+    ``command`` probe, an installer's command line) once made a reader guess which was meant."""
+    defined: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                defined.setdefault(node.name, []).append(name)
+    assert {cls: mods for cls, mods in defined.items() if len(mods) > 1} == {}

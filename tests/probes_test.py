@@ -12,7 +12,7 @@ from spdeploy.errors import NotApplicable, ProfileError
 from spdeploy.media.folder import FolderTree
 from spdeploy.probes import (
     AnyOf,
-    Command,
+    CommandOutput,
     Exists,
     Literal,
     PeVersion,
@@ -152,21 +152,21 @@ def test_literal(root: Path) -> None:
 
 
 def test_command_probe_runs_argv_and_applies_the_regex(root: Path) -> None:
-    probe = Command((sys.executable, "-c", "print('v 1.2.3')"), re.compile(r"v (\S+)"))
+    probe = CommandOutput((sys.executable, "-c", "print('v 1.2.3')"), re.compile(r"v (\S+)"))
     finding = answer(probe, ctx(root), want_version=True)
     assert finding.found
     assert finding.version == "1.2.3"
 
 
 def test_command_probe_nonzero_exit_is_not_found(root: Path) -> None:
-    probe = Command((sys.executable, "-c", "raise SystemExit(3)"), re.compile(r"(.*)"))
+    probe = CommandOutput((sys.executable, "-c", "raise SystemExit(3)"), re.compile(r"(.*)"))
     finding = answer(probe, ctx(root), want_version=True)
     assert not finding.found
     assert "3" in finding.source
 
 
 def test_command_probe_missing_program_is_not_found(root: Path, tmp_path: Path) -> None:
-    probe = Command((str(tmp_path / "no-such-program"),), re.compile(r"(.*)"))
+    probe = CommandOutput((str(tmp_path / "no-such-program"),), re.compile(r"(.*)"))
     assert not answer(probe, ctx(root), want_version=True).found
 
 

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from spdeploy.session import Prepared, Selection, prepare
 from spdeploy.executor import ApplyOptions, ApplyResult, apply
+from spdeploy.session import Prepared, Selection, prepare
 from spdeploy.store import Store
 
 GOAL_MS = 10.0

@@ -21,6 +21,7 @@ from spdeploy.probes import (
     Text,
     answer,
     parse_probe,
+    placeholders,
 )
 from spdeploy.sandbox.pe import write_pe
 
@@ -295,3 +296,26 @@ def test_a_service_whose_program_is_gone_is_not_installed(tmp_path: Path) -> Non
     write_pe(program, "5.5.2653.0")
     found = Service("LME-NOTES").run(ctx, want_version=True)
     assert (found.found, found.version) == (True, "5.5.2653.0")
+
+
+# -- placeholders ---------------------------------------------------------------------------------
+
+
+def test_a_probe_reports_the_placeholders_it_fills_in() -> None:
+    """Paths and argv are templates; regexes, registry keys and service names are matched as
+    written, so braces there are not placeholders."""
+    nested = parse_probe(
+        {
+            "any": [
+                {"exists": "{target}/a"},
+                {"text": {"file": "{{media}}/v.txt", "regex": "{language}(\\d+)"}},
+                {"any": [{"command": {"argv": ["x", "{drive}"], "regex": "{platform}"}}]},
+                {"registry": {"key": "HKLM\\{installer}", "value": "{staged}"}},
+                {"service": "{media}"},
+                {"literal": "1.0"},
+            ]
+        },
+        "here",
+    )
+    assert placeholders(nested) == {"target", "drive"}
+    assert placeholders(PeVersion("{installer}")) == {"installer"}

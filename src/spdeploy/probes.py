@@ -1,8 +1,10 @@
 """Probe kinds: how a profile tells whether a component is installed and at which version.
 
-Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?) and
-``run(ctx, want_version)``. The system is the context's: ``ctx.windows`` is the Windows boundary
-(registry, services) or None, so the Windows kinds run in tests through a fake registry.
+Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?),
+``run(ctx, want_version)`` and ``templates()`` (the strings it fills in from the context's
+variables, so that a profile's placeholders are checked when it loads). The system is the
+context's: ``ctx.windows`` is the Windows boundary (registry, services) or None, so the Windows
+kinds run in tests through a fake registry.
 ``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one class plus one registry entry.
 """
 
@@ -56,6 +58,17 @@ class Probe(Protocol):
 
     def describe(self) -> str: ...
 
+    def templates(self) -> tuple[str, ...]:
+        """The strings ``run`` expands (paths, arguments): where placeholders may stand."""
+        ...
+
+
+def placeholders(probe: Probe) -> set[str]:
+    """The ``{name}`` placeholders a probe fills in when it runs."""
+    from spdeploy.templates import names
+
+    return {name for template in probe.templates() for name in names(template)}
+
 
 def pe_file_version(data: bytes, where: str) -> str | None:
     """FileVersion from the fixed version info of a PE image, or None if it has none.
@@ -96,6 +109,9 @@ class Exists:
     def describe(self) -> str:
         return f"exists {self.path}"
 
+    def templates(self) -> tuple[str, ...]:
+        return (self.path,)
+
 
 @dataclass(frozen=True)
 class PeVersion:
@@ -121,6 +137,9 @@ class PeVersion:
     def describe(self) -> str:
         return f"pe_version {self.path}"
 
+    def templates(self) -> tuple[str, ...]:
+        return (self.path,)
+
 
 @dataclass(frozen=True)
 class Text:
@@ -144,6 +163,9 @@ class Text:
     def describe(self) -> str:
         return f"text {self.file} /{self.regex.pattern}/"
 
+    def templates(self) -> tuple[str, ...]:
+        return (self.file,)  # the regex is matched as written
+
 
 @dataclass(frozen=True)
 class Literal:
@@ -158,6 +180,9 @@ class Literal:
 
     def describe(self) -> str:
         return f"literal {self.version}"
+
+    def templates(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,9 @@ class CommandOutput:
     def describe(self) -> str:
         return f"command {' '.join(self.argv)}"
 
+    def templates(self) -> tuple[str, ...]:
+        return self.argv  # the regex is matched as written
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -215,6 +243,9 @@ class Registry:
 
     def describe(self) -> str:
         return f"registry {self._where()}"
+
+    def templates(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,9 @@ class Service:
     def describe(self) -> str:
         return f"service {self.name}"
 
+    def templates(self) -> tuple[str, ...]:
+        return ()
+
 
 @dataclass(frozen=True)
 class AnyOf:
@@ -284,6 +318,9 @@ class AnyOf:
 
     def describe(self) -> str:
         return "any of (" + "; ".join(p.describe() for p in self.probes) + ")"
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(t for probe in self.probes for t in probe.templates())
 
 
 def _is_glob(pattern: str) -> bool:

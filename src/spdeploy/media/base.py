@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Hashable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from spdeploy.errors import MediaError
 
@@ -83,8 +83,16 @@ class Tree(Protocol):
 
 
 class Media(Tree, Protocol):
-    kind: str
-    location: str
+    """The service-pack media: a tree that can also be opened, walked and closed.
+
+    The readers subclass it: ``with open_media(path) as media:`` closes the image or the
+    archive it holds open.
+    """
+
+    kind: str  # folder, iso or zip
+    location: str  # the path as given, for messages and reports
+    names: str | None  # the ISO name set read: rock-ridge, joliet or iso9660; None elsewhere
+    hostile: tuple[str, ...]  # entries leaving the media root (a zip's), never resolved
 
     def open(self, path: str) -> BinaryIO: ...
 
@@ -93,6 +101,12 @@ class Media(Tree, Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def glob_segments(tree: Tree, pattern: str) -> list[str]:

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import count_visit, fold, glob_segments, split_path
+from spdeploy.media.base import Media, count_visit, fold, glob_segments, split_path
 
 
-class FolderTree:
+class FolderTree(Media):
     """Case-insensitive, read-only view of a folder that never leaves its root."""
 
     kind = "folder"
+    names = None
+    hostile = ()  # a link leaving the root is refused when reached, not listed up front
 
     def __init__(self, root: str | os.PathLike[str], what: str = "media") -> None:
         self.root = Path(root)

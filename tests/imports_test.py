@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,3 +174,35 @@ def test_no_two_classes_share_a_name() -> None:
             if isinstance(node, ast.ClassDef):
                 defined.setdefault(node.name, []).append(name)
     assert {cls: mods for cls, mods in defined.items() if len(mods) > 1} == {}
+
+
+def test_the_tests_import_only_declared_distributions() -> None:
+    """Every third-party module a test imports comes from a distribution that pyproject declares
+    (the dependencies or the ``test`` extra), not from one that happens to bring it along."""
+    from importlib.metadata import packages_distributions, requires
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {
+        canonical(re.split(r"[\s;<>=!~\[]", r, maxsplit=1)[0]) for r in requires("spdeploy") or []
+    }
+    tests = Path(__file__).resolve().parent
+    local = {p.stem for p in tests.rglob("*.py")}
+    providers = packages_distributions()
+    undeclared: dict[str, list[str]] = {}
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in (n.split(".")[0] for n in names):
+                if name in sys.stdlib_module_names or name in local or name == "spdeploy":
+                    continue
+                dists = {canonical(d) for d in providers.get(name, [name])}
+                if not dists & declared:
+                    undeclared.setdefault(name, []).append(path.relative_to(tests).as_posix())
+    assert undeclared == {}

@@ -8,8 +8,9 @@ Every example runs the CLI in-process (``spdeploy.cli.run``) and checks that
   ``--json``, a JSON error envelope with ``code`` and ``message``), and so does ``plan`` with it;
   profiles built to be plainly valid are accepted, and those carrying an error SPEC §7 names
   (unknown key, wrong type, bad regex, unknown probe kind, duplicate id, unknown ``after``,
-  cycle, not TOML) are rejected; of the rest (``contested``: placeholders a key has no value
-  for, NULs, paths out of their root, giant numbers) either answer will do, but no crash;
+  cycle, not TOML, a template naming a placeholder its key has no value for, a NUL in a probe)
+  are rejected; of the rest (``contested``: NULs elsewhere, paths out of their root, giant
+  numbers) either answer will do, but no crash;
 - ``plan --json`` exits 2 with an error envelope on bad input, else 0 or 1 with a plan on stdout
   (1 exactly when a component is ``missing-on-media``), in ``after`` order;
 - nothing outside the example's ``--state`` folder changes (paths, types, sizes, mtimes), and no
@@ -61,7 +62,12 @@ from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 from spdeploy.cli import run
-from spdeploy.profile import PLACEHOLDERS, load_profile
+from spdeploy.profile import (
+    MEDIA_PROBE_PLACEHOLDERS,
+    PLACEHOLDERS,
+    TARGET_PROBE_PLACEHOLDERS,
+    load_profile,
+)
 from spdeploy.sandbox.images import write_iso
 from spdeploy.sandbox.pe import build_pe
 from spdeploy.sandbox.world import build_world
@@ -577,6 +583,41 @@ def _probe_problem(probe: Any, media: bool = False) -> str | None:
     return None
 
 
+_PROBE_PLACEHOLDERS = {
+    "installed": TARGET_PROBE_PLACEHOLDERS,
+    "version": TARGET_PROBE_PLACEHOLDERS,
+    "media_version": MEDIA_PROBE_PLACEHOLDERS,
+}
+
+
+def _probe_templates(probe: Any) -> Iterator[str]:
+    """The strings a probe fills in: paths, a text probe's file, a command's argv."""
+    for kind, arg in probe.items():
+        if kind in ("exists", "pe_version"):
+            yield arg
+        elif kind == "text":
+            yield arg["file"]
+        elif kind == "command":
+            yield from arg["argv"]
+        elif kind == "any":
+            for inner in arg:
+                yield from _probe_templates(inner)
+
+
+def invalid(doc: dict[str, Any]) -> str | None:
+    """Why SPEC §7 makes a generated document an error though each value has the right type, or
+    None: a probe naming a placeholder its key has no value for, or a NUL in a probe's path or
+    argv (neither could ever run). Then `profiles check` must refuse it."""
+    for comp in doc.get("component", []):
+        for key, allowed in _PROBE_PLACEHOLDERS.items():
+            for template in _probe_templates(comp.get(key, {})):
+                if not _template_ok(template, allowed):
+                    return f"{key} placeholder"
+                if "\x00" in template:
+                    return f"{key} NUL"
+    return None
+
+
 def contested(doc: dict[str, Any]) -> str | None:
     """Why SPEC §7 leaves a generated document's validity open, or None when it is plainly
     valid: then `profiles check` must accept it. (NUL characters, placeholders and format specs
@@ -738,8 +779,21 @@ def _mutate(draw: st.DrawFn, doc: dict[str, Any], how: str) -> str:
         return "invalid"
     if how == "bad-template":
         comp = _child_component(draw, doc)
-        key = draw(st.sampled_from(["installer", "args", "logs"]))
-        comp[key] = [*comp.get(key, []), draw(st.sampled_from(BAD_TEMPLATES))]
+        key = draw(st.sampled_from(["installer", "args", "logs", *_PROBE_PLACEHOLDERS]))
+        bad = draw(st.sampled_from(BAD_TEMPLATES))
+        if key in _PROBE_PLACEHOLDERS:
+            comp[key] = draw(
+                st.sampled_from(
+                    [
+                        {"exists": bad},
+                        {"text": {"file": bad, "regex": "(.*)"}},
+                        {"command": {"argv": ["echo", bad], "regex": "(.*)"}},
+                        {"any": [{"literal": "1.0"}, {"pe_version": bad}]},
+                    ]
+                )
+            )
+        else:
+            comp[key] = [*comp.get(key, []), bad]
         return "invalid"
     if how == "duplicate-id":
         comp = _child_component(draw, doc)
@@ -795,11 +849,14 @@ MUTATIONS = (
 @st.composite
 def profile_cases(draw: st.DrawFn, mutate: bool = True) -> ProfileCase:
     doc = draw(valid_docs())
-    reason = contested(doc)
-    if reason is not None:
+    wrong, reason = invalid(doc), contested(doc)
+    if wrong is not None:
+        event(f"profile: invalid ({wrong})")
+    elif reason is not None:
         event(f"profile: contested ({reason})")
+    first = "invalid" if wrong else "unknown" if reason else "valid"
     if not mutate:
-        return ProfileCase(doc, toml_dump(doc).encode(), "unknown" if reason else "valid")
+        return ProfileCase(doc, toml_dump(doc).encode(), first)
     shape = draw(st.sampled_from(["valid"] * 3 + ["mutated"] * 5 + ["raw", "path"]))
     if shape == "raw":
         data = draw(
@@ -815,7 +872,7 @@ def profile_cases(draw: st.DrawFn, mutate: bool = True) -> ProfileCase:
         kind = draw(st.sampled_from(["missing", "dir", "fifo"]))
         return ProfileCase(None, b"", "invalid", ["path"], kind)
     mutations: list[str] = []
-    expect = "unknown" if reason else "valid"
+    expect = first
     if shape == "mutated":
         chosen = draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3))
         # a later mutation may add back what "missing-key" took away (a whole [[component]]
@@ -1449,6 +1506,22 @@ def _plan(tmp_path: Path, profile: Path | None, media: Path, target: Path) -> Re
     return invoke(*extra, *plan_args(state, media, target, "I386"))
 
 
+def _refused_when_loaded(
+    tmp_path: Path, profile: Path, media: Path, target: Path, key: str
+) -> None:
+    """`profiles check` and `plan` both refuse the profile: exit 2, one line naming its file,
+    component 'a' and ``key``; under --json a "profile" error."""
+    check = invoke("profiles", "check", profile)
+    assert check.code == 2, check.out
+    _one_error_line(check)
+    assert f"{profile}: component 'a': key '{key}'" in check.err or (
+        key == "levels" and f"{profile}: key 'levels'" in check.err
+    ), check.err
+    res = _plan(tmp_path, profile, media, target)
+    assert res.code == 2, res.out
+    assert _envelope(res)["code"] == "profile"
+
+
 def _sp_media(tmp_path: Path) -> tuple[Path, Path]:
     """A media folder with ``Eng/Update.exe`` (a PE file) and an empty target folder."""
     (tmp_path / "media" / "Eng").mkdir(parents=True)
@@ -1466,10 +1539,7 @@ def test_found_installer_placeholders_beyond_language_and_platform(
 ) -> None:
     profile = _profile_file(tmp_path, _component_toml(installer=f'["{installer}"]'))
     media, target = _sp_media(tmp_path)
-    check = invoke("profiles", "check", profile)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code != 70, res.err
-    assert check.code == 2 or res.code in (0, 1, 2)
+    _refused_when_loaded(tmp_path, profile, media, target, "installer")
 
 
 # Was: exit 70, AttributeError: 'str' object has no attribute 'foo' in ProbeContext.expand
@@ -1477,8 +1547,7 @@ def test_found_installer_placeholders_beyond_language_and_platform(
 def test_found_probe_template_attribute_lookup(tmp_path: Path) -> None:
     profile = _profile_file(tmp_path, _component_toml(installed='{ exists = "{target.foo}/x" }'))
     media, target = _sp_media(tmp_path)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code == 2, res.err
+    _refused_when_loaded(tmp_path, profile, media, target, "installed")
 
 
 # Was: `profiles check` accepted them (is_version: any number of digits), then plan exited 70 with
@@ -1496,20 +1565,26 @@ def test_found_versions_with_thousands_of_digits(tmp_path: Path, keys: dict[str,
     top += f'levels = {{ "{"1" * 4400}" = "huge" }}\n' if "media_version" not in keys else ""
     profile = _profile_file(tmp_path, _component_toml(**keys), top)
     media, target = _sp_media(tmp_path)
-    check = invoke("profiles", "check", profile)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code in (0, 1, 2), res.err
-    assert check.code == 2 or res.code in (0, 1)  # refused when loaded, or planned
+    key = "media_version" if "media_version" in keys else "levels"
+    _refused_when_loaded(tmp_path, profile, media, target, key)
 
 
 # Was: `profiles check` accepted it, then plan exited 70 with ValueError: embedded null byte from
-# subprocess, in process.capture (which caught OSError and timeouts only).
-def test_found_nul_in_command_probe_argv(tmp_path: Path) -> None:
-    probe = '{ command = { argv = ["echo", "a\\u0000b"], regex = "(.*)" } }'
+# subprocess, in process.capture (which caught OSError and timeouts only). Then plan treated the
+# probe as a program that could not start (not installed, exit 0); no program can be given a NUL,
+# so, as in `args`, the profile is refused when it loads.
+@pytest.mark.parametrize(
+    "probe",
+    [
+        '{ command = { argv = ["echo", "a\\u0000b"], regex = "(.*)" } }',
+        '{ any = [{ exists = "bin/a\\u0000b" }] }',
+    ],
+    ids=["argv", "path"],
+)
+def test_found_nul_in_command_probe_argv(tmp_path: Path, probe: str) -> None:
     profile = _profile_file(tmp_path, _component_toml(installed=probe))
     media, target = _sp_media(tmp_path)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code in (0, 1, 2), res.err
+    _refused_when_loaded(tmp_path, profile, media, target, "installed")
 
 
 # Was: exit 70, FileNotFoundError (dangling) or OSError [Errno 40] Too many levels of symbolic
@@ -1526,7 +1601,10 @@ def test_found_dangling_or_looping_symlink(tmp_path: Path, where: str) -> None:
     else:
         installer.symlink_to("no-such-file" if where == "media-dangling" else "Update.exe")
     res = _plan(tmp_path, None, media, target)  # the built-in exchange55 profile
-    assert res.code in (0, 1, 2), res.err
+    assert res.code == 2, res.out
+    error = _envelope(res)  # the link is named, as media or as target (it was "media" for both)
+    assert error["code"] == where.split("-")[0], error
+    assert re.search(r"(Update|Store)\.exe: broken symlink \(.+\); refused$", error["message"])
 
 
 # Was: exit 70, UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff, from zipfile.ZipFile.open
@@ -1542,7 +1620,10 @@ def test_found_zip_local_header_name_not_utf8(tmp_path: Path) -> None:
     media.write_bytes(bytes(data))
     (tmp_path / "target").mkdir()
     res = _plan(tmp_path, None, media, tmp_path / "target")
-    assert res.code in (0, 1, 2), res.err
+    assert res.code == 2, res.out
+    error = _envelope(res)
+    assert error["code"] == "media", error
+    assert "media.zip!/Eng/Server/Setup/I386/Update.exe: damaged zip member" in error["message"]
 
 
 # Was: two lines, "spdeploy: error: site.toml: component 'a\\nb': key 'after': names unknown

@@ -330,12 +330,22 @@ def _is_glob(pattern: str) -> bool:
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise ProfileError(f"{where}: expected a non-empty string, got {value!r}")
+    _no_nul(value, where)
     return value
 
 
+def _no_nul(value: str, where: str) -> None:
+    # No file name, registry key, service name or argument can hold one (the system's strings
+    # end at a NUL), so the probe could never answer: an error when the profile loads.
+    if "\0" in value:
+        raise ProfileError(f"{where}: a NUL character cannot be part of a path or an argument")
+
+
 def _regex(value: Any, where: str) -> re.Pattern[str]:
+    if not isinstance(value, str) or not value:  # a NUL may be matched: no _str
+        raise ProfileError(f"{where}: expected a non-empty string, got {value!r}")
     try:
-        return re.compile(_str(value, where))
+        return re.compile(value)
     except re.error as exc:
         raise ProfileError(f"{where}: bad regex {value!r}: {exc}") from None
 
@@ -356,10 +366,9 @@ def _table(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _literal(value: Any, where: str) -> Probe:
-    text = _str(value, where)
-    if not is_version(text):
-        raise ProfileError(f"{where}: {text!r} is not a version (expected e.g. 5.5.2653.0)")
-    return Literal(text)
+    if not isinstance(value, str) or not is_version(value):
+        raise ProfileError(f"{where}: {value!r} is not a version (expected e.g. 5.5.2653.0)")
+    return Literal(value)
 
 
 def _text(value: Any, where: str) -> Probe:
@@ -393,6 +402,8 @@ def _command(value: Any, where: str) -> Probe:
     argv = table["argv"]
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise ProfileError(f"{where}.argv: expected a non-empty list of strings (no shell)")
+    for arg in argv:
+        _no_nul(arg, f"{where}.argv")
     return CommandOutput(tuple(argv), _regex(table["regex"], f"{where}.regex"))
 
 

@@ -23,8 +23,8 @@ class FolderTree(Media):
         self.root = Path(root)
         self.location = str(root)
         self.what = what
-        # what the user is told the trouble is with: the code of the error (SPEC §5's "media" or
-        # "target") follows the tree, not the reader
+        # the error names what the trouble is with (its JSON code "media" or "target"): the
+        # tree this folder is, not the reader that reads it
         self._error = TargetError if what == "target" else MediaError
         self._real_root = os.path.realpath(self.root)
         self._listing: dict[str, dict[str, str]] = {}

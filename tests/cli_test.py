@@ -12,7 +12,7 @@ from pathlib import Path
 
 import filelock
 import pytest
-from helpers import cli, world_args
+from helpers import cli, held_open, keep_media_readers, world_args
 
 from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import Behaviour, World, build_world
@@ -411,3 +411,42 @@ def test_every_help_lists_the_global_options_and_every_exit_code(
 def test_help_of_an_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
     res = cli(capsys, "help", "aply")
     assert res.code == 2 and "no such command: aply" in res.err and "apply" in res.err
+
+
+@pytest.mark.parametrize("media_format", ["iso", "zip"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plan"],
+        ["plan", "--save", "{tmp}/saved.json"],
+        ["status"],
+        ["status", "--output", "{tmp}/status.html"],
+        ["media", "--verify"],
+        ["apply", "--dry-run"],
+        ["apply"],
+        ["apply", "--plan", "{tmp}/saved.json"],
+    ],
+    ids=" ".join,
+)
+def test_the_cli_closes_the_media_it_opens(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    media_format: str,
+    command: list[str],
+) -> None:
+    """No image or archive stays open once a command is done: a long-lived caller, or Windows,
+    which cannot delete or replace a file held open, would see it."""
+    world = build_world(tmp_path / "w", media_format=media_format)
+    name, *extra = (word.format(tmp=tmp_path) for word in command)
+    if "--plan" in extra:
+        assert cli(capsys, *world_args(world, "plan", "--save", tmp_path / "saved.json")).code == 0
+    readers = keep_media_readers(monkeypatch)
+    args = world_args(world, name, *extra)
+    if name == "media":
+        args.remove("--target")
+        args.remove(str(world.target))
+    res = cli(capsys, *args)
+    assert res.code in (0, 1), res.err
+    assert readers
+    assert held_open(world.media) == [], f"spdeploy {' '.join(command)} left the media open"

@@ -1,11 +1,18 @@
-"""Shared fixtures. Every test runs with its own state folder, never the user's."""
+"""Shared fixtures. Every test runs with its own state folder, never the user's; the property
+tests get their harness here."""
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from properties import Harness
 
 _ROOT = Path(__file__).resolve().parent
 # Test files that drive POSIX-only machinery themselves. On Windows they skip, saying why;
@@ -41,3 +48,20 @@ def dont_write_to_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SPDEPLOY_SYSTEM_ROOT", str(tmp_path / "system-root"))
     monkeypatch.delenv("NO_COLOR", raising=False)
     return state
+
+
+@pytest.fixture
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """The property tests' harness (``properties.py``), its root the test's tmp_path."""
+    from properties import Harness
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "tmp").mkdir()
+    # Anything spdeploy puts in the temp folder lands under tmp_path, where the snapshot sees it.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    # pefile runs a full gc.collect() after each file it cannot parse: tens of milliseconds with
+    # the objects hypothesis builds up in this process, nothing in a real `spdeploy` process.
+    import pefile
+
+    monkeypatch.setattr(pefile, "gc", SimpleNamespace(collect=lambda: 0))
+    return Harness(tmp_path)

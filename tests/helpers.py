@@ -320,3 +320,27 @@ class FakeWinreg:
 
         folded = {k.lower(): v for k, v in self.environ.items()}
         return re.sub(r"%([^%]+)%", lambda m: folded.get(m[1].lower(), m[0]), text)
+
+
+def held_open(path: Path) -> list[str]:
+    """The files this process holds open on ``path``."""
+    import psutil
+
+    return [f.path for f in psutil.Process().open_files() if Path(f.path) == path.resolve()]
+
+
+def keep_media_readers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every ISO and zip reader opened from now on, kept alive in the list returned, so that
+    only its ``close()`` lets its file go (not the garbage collector)."""
+    from spdeploy.media.iso import IsoMedia
+    from spdeploy.media.zipmedia import ZipMedia
+
+    readers: list[object] = []
+    for cls in (IsoMedia, ZipMedia):
+
+        def keep(self: Any, path: Any, _init: Any = cls.__init__) -> None:
+            _init(self, path)
+            readers.append(self)
+
+        monkeypatch.setattr(cls, "__init__", keep)
+    return readers

@@ -4,7 +4,8 @@
 - no import cycle, lazy imports inside functions included (``if TYPE_CHECKING:`` aside);
 - ``commands/`` is a leaf: only ``cli.py`` imports it;
 - ``spdeploy status`` loads none of the executor, ``sqlite3``, ``rich``, ``psutil``, ``pycdlib``;
-- msgspec is imported only inside ``jsonfile``'s readers, never at a module's top.
+- msgspec is imported only inside ``jsonfile``'s readers, never at a module's top;
+- no two modules define a class of the same name: one concept, one type.
 
 Read from the source with ``ast``: what the code says, not what a run happened to touch.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -183,3 +185,47 @@ def test_msgspec_only_when_a_file_is_read() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """Two ``Finding``s (a probe's answer, a plan's suite finding) and two ``Command``s (the
+    ``command`` probe, an installer's command line) once made a reader guess which was meant."""
+    defined: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                defined.setdefault(node.name, []).append(name)
+    assert {cls: mods for cls, mods in defined.items() if len(mods) > 1} == {}
+
+
+def test_the_tests_import_only_declared_distributions() -> None:
+    """Every third-party module a test imports comes from a distribution that pyproject declares
+    (the dependencies or the ``test`` extra), not from one that happens to bring it along."""
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    project = tomllib.loads((SRC.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    declared = {canonical(re.split(r"[\s;<>=!~\[]", r, maxsplit=1)[0]) for r in wanted}
+    tests = Path(__file__).resolve().parent
+    local = {p.stem for p in tests.rglob("*.py")}
+    providers = packages_distributions()
+    undeclared: dict[str, list[str]] = {}
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in (n.split(".")[0] for n in names):
+                if name in sys.stdlib_module_names or name in local or name == "spdeploy":
+                    continue
+                dists = {canonical(d) for d in providers.get(name, [name])}
+                if not dists & declared:
+                    undeclared.setdefault(name, []).append(path.relative_to(tests).as_posix())
+    assert undeclared == {}

@@ -152,3 +152,24 @@ def test_the_plan_fits_an_80_column_terminal(tmp_path: Path) -> None:
     assert row["ntsconn"][-2:] == ["Eng", "installer"]  # Q286559's fallback, said shortly
     verbose = cli_pty("-v", *args, env={"COLUMNS": "80"})
     assert "calcon: installed 5.5.2448.0 is older than the media's 5.5.2653.0" in verbose.out
+
+
+_WRITES = re.compile(r"\bsys\.std(?:out|err)\b|\bprint\(|\bclick\.(?:echo|secho|confirm|prompt)\(")
+
+
+def test_the_docstring_names_every_other_module_that_writes_to_the_terminal() -> None:
+    """output.py is the door for results and errors, not the only writer: its docstring says
+    which other modules write to stdout or stderr, and why."""
+    import spdeploy
+    from spdeploy import output
+
+    package = Path(spdeploy.__file__).parent
+    writers = sorted(
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if path.name != "output.py" and _WRITES.search(path.read_text(encoding="utf-8"))
+    )
+    assert writers  # the pattern finds them
+    doc = output.__doc__ or ""
+    assert [w for w in writers if f"``{w}``" not in doc] == []
+    assert "only module that prints" not in doc

@@ -12,7 +12,7 @@ from spdeploy.errors import NotApplicable, ProfileError
 from spdeploy.media.folder import FolderTree
 from spdeploy.probes import (
     AnyOf,
-    Command,
+    CommandOutput,
     Exists,
     Literal,
     PeVersion,
@@ -21,6 +21,7 @@ from spdeploy.probes import (
     Text,
     answer,
     parse_probe,
+    placeholders,
 )
 from spdeploy.sandbox.pe import write_pe
 
@@ -152,21 +153,21 @@ def test_literal(root: Path) -> None:
 
 
 def test_command_probe_runs_argv_and_applies_the_regex(root: Path) -> None:
-    probe = Command((sys.executable, "-c", "print('v 1.2.3')"), re.compile(r"v (\S+)"))
+    probe = CommandOutput((sys.executable, "-c", "print('v 1.2.3')"), re.compile(r"v (\S+)"))
     finding = answer(probe, ctx(root), want_version=True)
     assert finding.found
     assert finding.version == "1.2.3"
 
 
 def test_command_probe_nonzero_exit_is_not_found(root: Path) -> None:
-    probe = Command((sys.executable, "-c", "raise SystemExit(3)"), re.compile(r"(.*)"))
+    probe = CommandOutput((sys.executable, "-c", "raise SystemExit(3)"), re.compile(r"(.*)"))
     finding = answer(probe, ctx(root), want_version=True)
     assert not finding.found
     assert "3" in finding.source
 
 
 def test_command_probe_missing_program_is_not_found(root: Path, tmp_path: Path) -> None:
-    probe = Command((str(tmp_path / "no-such-program"),), re.compile(r"(.*)"))
+    probe = CommandOutput((str(tmp_path / "no-such-program"),), re.compile(r"(.*)"))
     assert not answer(probe, ctx(root), want_version=True).found
 
 
@@ -295,3 +296,26 @@ def test_a_service_whose_program_is_gone_is_not_installed(tmp_path: Path) -> Non
     write_pe(program, "5.5.2653.0")
     found = Service("LME-NOTES").run(ctx, want_version=True)
     assert (found.found, found.version) == (True, "5.5.2653.0")
+
+
+# -- placeholders ---------------------------------------------------------------------------------
+
+
+def test_a_probe_reports_the_placeholders_it_fills_in() -> None:
+    """Paths and argv are templates; regexes, registry keys and service names are matched as
+    written, so braces there are not placeholders."""
+    nested = parse_probe(
+        {
+            "any": [
+                {"exists": "{target}/a"},
+                {"text": {"file": "{{media}}/v.txt", "regex": "{language}(\\d+)"}},
+                {"any": [{"command": {"argv": ["x", "{drive}"], "regex": "{platform}"}}]},
+                {"registry": {"key": "HKLM\\{installer}", "value": "{staged}"}},
+                {"service": "{media}"},
+                {"literal": "1.0"},
+            ]
+        },
+        "here",
+    )
+    assert placeholders(nested) == {"target", "drive"}
+    assert placeholders(PeVersion("{installer}")) == {"installer"}

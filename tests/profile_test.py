@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 from importlib import resources
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from helpers import cli
 
 from spdeploy.errors import ProfileError
+from spdeploy.inventory import target_variables
 from spdeploy.probes import AnyOf, Exists, Literal, PeVersion, Registry, Service
-from spdeploy.profile import Profile, builtin_names, load_profile
+from spdeploy.profile import TARGET_PROBE_PLACEHOLDERS, Profile, builtin_names, load_profile
+from spdeploy.sandbox.pe import write_pe
 from spdeploy.versions import level_name
 
 CONNECTORS = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
@@ -640,6 +643,56 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
         "a",
         "args",
     ),
+    # a probe's paths and arguments take the placeholders its context holds (issue 12: a
+    # typo once passed `profiles check` and failed at `plan`, naming neither file nor component)
+    (
+        "unknown-placeholder-exists",
+        HEADER
+        + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["a.exe"]\n'
+        + 'installed = { exists = "{taget}/a.exe" }\n',
+        "a",
+        "installed",
+    ),
+    (
+        "unknown-placeholder-text",
+        HEADER + component("a", "version = { text = { file = '{taget}/v.txt', regex = '(.+)' } }"),
+        "a",
+        "version",
+    ),
+    (
+        "unknown-placeholder-command",
+        HEADER
+        + component("a", "version = { command = { argv = ['a.exe', '{taget}'], regex = '(.+)' } }"),
+        "a",
+        "version",
+    ),
+    (
+        "unknown-placeholder-nested-any",
+        HEADER
+        + component(
+            "a", 'version = { any = [{ literal = "1.0" }, { any = [{ exists = "{0}" }] }] }'
+        ),
+        "a",
+        "version",
+    ),
+    (
+        "installer-placeholder-on-the-target",
+        HEADER + component("a", 'version = { pe_version = "{installer}" }'),
+        "a",
+        "version",
+    ),
+    (
+        "target-placeholder-on-the-media",
+        HEADER + component("a", 'media_version = { pe_version = "{target}/a.exe" }'),
+        "a",
+        "media_version",
+    ),
+    (
+        "format-spec-in-a-probe",
+        HEADER + component("a", 'media_version = { pe_version = "{installer!r}" }'),
+        "a",
+        "media_version",
+    ),
     ("pre-not-a-command", HEADER + component("a", "pre = 42"), "a", "pre"),
     ("post-empty-command", HEADER + component("a", "post = [[]]"), "a", "post"),
     ("post-mixed", HEADER + component("a", 'post = ["net", ["start"]]'), "a", "post"),
@@ -806,7 +859,13 @@ def test_malformed_profile_check(
     assert r.out == ""
 
 
-SCAN_CASES = ("unknown-component-key", "after-cycle", "bad-regex", "installed-missing")
+SCAN_CASES = (
+    "unknown-component-key",
+    "after-cycle",
+    "bad-regex",
+    "installed-missing",
+    "unknown-placeholder-exists",
+)
 
 
 @pytest.mark.parametrize(
@@ -1095,3 +1154,37 @@ def test_args_inherited_over_an_interactive_base_are_the_documented_way(tmp_path
     )
     component = load_profile(str(site)).component("ntsconn")
     assert component.interactive and component.args == ("{target}",)
+
+
+def test_probes_take_the_placeholders_their_context_holds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`installed` and `version` may name the target ({target}, {drive}); `media_version` the
+    media ({media}, {language}, {platform}, {installer}); plan and media fill them in."""
+    media, target = tmp_path / "media", tmp_path / "target"
+    write(media / "Eng" / "I386" / "VERSION.TXT", "1.1\n")
+    write_pe(media / "Eng" / "I386" / "a.exe", "1.1")
+    write(target / "ver.txt", "1.0\n")
+    show = "import sys; print(open(sys.argv[1] + '/ver.txt').read())"
+    argv = json.dumps([sys.executable, "-c", show, "{target}"])
+    path = write(
+        tmp_path / "p.toml",
+        HEADER
+        + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["{language}/{platform}/a.exe"]\n'
+        + f"installed = {{ command = {{ argv = {argv}, regex = '(\\S+)' }} }}\n"
+        + 'media_version = { text = { file = "{language}/{platform}/VERSION.TXT", '
+        + "regex = '(\\S+)' } }\n",
+    )
+    assert cli(capsys, "profiles", "check", str(path)).code == 0
+    plan = cli(capsys, "--profile", str(path), "--json", "plan", "--media", str(media),
+               "--target", str(target), "--platform", "I386")  # fmt: skip
+    assert plan.code == 0, plan.err
+    (row,) = plan.json()["components"]
+    assert (row["version"], row["media_version"], row["action"]) == ("1.0", "1.1", "update")
+    shown = cli(capsys, "--profile", str(path), "--json", "media", "--media", str(media))
+    assert shown.code == 0, shown.err
+    assert shown.json()["components"][0]["media_version"] == "1.1"
+
+
+def test_target_probes_name_what_a_scan_fills_in(tmp_path: Path) -> None:
+    assert sorted(target_variables(tmp_path)) == sorted(TARGET_PROBE_PLACEHOLDERS)

@@ -56,12 +56,10 @@ def check(
     from spdeploy import reboot
     from spdeploy.reports.data import status_dict
 
-    prep = prepare(profile, _selection(media, target, language, platform, only, skip))
-    try:
+    # closed on the way out: a long-lived caller (Ansible, a service) must not leak the image
+    with prepare(profile, _selection(media, target, language, platform, only, skip)) as prep:
         pending = reboot.pending(_state(state_dir), prep.target)
         return status_dict(replace(prep.plan(), reboot_pending=pending))
-    finally:
-        prep.media.close()  # a long-lived caller (Ansible, a service) must not leak the image
 
 
 def apply(
@@ -113,8 +111,7 @@ def apply(
     if not timeout > 0:
         raise BadInput(f"timeout must be a positive number of seconds, got {timeout!r}")
     switches = _switches(args or {})
-    prep = prepare(profile, _selection(media, target, language, platform, only, skip))
-    try:
+    with prepare(profile, _selection(media, target, language, platform, only, skip)) as prep:
         prep.profile.require(switches, "args")
         options = ApplyOptions(
             timeout=timeout,
@@ -130,8 +127,6 @@ def apply(
             pending = reboot.pending(_state(state_dir), prep.target)
             return status_dict(replace(plan, reboot_pending=pending))
         return apply_dict(run(prep, Store(_state(state_dir).absolute()), options))
-    finally:
-        prep.media.close()
 
 
 def _state(state_dir: PathLike | None) -> Path:

@@ -1,6 +1,7 @@
-"""The one exception tree; every class carries the exit code the user sees.
+"""spdeploy's exceptions: one tree for every error a user can be shown, each class carrying
+the exit code the user sees (SPEC §4). These are all the classes this module defines:
 
-SpdeployError (1)
+SpdeployError (1)               base: one line for the user, one exit code, a stable ``code``
 ├── NotCompliant (1)            status found drift
 ├── Declined (1)                the person asked said no: nothing was run
 ├── Refused (1)                 apply refused before running (missing-on-media, integrity)
@@ -17,6 +18,12 @@ SpdeployError (1)
 ├── LockHeld (4)
 ├── Internal (70)               a bug: one line for the user, the traceback in crash.log
 └── Interrupted (130)           Ctrl-C; the message names the run and how to resume it
+
+RunInterrupted is outside that tree: a KeyboardInterrupt, so that every ``except
+KeyboardInterrupt`` on the way up still sees Ctrl-C. The executor raises it once the run is
+recorded as interrupted, carrying the run, media and target; the CLI turns it into
+Interrupted (130) with the ``apply --resume`` command. An exception a module raises and catches
+within itself (never reaching the user) is not part of the tree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,18 @@
-"""The only module that prints: Rich on a terminal, plain columns on a pipe, JSON with --json.
+"""How results and errors reach the terminal: Rich on a terminal, plain columns on a pipe, the
+JSON envelope with --json. Every command's result and every expected error is shown through
+:class:`Output`; the views of each result live in ``reports/views.py``, which writes to a sink
+(this module's terminal, or a ``.txt`` report), and this is the only module importing Rich.
+
+Others write to stdout or stderr too, each for a reason of its own:
+
+- ``cliparts.py`` (through click): ``--version``, help, the confirmation prompt, and the
+  ``status``/``report`` formats a renderer makes whole (JUnit, Prometheus, HTML);
+- ``error_handler.py``: one plain line when showing an error through this module fails;
+- ``streams.py``: wraps stdout and stderr so that a closed pipe or a lost terminal cannot stop a
+  run (it writes what it is given, nothing of its own);
+- ``process.py`` does not, but an interactive installer it starts writes to the console;
+- ``sandbox/fleet.py`` and ``sandbox/installer_main.py``: programs of their own (the sandbox
+  fleet's builder, the stand-in installers), not parts of the ``spdeploy`` command.
 
 Rich is imported only when a terminal will see it: piped runs and ``--json`` stay quick to start.
 """

@@ -1,8 +1,10 @@
 """Probe kinds: how a profile tells whether a component is installed and at which version.
 
-Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?) and
-``run(ctx, want_version)``. The system is the context's: ``ctx.windows`` is the Windows boundary
-(registry, services) or None, so the Windows kinds run in tests through a fake registry.
+Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?),
+``run(ctx, want_version)`` and ``templates()`` (the strings it fills in from the context's
+variables, so that a profile's placeholders are checked when it loads). The system is the
+context's: ``ctx.windows`` is the Windows boundary (registry, services) or None, so the Windows
+kinds run in tests through a fake registry.
 ``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one class plus one registry entry.
 """
 
@@ -21,8 +23,10 @@ from spdeploy.winsys import HIVES, VIEWS, Windows, split_key, this_system
 
 
 @dataclass(frozen=True)
-class Finding:
-    """What a probe saw: ``found`` answers "installed?", ``version`` answers "which build?"."""
+class Answer:
+    """What a probe saw: ``found`` answers "installed?", ``version`` answers "which build?".
+
+    (Not a plan's ``planner.Finding``, which is a fact about the whole suite.)"""
 
     found: bool
     version: str | None = None
@@ -50,9 +54,20 @@ class Probe(Protocol):
 
     def applies(self, ctx: ProbeContext) -> bool: ...
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding: ...
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer: ...
 
     def describe(self) -> str: ...
+
+    def templates(self) -> tuple[str, ...]:
+        """The strings ``run`` expands (paths, arguments): where placeholders may stand."""
+        ...
+
+
+def placeholders(probe: Probe) -> set[str]:
+    """The ``{name}`` placeholders a probe fills in when it runs."""
+    from spdeploy.templates import names
+
+    return {name for template in probe.templates() for name in names(template)}
 
 
 def pe_file_version(data: bytes, where: str) -> str | None:
@@ -85,14 +100,17 @@ class Exists:
     def applies(self, ctx: ProbeContext) -> bool:
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         pattern = ctx.expand(self.path)
         hits = ctx.tree.glob(pattern) if _is_glob(pattern) else [ctx.tree.find(pattern)]
         hit = next((h for h in hits if h is not None), None)
-        return Finding(hit is not None, None, f"found {hit}" if hit else f"no {pattern}")
+        return Answer(hit is not None, None, f"found {hit}" if hit else f"no {pattern}")
 
     def describe(self) -> str:
         return f"exists {self.path}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.path,)
 
 
 @dataclass(frozen=True)
@@ -103,21 +121,24 @@ class PeVersion:
     def applies(self, ctx: ProbeContext) -> bool:
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         rel = ctx.tree.find(ctx.expand(self.path))
         if rel is None or ctx.tree.is_dir(rel):
-            return Finding(False, None, f"no file {ctx.expand(self.path)}")
+            return Answer(False, None, f"no file {ctx.expand(self.path)}")
         try:
             version = pe_file_version(ctx.tree.read_bytes(rel), ctx.tree.display(rel))
         except ProbeError as exc:
             # The file is there (installed), its version is unknown: say why, do not stop.
-            return Finding(True, None, exc.message)
+            return Answer(True, None, exc.message)
         if version is None:
-            return Finding(True, None, f"{rel} has no version resource")
-        return Finding(True, version, f"FileVersion of {rel}")
+            return Answer(True, None, f"{rel} has no version resource")
+        return Answer(True, version, f"FileVersion of {rel}")
 
     def describe(self) -> str:
         return f"pe_version {self.path}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.path,)
 
 
 @dataclass(frozen=True)
@@ -129,18 +150,21 @@ class Text:
     def applies(self, ctx: ProbeContext) -> bool:
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         rel = ctx.tree.find(ctx.expand(self.file))
         if rel is None or ctx.tree.is_dir(rel):
-            return Finding(False, None, f"no file {ctx.expand(self.file)}")
+            return Answer(False, None, f"no file {ctx.expand(self.file)}")
         text = ctx.tree.read_bytes(rel).decode("utf-8", errors="replace")
         match = self.regex.search(text)
         if not match:
-            return Finding(False, None, f"{rel}: no match for /{self.regex.pattern}/")
-        return Finding(True, match.group(1) if match.groups() else None, f"text of {rel}")
+            return Answer(False, None, f"{rel}: no match for /{self.regex.pattern}/")
+        return Answer(True, match.group(1) if match.groups() else None, f"text of {rel}")
 
     def describe(self) -> str:
         return f"text {self.file} /{self.regex.pattern}/"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.file,)  # the regex is matched as written
 
 
 @dataclass(frozen=True)
@@ -151,15 +175,21 @@ class Literal:
     def applies(self, ctx: ProbeContext) -> bool:
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
-        return Finding(True, self.version, "literal")
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
+        return Answer(True, self.version, "literal")
 
     def describe(self) -> str:
         return f"literal {self.version}"
 
+    def templates(self) -> tuple[str, ...]:
+        return ()
+
 
 @dataclass(frozen=True)
-class Command:
+class CommandOutput:
+    """The ``command`` probe: a program's output, matched by a regex. (Not an installer's
+    command line: that is ``preflight.Command``.)"""
+
     argv: tuple[str, ...]
     regex: re.Pattern[str]
     kind: ClassVar[str] = "command"
@@ -167,20 +197,23 @@ class Command:
     def applies(self, ctx: ProbeContext) -> bool:
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         from spdeploy import process
 
         argv = [ctx.expand(a) for a in self.argv]
         result = process.capture(argv, timeout=60)
         if result.exit_code != 0:
-            return Finding(False, None, f"{argv[0]} exited {result.exit_code}")
+            return Answer(False, None, f"{argv[0]} exited {result.exit_code}")
         match = self.regex.search(result.output)
         if not match:
-            return Finding(False, None, f"{argv[0]}: no match for /{self.regex.pattern}/")
-        return Finding(True, match.group(1) if match.groups() else None, f"output of {argv[0]}")
+            return Answer(False, None, f"{argv[0]}: no match for /{self.regex.pattern}/")
+        return Answer(True, match.group(1) if match.groups() else None, f"output of {argv[0]}")
 
     def describe(self) -> str:
         return f"command {' '.join(self.argv)}"
+
+    def templates(self) -> tuple[str, ...]:
+        return self.argv  # the regex is matched as written
 
 
 @dataclass(frozen=True)
@@ -193,16 +226,16 @@ class Registry:
     def applies(self, ctx: ProbeContext) -> bool:
         return ctx.windows is not None
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         if ctx.windows is None:
             raise NotApplicable(f"registry probe {self.key} only applies on Windows")
         from spdeploy import winsys
 
         data = winsys.read_registry(ctx.windows, self.key, self.value, self.view)
         if data is None:
-            return Finding(False, None, f"no registry value {self._where()}")
+            return Answer(False, None, f"no registry value {self._where()}")
         version = data if is_version(data) else None
-        return Finding(True, version, f"registry {self._where()}")
+        return Answer(True, version, f"registry {self._where()}")
 
     def _where(self) -> str:
         view = f" ({self.view}-bit view)" if self.view else ""
@@ -210,6 +243,9 @@ class Registry:
 
     def describe(self) -> str:
         return f"registry {self._where()}"
+
+    def templates(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -222,7 +258,7 @@ class Service:
 
         return winsys.services_available(ctx.windows)
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         from spdeploy import winsys
 
         if not self.applies(ctx):
@@ -231,24 +267,27 @@ class Service:
             )
         image = winsys.service_image(self.name, ctx.windows)
         if image is None:
-            return Finding(False, None, f"no service {self.name}")
+            return Answer(False, None, f"no service {self.name}")
         from pathlib import Path
 
         exists = ctx.windows.is_file if ctx.windows is not None else os.path.isfile
         if image and not exists(image):
             # A key without its program proves nothing: removing a product can leave its
             # services' keys behind (Exchange's "Remove All" does, Q196305).
-            return Finding(False, None, f"service {self.name} is registered but {image} is gone")
+            return Answer(False, None, f"service {self.name} is registered but {image} is gone")
         version = None
         if want_version and image:
             try:
                 version = pe_file_version(Path(image).read_bytes(), image)
             except OSError:
                 version = None
-        return Finding(True, version, f"service {self.name}")
+        return Answer(True, version, f"service {self.name}")
 
     def describe(self) -> str:
         return f"service {self.name}"
+
+    def templates(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -263,9 +302,9 @@ class AnyOf:
         # the reason, so one profile serves Windows hosts and offline trees alike.
         return True
 
-    def run(self, ctx: ProbeContext, want_version: bool) -> Finding:
+    def run(self, ctx: ProbeContext, want_version: bool) -> Answer:
         skipped: list[str] = []
-        last: Finding | None = None
+        last: Answer | None = None
         for probe in self.probes:
             if not probe.applies(ctx):
                 skipped.append(probe.describe())
@@ -274,11 +313,14 @@ class AnyOf:
             if last.version if want_version else last.found:
                 return last
         if last is None:
-            return Finding(False, None, f"no probe applies on this system: {'; '.join(skipped)}")
+            return Answer(False, None, f"no probe applies on this system: {'; '.join(skipped)}")
         return last
 
     def describe(self) -> str:
         return "any of (" + "; ".join(p.describe() for p in self.probes) + ")"
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(t for probe in self.probes for t in probe.templates())
 
 
 def _is_glob(pattern: str) -> bool:
@@ -288,12 +330,22 @@ def _is_glob(pattern: str) -> bool:
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise ProfileError(f"{where}: expected a non-empty string, got {value!r}")
+    _no_nul(value, where)
     return value
 
 
+def _no_nul(value: str, where: str) -> None:
+    # No file name, registry key, service name or argument can hold one (the system's strings
+    # end at a NUL), so the probe could never answer: an error when the profile loads.
+    if "\0" in value:
+        raise ProfileError(f"{where}: a NUL character cannot be part of a path or an argument")
+
+
 def _regex(value: Any, where: str) -> re.Pattern[str]:
+    if not isinstance(value, str) or not value:  # a NUL may be matched: no _str
+        raise ProfileError(f"{where}: expected a non-empty string, got {value!r}")
     try:
-        return re.compile(_str(value, where))
+        return re.compile(value)
     except re.error as exc:
         raise ProfileError(f"{where}: bad regex {value!r}: {exc}") from None
 
@@ -314,10 +366,9 @@ def _table(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _literal(value: Any, where: str) -> Probe:
-    text = _str(value, where)
-    if not is_version(text):
-        raise ProfileError(f"{where}: {text!r} is not a version (expected e.g. 5.5.2653.0)")
-    return Literal(text)
+    if not isinstance(value, str) or not is_version(value):
+        raise ProfileError(f"{where}: {value!r} is not a version (expected e.g. 5.5.2653.0)")
+    return Literal(value)
 
 
 def _text(value: Any, where: str) -> Probe:
@@ -351,7 +402,9 @@ def _command(value: Any, where: str) -> Probe:
     argv = table["argv"]
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise ProfileError(f"{where}.argv: expected a non-empty list of strings (no shell)")
-    return Command(tuple(argv), _regex(table["regex"], f"{where}.regex"))
+    for arg in argv:
+        _no_nul(arg, f"{where}.argv")
+    return CommandOutput(tuple(argv), _regex(table["regex"], f"{where}.regex"))
 
 
 def _any(value: Any, where: str) -> Probe:
@@ -388,7 +441,7 @@ def parse_probe(value: Any, where: str) -> Probe:
     return parser(arg, f"{where}.{kind}")
 
 
-def answer(probe: Probe, ctx: ProbeContext, want_version: bool) -> Finding:
+def answer(probe: Probe, ctx: ProbeContext, want_version: bool) -> Answer:
     """Run a probe on its own: one that cannot apply here is a clear error, not a silent "no"."""
     if not probe.applies(ctx):
         raise NotApplicable(f"{probe.describe()}: this probe kind cannot run on this system")

@@ -28,6 +28,11 @@ _EXIT_CODE = re.compile(r"-?(?:0|[1-9][0-9]{0,9})", re.ASCII)
 EXIT_MEANINGS = ("ok", "reboot", "failed")
 DEFAULT_EXIT_CODES: Mapping[int, str] = {0: "ok", 3010: "reboot", 1641: "reboot"}
 PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer", "drive")
+# What a probe may name is what its context holds when it runs. `installed` and `version` probe
+# the target before the media is chosen (inventory.target_variables); `media_version` probes
+# the media, with the installer found there (media.locate), and `spdeploy media` has no target.
+TARGET_PROBE_PLACEHOLDERS = ("target", "drive")
+MEDIA_PROBE_PLACEHOLDERS = ("media", "language", "platform", "installer")
 
 # Next to this module (package data). Not importlib.resources: it pulls in tempfile, zipfile and
 # urllib, a tenth of `spdeploy status`'s start-up, for a folder that is always on disk here.
@@ -425,14 +430,20 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     known_failures = parse_rules(
         raw.get("known_failures", []), where("known_failures"), _check_templates
     )
+
+    def probe(key: str, allowed: tuple[str, ...]) -> Probe:
+        parsed = parse_probe(raw[key], where(key))
+        _check_templates(parsed.templates(), where(key), allowed)
+        return parsed
+
     return Component(
         id=cid,
         name=name,
         installer=installer,
-        installed=parse_probe(raw["installed"], where("installed")),
-        version=parse_probe(raw["version"], where("version")) if "version" in raw else None,
+        installed=probe("installed", TARGET_PROBE_PLACEHOLDERS),
+        version=probe("version", TARGET_PROBE_PLACEHOLDERS) if "version" in raw else None,
         media_version=(
-            parse_probe(raw["media_version"], where("media_version"))
+            probe("media_version", MEDIA_PROBE_PLACEHOLDERS)
             if "media_version" in raw
             else PeVersion("{installer}")
         ),

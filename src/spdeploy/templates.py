@@ -11,6 +11,8 @@ from __future__ import annotations
 import string
 from collections.abc import Collection, Mapping
 
+from spdeploy.errors import did_you_mean
+
 
 def problem(template: str, allowed: Collection[str]) -> str | None:
     """What is wrong with ``template`` (for an error message), or None."""
@@ -23,9 +25,20 @@ def problem(template: str, allowed: Collection[str]) -> str | None:
             continue
         if name not in allowed or spec or conversion:
             field = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            expected = ", ".join("{" + p + "}" for p in allowed)
+            known = ["{" + p + "}" for p in allowed]
+            expected = ", ".join(known)
+            if name not in allowed:  # a typo ({taget}), not a format spec on a known one
+                expected += did_you_mean("{" + name + "}", known)
             return f"unknown placeholder {{{field}}} in {template!r} (expected {expected})"
     return None
+
+
+def names(template: str) -> list[str]:
+    """The placeholder names ``template`` uses, in order (none if it cannot be parsed)."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError:
+        return []
 
 
 def render(template: str, variables: Mapping[str, str]) -> str:

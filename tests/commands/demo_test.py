@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import cli, cli_process
+from helpers import cli, cli_process, held_open, keep_media_readers
 
 from spdeploy.sandbox.world import SP4
 
@@ -51,6 +51,16 @@ def test_demo_other_media_formats(
     media = tmp_path / "d" / ("SP4CD" if media_format == "folder" else "SP4CD.zip")
     assert f"as a {'folder' if media_format == 'folder' else 'zip archive'})" in res.out
     assert f"{media}" in res.out and not (tmp_path / "d" / "SP4CD.iso").exists()
+
+
+def test_demo_closes_the_image_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readers = keep_media_readers(monkeypatch)
+    res = cli(capsys, "--json", "demo", tmp_path / "d")
+    assert res.code == 0, res.err
+    assert len(readers) >= 4  # the trap, the plan after it, the apply, the proof
+    assert held_open(tmp_path / "d" / "SP4CD.iso") == []
 
 
 def test_installers_that_cannot_run_here_build_the_world_then_stop(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from spdeploy.errors import BadInput, MediaError
 from spdeploy.media.folder import FolderTree
 from spdeploy.media.locate import choose, discover, find_installer, locate, machine_platform
+from spdeploy.probes import AnyOf, PeVersion, Text
 from spdeploy.profile import load_profile
 from spdeploy.sandbox.pe import write_pe
 
@@ -115,3 +118,19 @@ def test_machine_platform() -> None:
 def test_empty_media_says_what_it_looked_for(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="no installer of profile 'exchange55'"):
         choose(PROFILE, FolderTree(tmp_path), None, None)
+
+
+def test_whether_the_media_version_needs_the_installer_is_what_its_probe_fills_in(
+    tmp_path: Path,
+) -> None:
+    """With no installer on the media, a media_version probe that fills in {installer} has
+    nothing to read; any other is read. Escaped braces are a file's own name, not a
+    placeholder, though the probe's description shows them."""
+    (tmp_path / "Eng").mkdir()
+    (tmp_path / "Eng" / "Version {installer}.txt").write_text("5.5.2653.0\n")
+    version = Text("{language}/Version {{installer}}.txt", re.compile(r"(\S+)"))
+    needs = PeVersion("{installer}")
+    for probe, expected in [(version, "5.5.2653.0"), (needs, None), (AnyOf((needs,)), None)]:
+        comp = replace(PROFILE.component("calcon"), media_version=probe)
+        got = locate(FolderTree(tmp_path), comp, "Eng", "I386", {})
+        assert (got.installer, got.media_version) == (None, expected), probe

@@ -25,10 +25,10 @@ def run_apply(
     confirm: Callable[[Plan], bool] | None = None,
     progress: Progress | None = None,
 ) -> ApplyResult:
-    prep = prepare(profile_ref, sel)
-    prep.profile.require(options.args, "--args")
-    _confirm(prep.plan(), options, confirm)
-    return apply(prep, Store(state), replace(options), progress)
+    with prepare(profile_ref, sel) as prep:  # open until the executor has staged from it
+        prep.profile.require(options.args, "--args")
+        _confirm(prep.plan(), options, confirm)
+        return apply(prep, Store(state), replace(options), progress)
 
 
 def run_saved_plan(
@@ -59,16 +59,16 @@ def run_saved_plan(
     from spdeploy import savedplan  # only `apply --plan` reads a saved plan
 
     saved = savedplan.load(plan_file)
-    prep = prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel))
-    plan = prep.plan()
-    found = savedplan.check(saved, prep, plan)
-    if options.dry_run:
+    with prepare(profile_ref or saved.selection.profile, saved.selection.fill(sel)) as prep:
+        plan = prep.plan()
+        found = savedplan.check(saved, prep, plan)
+        if options.dry_run:
+            return apply(prep, Store(state), options, progress), found
+        if not found.holds:
+            raise PlanChanged(f"refusing the saved plan {plan_file}: {'; '.join(found.changes)}")
+        _confirm(plan, options, confirm)
+        options = replace(options, expected_fingerprints=dict(saved.fingerprints))
         return apply(prep, Store(state), options, progress), found
-    if not found.holds:
-        raise PlanChanged(f"refusing the saved plan {plan_file}: {'; '.join(found.changes)}")
-    _confirm(plan, options, confirm)
-    options = replace(options, expected_fingerprints=dict(saved.fingerprints))
-    return apply(prep, Store(state), options, progress), found
 
 
 def saved_plan_exit_code(result: ApplyResult, found: savedplan.Check) -> int:

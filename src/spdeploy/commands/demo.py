@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spdeploy import process
+from spdeploy.commands.plan import make_plan
 from spdeploy.errors import BadInput
 from spdeploy.executor import ApplyOptions, apply
 from spdeploy.session import Selection, prepare
@@ -58,30 +59,30 @@ def run_demo(
         ("history", world.state),
     ]:
         out.line(f"{label + ':':<44}{value}")
-    prep = prepare(profile, selection)
-    out.show("scan", prep.inventory)
+    with prepare(profile, selection) as prep:
+        out.show("scan", prep.inventory)
 
-    out.heading("2. The trap (Q242250): the admin runs Update.exe alone")
-    update = prep.located["server"].installer
-    assert update is not None
-    # As the admin would: copy Update.exe's folder off the CD, then run it.
-    copied = stage(prep.media, "server", update, root / "Update-only", None)
+        out.heading("2. The trap (Q242250): the admin runs Update.exe alone")
+        update = prep.located["server"].installer
+        assert update is not None
+        # As the admin would: copy Update.exe's folder off the CD, then run it.
+        copied = stage(prep.media, "server", update, root / "Update-only", None)
+        where = prep.media.display(update)
     argv = [str(copied.installer), str(world.target)]
-    out.line(f"$ {argv[0]} {argv[1]}    (copied from {prep.media.display(update)})")
+    out.line(f"$ {argv[0]} {argv[1]}    (copied from {where})")
     result = process.run(argv, timeout=600, log_path=world.state / "demo-update.log")
     out.line(f'Update.exe exited {result.exit_code}: "success". But:')
-    trap = prepare(profile, selection).plan()
+    trap = make_plan(profile, selection)
     out.show("status", trap)
     out.line(f"(status exit code {0 if trap.compliant else 1})")
 
     out.heading("3. The fix: spdeploy apply")
-    applied = apply(
-        prepare(profile, selection), Store(world.state), ApplyOptions(timeout=600), out.progress()
-    )
+    with prepare(profile, selection) as prep:
+        applied = apply(prep, Store(world.state), ApplyOptions(timeout=600), out.progress())
     out.show("apply", applied, show_final=False)
 
     out.heading("4. Proof")
-    final = prepare(profile, selection).plan()
+    final = make_plan(profile, selection)
     out.show("status", final)
     out.line(f"(status exit code {0 if final.compliant else 1})")
     out.show("history", Store(world.state).runs(limit=5))

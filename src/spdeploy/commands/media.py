@@ -48,35 +48,34 @@ def media(
     assert sel.media is not None
     profile = load_profile(profile_ref)
     components = select(profile, sel.only, sel.skip)
-    opened = open_media(sel.media)
-    index = discover(profile, opened)
-    language, platform = choose(profile, opened, sel.language, sel.platform)
-    located = locate_all(profile, opened, components, language, platform, {})
-    hostile = getattr(opened, "hostile", ())
-    warnings = tuple(
-        f"zip entry {name!r} leaves the media root; it is never staged" for name in hostile
-    )
-    return MediaReport(
-        profile=profile.id,
-        media=opened.location,
-        language=language,
-        platform=platform,
-        languages=tuple(sorted(index)),
-        platforms=tuple(p for p in profile.platforms if any(p in v for v in index.values())),
-        components=tuple(
-            MediaComponent(
-                c.id,
-                c.name,
-                located[c.id].installer,
-                located[c.id].installer is not None,
-                located[c.id].media_version,
-                located[c.id].language,
-                c.serviced_by,
-            )
-            for c in components
-        ),
-        format=opened.kind,
-        names=getattr(opened, "names", None),
-        warnings=warnings,
-        verification=verify_catalog(opened, progress, total) if verify else None,
-    )
+    with open_media(sel.media) as opened:
+        index = discover(profile, opened)
+        language, platform = choose(profile, opened, sel.language, sel.platform)
+        located = locate_all(profile, opened, components, language, platform, {})
+        return MediaReport(
+            profile=profile.id,
+            media=opened.location,
+            language=language,
+            platform=platform,
+            languages=tuple(sorted(index)),
+            platforms=tuple(p for p in profile.platforms if any(p in v for v in index.values())),
+            components=tuple(
+                MediaComponent(
+                    c.id,
+                    c.name,
+                    located[c.id].installer,
+                    located[c.id].installer is not None,
+                    located[c.id].media_version,
+                    located[c.id].language,
+                    c.serviced_by,
+                )
+                for c in components
+            ),
+            format=opened.kind,
+            names=opened.names,
+            warnings=tuple(
+                f"zip entry {name!r} leaves the media root; it is never staged"
+                for name in opened.hostile
+            ),
+            verification=verify_catalog(opened, progress, total) if verify else None,
+        )

@@ -11,12 +11,12 @@ from spdeploy.session import Selection, prepare
 
 def make_plan(profile_ref: str, sel: Selection, save: Path | None = None) -> Plan:
     """The plan; with ``save``, also written there for ``apply --plan`` (see ``savedplan``)."""
-    prep = prepare(profile_ref, sel)
-    result = prep.plan()
-    if save is not None:
-        from spdeploy import savedplan
+    with prepare(profile_ref, sel) as prep:
+        result = prep.plan()
+        if save is not None:
+            from spdeploy import savedplan
 
-        savedplan.save(save, prep, result, sel)
+            savedplan.save(save, prep, result, sel)  # hashes the installers: media still open
     return result
 
 

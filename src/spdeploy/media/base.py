@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Hashable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
-from spdeploy.errors import MediaError
+from spdeploy.errors import MediaError, TargetError
 
 MAX_VISITS = 64  # times one walk may enter one folder: once, plus once per link leading to it
 
 
-def count_visit(visits: dict[Hashable, int], folder: Hashable, shown: str) -> None:
+def count_visit(
+    visits: dict[Hashable, int],
+    folder: Hashable,
+    shown: str,
+    error: type[MediaError | TargetError] = MediaError,
+) -> None:
     """One more entry into ``folder`` (a key naming it on its medium) in this walk.
 
     Links, or on a corrupt image directory records, that fan out (two in each folder to the next
@@ -24,20 +29,22 @@ def count_visit(visits: dict[Hashable, int], folder: Hashable, shown: str) -> No
     """
     visits[folder] = visits.get(folder, 0) + 1
     if visits[folder] > MAX_VISITS:
-        raise MediaError(
+        raise error(
             f"{shown}: the same folder is reached by more than {MAX_VISITS} paths (links or "
             "directory records that fan out); refused"
         )
 
 
-def split_path(path: str, what: str = "media") -> list[str]:
+def split_path(
+    path: str, what: str = "media", error: type[MediaError | TargetError] = MediaError
+) -> list[str]:
     """Split a profile path into segments; refuse anything that could leave the root."""
     text = path.replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise MediaError(f"{path}: absolute paths are not allowed on the {what}")
+        raise error(f"{path}: absolute paths are not allowed on the {what}")
     parts = [p for p in text.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise MediaError(f"{path}: '..' is not allowed (nothing outside the {what} root)")
+        raise error(f"{path}: '..' is not allowed (nothing outside the {what} root)")
     return parts
 
 
@@ -83,8 +90,16 @@ class Tree(Protocol):
 
 
 class Media(Tree, Protocol):
-    kind: str
-    location: str
+    """The service-pack media: a tree that can also be opened, walked and closed.
+
+    The readers subclass it: ``with open_media(path) as media:`` closes the image or the
+    archive it holds open.
+    """
+
+    kind: str  # folder, iso or zip
+    location: str  # the path as given, for messages and reports
+    names: str | None  # the ISO name set read: rock-ridge, joliet or iso9660; None elsewhere
+    hostile: tuple[str, ...]  # entries leaving the media root (a zip's), never resolved
 
     def open(self, path: str) -> BinaryIO: ...
 
@@ -93,6 +108,12 @@ class Media(Tree, Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def glob_segments(tree: Tree, pattern: str) -> list[str]:

@@ -8,19 +8,24 @@ from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from spdeploy.errors import MediaError
-from spdeploy.media.base import count_visit, fold, glob_segments, split_path
+from spdeploy.errors import MediaError, TargetError
+from spdeploy.media.base import Media, count_visit, fold, glob_segments, split_path
 
 
-class FolderTree:
+class FolderTree(Media):
     """Case-insensitive, read-only view of a folder that never leaves its root."""
 
     kind = "folder"
+    names = None
+    hostile = ()  # a link leaving the root is refused when reached, not listed up front
 
     def __init__(self, root: str | os.PathLike[str], what: str = "media") -> None:
         self.root = Path(root)
         self.location = str(root)
         self.what = what
+        # the error names what the trouble is with (its JSON code "media" or "target"): the
+        # tree this folder is, not the reader that reads it
+        self._error = TargetError if what == "target" else MediaError
         self._real_root = os.path.realpath(self.root)
         self._listing: dict[str, dict[str, str]] = {}
         self._inside: set[str] = set()  # paths already checked not to leave the root
@@ -42,7 +47,7 @@ class FolderTree:
 
     def find(self, path: str) -> str | None:
         rel = ""
-        for part in split_path(path, self.what):
+        for part in split_path(path, self.what, self._error):
             name = self._entries(rel).get(fold(part))
             if name is None:
                 return None
@@ -57,7 +62,7 @@ class FolderTree:
         if full.is_symlink():
             real = os.path.realpath(full)
             if os.path.commonpath([real, self._real_root]) != self._real_root:
-                raise MediaError(
+                raise self._error(
                     f"{full}: symlink points outside the {self.what} root ({real}); refused"
                 )
         self._inside.add(rel)
@@ -76,14 +81,14 @@ class FolderTree:
     def _path(self, path: str) -> Path:
         rel = self.find(path)
         if rel is None:
-            raise MediaError(f"{self.root / path}: no such file on the {self.what}")
+            raise self._error(f"{self.root / path}: no such file on the {self.what}")
         full = self.root / rel
         try:
             mode = full.stat().st_mode
         except OSError as exc:  # a dangling symlink, or one that loops
-            raise MediaError(f"{full}: broken symlink ({exc.strerror}); refused") from None
+            raise self._error(f"{full}: broken symlink ({exc.strerror}); refused") from None
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise MediaError(f"{full}: not a regular file (device or special file); refused")
+            raise self._error(f"{full}: not a regular file (device or special file); refused")
         return full
 
     def read_bytes(self, path: str) -> bytes:
@@ -95,12 +100,12 @@ class FolderTree:
     def walk(self, path: str) -> Iterator[tuple[str, int]]:
         base = self.find(path)
         if base is None:
-            raise MediaError(f"{self.root / path}: no such folder on the {self.what}")
+            raise self._error(f"{self.root / path}: no such folder on the {self.what}")
         yield from self._walk(base, {})
 
     def _walk(self, base: str, visits: dict[Hashable, int]) -> Iterator[tuple[str, int]]:
         info = (self.root / base).stat()
-        count_visit(visits, (info.st_dev, info.st_ino), str(self.root / base))
+        count_visit(visits, (info.st_dev, info.st_ino), str(self.root / base), self._error)
         for name in self.listdir(base):
             rel = f"{base}/{name}" if base else name
             self._check_inside(rel)

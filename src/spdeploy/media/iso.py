@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import count_visit, fold, glob_segments, local_name, split_path
+from spdeploy.media.base import Media, count_visit, fold, glob_segments, local_name, split_path
 
 SECTOR = 2048
 _FIRST_DESCRIPTOR = 16
@@ -87,10 +87,11 @@ class _SystemUse:
     sharing: bool = False  # SP (on the root's "." record): SUSP is in use
 
 
-class IsoMedia:
+class IsoMedia(Media):
     """Read-only, case-insensitive view of an ISO 9660 image file."""
 
     kind = "iso"
+    hostile = ()  # no record names a parent; a Rock Ridge link is followed only inside the image
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from spdeploy.errors import BadInput, MediaError, ProbeError
 from spdeploy.media.base import Media, is_glob
-from spdeploy.probes import ProbeContext, answer
+from spdeploy.probes import ProbeContext, answer, placeholders
 from spdeploy.profile import Component, Profile
 
 
@@ -67,8 +67,8 @@ def locate(
     note = "" if lang in (None, language) else f"{lang} installer (no {language} one on the media)"
     if path is not None:
         variables["installer"] = path
-    elif "{installer}" in component.media_version.describe():
-        return Located(component.id, None, None, None)
+    elif "installer" in placeholders(component.media_version):
+        return Located(component.id, None, None, None)  # its version is the missing file's
     try:
         found = answer(component.media_version, ProbeContext(media, variables), want_version=True)
     except ProbeError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from spdeploy.errors import MediaError
-from spdeploy.media.base import count_visit, fold, glob_segments, split_path
+from spdeploy.media.base import Media, count_visit, fold, glob_segments, split_path
 
 _MAX_LINKS = 8  # symlink hops while resolving one path; more means a loop
 _MAX_LINK_TEXT = 4096  # PATH_MAX: a longer "link" is not a link target but a hostile entry
@@ -92,10 +92,11 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-class ZipMedia:
+class ZipMedia(Media):
     """Read-only, case-insensitive view of a zip archive that never leaves its root."""
 
     kind = "zip"
+    names = None
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

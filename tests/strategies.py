@@ -1,21 +1,9 @@
-"""Property tests (hypothesis): random profiles, media and targets never crash spdeploy.
+"""Hypothesis strategies for the property tests: random profiles, media and targets, and the
+writers that put them on disk. Shared by ``profile_properties_test.py``,
+``media/media_properties_test.py`` and ``cli_properties_test.py`` (``properties.py`` runs and
+checks the examples).
 
-Every example runs the CLI in-process (``spdeploy.cli.run``) and checks that
-
-- the exit code is one of 0-4: never 70, the internal-error code of the error boundary, and no
-  ``Traceback`` on stdout or stderr, no ``crash.log``;
-- a profile that ``profiles check`` rejects exits 2 with exactly one line on stderr (or, with
-  ``--json``, a JSON error envelope with ``code`` and ``message``), and so does ``plan`` with it;
-  profiles built to be plainly valid are accepted, and those carrying an error SPEC §7 names
-  (unknown key, wrong type, bad regex, unknown probe kind, duplicate id, unknown ``after``,
-  cycle, not TOML) are rejected; of the rest (``contested``: placeholders a key has no value
-  for, NULs, paths out of their root, giant numbers) either answer will do, but no crash;
-- ``plan --json`` exits 2 with an error envelope on bad input, else 0 or 1 with a plan on stdout
-  (1 exactly when a component is ``missing-on-media``), in ``after`` order;
-- nothing outside the example's ``--state`` folder changes (paths, types, sizes, mtimes), and no
-  version read from outside the media or target root (``SENTINEL``) ever shows up in a plan.
-
-The strategies cover: profiles with random ids, names and unicode, installer templates with
+They cover: profiles with random ids, names and unicode, installer templates with
 ``{language}``/``{platform}`` (and the other placeholders, escaped braces, format specs),
 ``after`` chains, every probe kind of SPEC §7 with nested ``any``, ``exit_codes``, ``args``,
 ``backup``/``logs``, ``extends = "exchange55"`` overrides, huge strings; mutations that break
@@ -25,67 +13,38 @@ inside/outside/dangling/looping, FIFOs, empty, random and PE files), as zip arch
 Joliet, Rock Ridge; corrupt and truncated); targets likewise, with real and damaged PE files at
 the paths the profiles probe.
 
-CI runs 1,000 examples per test, derandomized (every run sees the same examples). For more:
-
-    SPDEPLOY_HYPOTHESIS_EXAMPLES=10000 .venv/bin/python -m pytest tests/properties_test.py
-
-A bug found here gets a minimised reproducer at the end of this module, marked
-``xfail(strict=True)`` while it is open, and its crash signature in ``KNOWN_BUGS`` so that the
-properties step around exactly that bug and nothing else; once fixed, the marker and the entry
-go and the reproducer stays as a regression test (as for the ``test_found_*`` ones).
+Each generated profile says what SPEC §7 makes of it (:class:`ProfileCase` ``expect``):
+``valid`` (``profiles check`` must accept it), ``invalid`` (an error the SPEC names: unknown key,
+wrong type, bad regex, unknown probe kind, duplicate id, unknown ``after``, cycle, not TOML, a
+template naming a placeholder its key has no value for, a NUL in a probe) or ``unknown``
+(``contested``: NULs elsewhere, paths out of their root, giant numbers; either answer will do).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import re
 import stat
 import string
-import tempfile
-import tomllib
 import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import pytest
-from helpers import Result
-from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import event
 from hypothesis import strategies as st
 
-from spdeploy.cli import run
-from spdeploy.profile import PLACEHOLDERS, load_profile
+from spdeploy.profile import (
+    MEDIA_PROBE_PLACEHOLDERS,
+    PLACEHOLDERS,
+    TARGET_PROBE_PLACEHOLDERS,
+)
 from spdeploy.sandbox.images import write_iso
 from spdeploy.sandbox.pe import build_pe
-from spdeploy.sandbox.world import build_world
 
-EXAMPLES = int(os.environ.get("SPDEPLOY_HYPOTHESIS_EXAMPLES", "1000"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-        HealthCheck.large_base_example,
-    ],
-)
-# pyproject's 120 s per test is for ordinary tests; 10,000 examples need longer.
-LONG = pytest.mark.timeout(max(120, EXAMPLES // 4))
-
-EXIT_CODES = (0, 1, 2, 3, 4)
-ACTIONS = ("update", "current", "absent", "missing-on-media")
 SENTINEL = "7.7.7777.7"  # the version of every PE file outside the media and target roots
 
 E55_IDS = ("server", "coco", "calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
@@ -107,139 +66,6 @@ E55_MEDIA = [
 ]
 E55_TARGET = [tuple(p.split("/")) for p in TARGET_FILES[:4]]
 VERSIONS = ("5.5.1960.0", "5.5.2232.0", "5.5.2448.0", "5.5.2650.0", "5.5.2653.0", "5.5.2653.1")
-
-
-# -- running the CLI ---------------------------------------------------------------------------
-
-
-def invoke(*args: str | Path) -> Result:
-    """``spdeploy ARGS`` in this process, its stdout and stderr captured."""
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore")
-        code = run([str(a) for a in args])
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-Snapshot = dict[str, tuple[int, int, int]]
-
-
-def snapshot(root: Path, state: Path) -> Snapshot:
-    """(mode, size, mtime) of every path under ``root`` but ``state``; the mtime of the folder
-    holding ``state`` is left out (creating ``state`` touches it)."""
-    seen: Snapshot = {}
-    skip, volatile = str(state), str(state.parent)
-    folders = [str(root)]
-    while folders:  # os.scandir and plain strings: this runs twice per example
-        with os.scandir(folders.pop()) as listing:
-            for entry in listing:
-                if entry.path == skip:
-                    continue
-                st_ = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st_.st_mode):
-                    folders.append(entry.path)
-                    size = 0
-                else:
-                    size = st_.st_size
-                mtime = 0 if entry.path == volatile else st_.st_mtime_ns
-                seen[entry.path] = (st_.st_mode, size, mtime)
-    return seen
-
-
-def _diff(before: Snapshot, after: Snapshot) -> str:
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
-    return f"added {added[:5]}, removed {removed[:5]}, changed {changed[:5]}"
-
-
-# The bugs pinned by the xfail tests at the end of this module, by crash signature: the
-# exception, the file and function of the innermost frame in crash.log, and a pattern its
-# message matches. Only these are stepped around; any other crash fails the property.
-KNOWN_BUGS: dict[tuple[str, str, str], tuple[str, str]] = {
-    # Empty: every bug these properties have found is fixed (see the regression tests at the
-    # end). To pin a new one until it is fixed, add e.g.
-    #   ("KeyError", "locate.py", "_candidates"): ("installer placeholder", r"^'target'$"),
-    # beside an xfail(strict=True) test that reproduces it.
-}
-
-
-def known_bug(crash: str) -> str | None:
-    frames = [
-        (Path(file).name, func)
-        for file, func in re.findall(r'File "([^"]+)", line \d+, in (\S+)', crash)
-        # spdeploy's own frames; not comprehensions (inlined from Python 3.12 on)
-        if "/spdeploy/" in file and not func.startswith("<")
-    ]
-    lines = crash.strip().splitlines()
-    if not frames or not lines:
-        return None
-    exc, _, message = lines[-1].partition(": ")
-    name, pattern = KNOWN_BUGS.get((exc, *frames[-1]), ("", "(?!)"))
-    return name if re.search(pattern, message) else None
-
-
-@dataclass
-class Harness:
-    """One test's world: ``root`` is its tmp_path; each example gets a folder under ``ex``."""
-
-    root: Path
-    # after the example's last call: the next call's "before"
-    _seen: Snapshot | None = field(default=None, repr=False)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis' failure report
-        printer.text(f"Harness({self.root})")
-
-    def crash_logs(self, state: Path) -> Iterator[Path]:
-        """Where a crash log may be: the --state folder, else $SPDEPLOY_STATE (conftest's)."""
-        yield state / "crash.log"
-        yield Path(os.environ["SPDEPLOY_STATE"]) / "crash.log"
-
-    @contextlib.contextmanager
-    def example(self) -> Iterator[Path]:
-        self._seen = None
-        with tempfile.TemporaryDirectory(dir=self.root / "ex") as folder:
-            yield Path(folder)
-
-    def call(self, state: Path, *args: str | Path) -> Result:
-        """Run the CLI; check the properties every command shares."""
-        before = self._seen if self._seen is not None else snapshot(self.root, state)
-        res = invoke(*args)
-        crash = ""
-        for log in self.crash_logs(state):
-            if log.exists():
-                crash += log.read_text(encoding="utf-8", errors="replace")
-                log.unlink()
-        if res.code == 70:
-            bug = known_bug(crash)
-            if bug is not None:
-                event(f"known bug: {bug}")
-                reject()
-        shown = f"spdeploy {' '.join(map(str, args))}\nexit {res.code}\nstderr: {res.err[:2000]}"
-        assert res.code in EXIT_CODES, f"{shown}\n{crash}"
-        assert "Traceback" not in res.err and "Traceback" not in res.out, shown
-        assert not crash, f"crash.log written:\n{crash}"
-        after = self._seen = snapshot(self.root, state)
-        assert after == before, f"{shown}\nwritten outside --state: {_diff(before, after)}"
-        return res
-
-
-@pytest.fixture
-def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    (tmp_path / "ex").mkdir()
-    (tmp_path / "tmp").mkdir()
-    # Anything spdeploy puts in the temp folder lands under tmp_path, where the snapshot sees it.
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    # pefile runs a full gc.collect() after each file it cannot parse: tens of milliseconds with
-    # the objects hypothesis builds up in this process, nothing in a real `spdeploy` process.
-    import pefile
-
-    monkeypatch.setattr(pefile, "gc", SimpleNamespace(collect=lambda: 0))
-    return Harness(tmp_path)
 
 
 # -- TOML ----------------------------------------------------------------------------------------
@@ -348,13 +174,13 @@ RARE_ARGV = (["echo", "a\x00b"], ["printf", "%s", "{target}"])  # a NUL; a place
 
 
 @cache
-def _pe(version: str) -> bytes:
+def pe_image(version: str) -> bytes:
     return build_pe(version)
 
 
 def pe_bytes(version: str) -> bytes:
     try:
-        return _pe(version)
+        return pe_image(version)
     except ValueError:  # write_pe refuses it: a file that only looks like one
         return b"MZ" + version.encode("utf-8", "replace")
 
@@ -577,6 +403,41 @@ def _probe_problem(probe: Any, media: bool = False) -> str | None:
     return None
 
 
+_PROBE_PLACEHOLDERS = {
+    "installed": TARGET_PROBE_PLACEHOLDERS,
+    "version": TARGET_PROBE_PLACEHOLDERS,
+    "media_version": MEDIA_PROBE_PLACEHOLDERS,
+}
+
+
+def _probe_templates(probe: Any) -> Iterator[str]:
+    """The strings a probe fills in: paths, a text probe's file, a command's argv."""
+    for kind, arg in probe.items():
+        if kind in ("exists", "pe_version"):
+            yield arg
+        elif kind == "text":
+            yield arg["file"]
+        elif kind == "command":
+            yield from arg["argv"]
+        elif kind == "any":
+            for inner in arg:
+                yield from _probe_templates(inner)
+
+
+def invalid(doc: dict[str, Any]) -> str | None:
+    """Why SPEC §7 makes a generated document an error though each value has the right type, or
+    None: a probe naming a placeholder its key has no value for, or a NUL in a probe's path or
+    argv (neither could ever run). Then `profiles check` must refuse it."""
+    for comp in doc.get("component", []):
+        for key, allowed in _PROBE_PLACEHOLDERS.items():
+            for template in _probe_templates(comp.get(key, {})):
+                if not _template_ok(template, allowed):
+                    return f"{key} placeholder"
+                if "\x00" in template:
+                    return f"{key} NUL"
+    return None
+
+
 def contested(doc: dict[str, Any]) -> str | None:
     """Why SPEC §7 leaves a generated document's validity open, or None when it is plainly
     valid: then `profiles check` must accept it. (NUL characters, placeholders and format specs
@@ -738,8 +599,21 @@ def _mutate(draw: st.DrawFn, doc: dict[str, Any], how: str) -> str:
         return "invalid"
     if how == "bad-template":
         comp = _child_component(draw, doc)
-        key = draw(st.sampled_from(["installer", "args", "logs"]))
-        comp[key] = [*comp.get(key, []), draw(st.sampled_from(BAD_TEMPLATES))]
+        key = draw(st.sampled_from(["installer", "args", "logs", *_PROBE_PLACEHOLDERS]))
+        bad = draw(st.sampled_from(BAD_TEMPLATES))
+        if key in _PROBE_PLACEHOLDERS:
+            comp[key] = draw(
+                st.sampled_from(
+                    [
+                        {"exists": bad},
+                        {"text": {"file": bad, "regex": "(.*)"}},
+                        {"command": {"argv": ["echo", bad], "regex": "(.*)"}},
+                        {"any": [{"literal": "1.0"}, {"pe_version": bad}]},
+                    ]
+                )
+            )
+        else:
+            comp[key] = [*comp.get(key, []), bad]
         return "invalid"
     if how == "duplicate-id":
         comp = _child_component(draw, doc)
@@ -795,11 +669,14 @@ MUTATIONS = (
 @st.composite
 def profile_cases(draw: st.DrawFn, mutate: bool = True) -> ProfileCase:
     doc = draw(valid_docs())
-    reason = contested(doc)
-    if reason is not None:
+    wrong, reason = invalid(doc), contested(doc)
+    if wrong is not None:
+        event(f"profile: invalid ({wrong})")
+    elif reason is not None:
         event(f"profile: contested ({reason})")
+    first = "invalid" if wrong else "unknown" if reason else "valid"
     if not mutate:
-        return ProfileCase(doc, toml_dump(doc).encode(), "unknown" if reason else "valid")
+        return ProfileCase(doc, toml_dump(doc).encode(), first)
     shape = draw(st.sampled_from(["valid"] * 3 + ["mutated"] * 5 + ["raw", "path"]))
     if shape == "raw":
         data = draw(
@@ -815,7 +692,7 @@ def profile_cases(draw: st.DrawFn, mutate: bool = True) -> ProfileCase:
         kind = draw(st.sampled_from(["missing", "dir", "fifo"]))
         return ProfileCase(None, b"", "invalid", ["path"], kind)
     mutations: list[str] = []
-    expect = "unknown" if reason else "valid"
+    expect = first
     if shape == "mutated":
         chosen = draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3))
         # a later mutation may add back what "missing-key" took away (a whole [[component]]
@@ -1024,7 +901,7 @@ def write_outside(folder: Path) -> Path:
     outside = folder / "outside"
     for rel in ("secret.exe", "bin/Store.exe", "Eng/Server/Setup/I386/Update.exe"):
         (outside / rel).parent.mkdir(parents=True, exist_ok=True)
-        (outside / rel).write_bytes(_pe(SENTINEL))
+        (outside / rel).write_bytes(pe_image(SENTINEL))
     (outside / "secret.txt").write_text(f"version = {SENTINEL}\n")
     return outside
 
@@ -1108,7 +985,7 @@ def write_zip(out: Path, spec: MediaSpec) -> None:
                 info.external_attr = (stat.S_IFIFO | 0o644) << 16
             zf.writestr(info, data)
         for name in spec.hostile:
-            zf.writestr(name, _pe(SENTINEL))
+            zf.writestr(name, pe_image(SENTINEL))
 
 
 def _damage(path: Path, spec: MediaSpec) -> None:
@@ -1176,7 +1053,7 @@ def write_target(folder: Path, spec: TargetSpec, outside: Path) -> Path:
     if spec.container == "missing":
         return tree
     if spec.container == "file":
-        tree.write_bytes(_pe("5.5.2448.0"))
+        tree.write_bytes(pe_image("5.5.2448.0"))
         return tree
     write_tree(tree, spec.items, outside)
     if spec.container == "link":
@@ -1185,128 +1062,7 @@ def write_target(folder: Path, spec: TargetSpec, outside: Path) -> Path:
     return tree
 
 
-# -- checking results ----------------------------------------------------------------------------
-
-
-def _one_error_line(res: Result) -> None:
-    assert res.out == "", res.out
-    assert res.err.startswith("spdeploy: error: "), res.err
-    lines = re.split(r"\r\n?|\n", res.err)
-    assert res.err.endswith("\n") and len(lines) == 2, f"not one line: {res.err!r}"
-
-
-def _envelope(res: Result) -> dict[str, Any]:
-    data = json.loads(res.out)
-    error = data["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["exit_code"] == res.code
-    return error
-
-
-def check_plan(res: Result, profile: Path | None = None) -> dict[str, Any]:
-    """``plan --json``: 2 with an error envelope, or 0/1 with a plan consistent with itself."""
-    assert res.code in (0, 1, 2), res.err
-    data = json.loads(res.out)  # the whole of stdout is one JSON document
-    if res.code == 2:
-        event(f"plan: exit 2 ({_envelope(res)['code']})")
-        return data
-    event(f"plan: exit {res.code}")
-    comps = data["components"]
-    actions = [c["action"] for c in comps]
-    assert set(actions) <= set(ACTIONS), actions
-    # an update whose prerequisite would not be met (profile `requires`) is refused like a
-    # missing installer
-    unmet = [f for f in data["findings"] if f["code"] == "prerequisite-not-met"]
-    rows = {c["id"]: c for c in comps}
-    assert all(rows[f["components"][0]]["action"] == "update" for f in unmet), unmet
-    assert res.code == (1 if "missing-on-media" in actions or unmet else 0), actions
-    for c in comps:
-        assert SENTINEL not in (c["version"], c["media_version"]), f"read outside a root: {c}"
-    if profile is not None:
-        after = {c.id: c.after for c in load_profile(str(profile)).components}
-        order = [c["id"] for c in comps]
-        for i, cid in enumerate(order):
-            assert not set(after[cid]) & set(order[i + 1 :]), f"{cid} before its `after`: {order}"
-    return data
-
-
-def plan_args(state: Path, media: Path, target: Path, platform: str | None) -> list[str | Path]:
-    extra: list[str | Path] = ["--platform", platform] if platform else []
-    return ["--state", state, "--json", "plan", "--media", media, "--target", target, *extra]
-
-
-# -- the properties ------------------------------------------------------------------------------
-# Each property is a plain function of one example, so that it can also be driven by hand.
-
-
-def profile_example(
-    harness: Harness, world: Any, case: ProfileCase, json_check: bool, platform: str | None
-) -> None:
-    with harness.example() as ex:
-        if case.doc is not None and case.mutations == []:
-            assert tomllib.loads(case.data.decode()) == case.doc  # the writer writes what we mean
-        path = write_profile(ex, case)
-        state = ex / "state"
-        json_flag = ["--json"] if json_check else []
-        res = harness.call(state, "--state", state, *json_flag, "profiles", "check", path)
-        assert res.code in (0, 2), res.err
-        event(f"check: {case.expect} profile, exit {res.code}")
-        if case.expect == "valid":
-            assert res.code == 0, f"valid profile rejected: {res.err or res.out}"
-        elif case.expect == "invalid":
-            assert res.code == 2, f"invalid profile ({case.mutations}) accepted"
-        if res.code == 2:
-            if json_check:
-                assert _envelope(res)["code"] == "profile"
-            else:
-                _one_error_line(res)
-        res_plan = harness.call(
-            state, "--profile", path, *plan_args(state, world.media, world.target, platform)
-        )
-        data = check_plan(res_plan, path if res_plan.code != 2 else None)
-        if res.code == 2:
-            assert res_plan.code == 2 and data["error"]["code"] == "profile", res_plan.out
-        elif res_plan.code == 2:
-            assert data["error"]["code"] != "profile", res_plan.out
-
-
-def media_example(
-    harness: Harness,
-    world: Any,
-    media: MediaSpec,
-    target: TargetSpec,
-    site: bool,
-    platform: str | None,
-    verify: bool,
-) -> None:
-    with harness.example() as ex:
-        outside = write_outside(ex)
-        m = write_media(ex, media, outside)
-        t = write_target(ex, target, outside)
-        state = ex / "state"
-        profile = ["--profile", world.profile] if site else []
-        check_plan(harness.call(state, *profile, *plan_args(state, m, t, platform)))
-        if verify:  # `media --verify` walks every folder: links, FIFOs, hostile entries
-            res = harness.call(state, "--state", state, "--json", "media", "--media", m, "--verify")
-            assert res.code in (0, 1, 2), res.err
-            if res.code == 2:
-                _envelope(res)
-
-
-def world_example(
-    harness: Harness, case: ProfileCase, media: MediaSpec, target: TargetSpec, platform: str | None
-) -> None:
-    with harness.example() as ex:
-        outside = write_outside(ex)
-        path = write_profile(ex, case)
-        m = write_media(ex, media, outside)
-        t = write_target(ex, target, outside)
-        state = ex / "state"
-        res = harness.call(state, "--profile", path, *plan_args(state, m, t, platform))
-        data = check_plan(res, path if res.code != 2 else None)
-        if res.code == 2 and case.expect == "valid":
-            assert data["error"]["code"] != "profile", f"valid profile rejected: {res.out}"
+# -- worlds: a profile with media and a target built where it looks --------------------------------
 
 
 def _profile_media_paths(doc: dict[str, Any], language: str) -> list[tuple[str, ...]]:
@@ -1370,202 +1126,3 @@ def worlds(draw: st.DrawFn) -> tuple[ProfileCase, MediaSpec, TargetSpec, str | N
     plats = list(case.doc.get("platforms", {})) or ["I386"]
     platform = draw(st.one_of(st.sampled_from(plats), st.sampled_from(["I386", None])))
     return case, media, target, platform
-
-
-@pytest.fixture
-def world(harness: Harness) -> Any:
-    return build_world(harness.root / "world")
-
-
-@LONG
-@PROPERTY
-@given(
-    case=profile_cases(),
-    json_check=st.booleans(),
-    platform=st.sampled_from(["I386", None, "alpha"]),
-)
-def test_random_profiles(
-    harness: Harness, world: Any, case: ProfileCase, json_check: bool, platform: str | None
-) -> None:
-    profile_example(harness, world, case, json_check, platform)
-
-
-@LONG
-@PROPERTY
-@given(
-    media=media_specs(),
-    target=target_specs(),
-    site=st.booleans(),
-    platform=st.sampled_from(["I386", "I386", None, "Alpha"]),
-    verify=one_in(8),
-)
-def test_random_media_and_targets(
-    harness: Harness,
-    world: Any,
-    media: MediaSpec,
-    target: TargetSpec,
-    site: bool,
-    platform: str | None,
-    verify: bool,
-) -> None:
-    media_example(harness, world, media, target, site, platform, verify)
-
-
-@LONG
-@PROPERTY
-@given(drawn=worlds())
-def test_random_profiles_media_and_targets(
-    harness: Harness, drawn: tuple[ProfileCase, MediaSpec, TargetSpec, str | None]
-) -> None:
-    world_example(harness, *drawn)
-
-
-# -- bugs the properties found --------------------------------------------------------------------
-# Each test is the minimised reproducer of one bug class, with what it did before the fix in the
-# comment above it. (They were xfail(strict=True) while the bug was open; see KNOWN_BUGS.)
-
-
-def _profile_file(folder: Path, components: str, top: str = "") -> Path:
-    path = folder / "site.toml"
-    head = top or 'id = "site"\nname = "Site"\nplatforms = { I386 = ["x86_64"] }\n'
-    path.write_text(head + components, encoding="utf-8")
-    return path
-
-
-def _component_toml(**keys: str) -> str:
-    table = {
-        "id": '"a"',
-        "name": '"A"',
-        "installer": '["{language}/Update.exe"]',
-        "installed": '{ exists = "x" }',
-    }
-    table.update(keys)
-    return "[[component]]\n" + "".join(f"{k} = {v}\n" for k, v in table.items())
-
-
-def _plan(tmp_path: Path, profile: Path | None, media: Path, target: Path) -> Result:
-    state = tmp_path / "run-state"
-    extra = ["--profile", profile] if profile else []
-    return invoke(*extra, *plan_args(state, media, target, "I386"))
-
-
-def _sp_media(tmp_path: Path) -> tuple[Path, Path]:
-    """A media folder with ``Eng/Update.exe`` (a PE file) and an empty target folder."""
-    (tmp_path / "media" / "Eng").mkdir(parents=True)
-    (tmp_path / "media" / "Eng" / "Update.exe").write_bytes(_pe("5.5.2653.0"))
-    (tmp_path / "target").mkdir()
-    return tmp_path / "media", tmp_path / "target"
-
-
-# Was: `profiles check` accepted them (profile.PLACEHOLDERS), then plan exited 70 with
-# KeyError: 'target' in locate._candidates (installer.format(language=..., platform=...)), or
-# ValueError: Unknown format code 'd' for object of type 'str' for "{platform:d}".
-@pytest.mark.parametrize("installer", ["{target}/Update.exe", "{drive}/x.exe", "{platform:d}/x"])
-def test_found_installer_placeholders_beyond_language_and_platform(
-    tmp_path: Path, installer: str
-) -> None:
-    profile = _profile_file(tmp_path, _component_toml(installer=f'["{installer}"]'))
-    media, target = _sp_media(tmp_path)
-    check = invoke("profiles", "check", profile)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code != 70, res.err
-    assert check.code == 2 or res.code in (0, 1, 2)
-
-
-# Was: exit 70, AttributeError: 'str' object has no attribute 'foo' in ProbeContext.expand
-# (format_map; only KeyError/ValueError/IndexError became a ProbeError).
-def test_found_probe_template_attribute_lookup(tmp_path: Path) -> None:
-    profile = _profile_file(tmp_path, _component_toml(installed='{ exists = "{target.foo}/x" }'))
-    media, target = _sp_media(tmp_path)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code == 2, res.err
-
-
-# Was: `profiles check` accepted them (is_version: any number of digits), then plan exited 70 with
-# ValueError: Exceeds the limit (4300 digits) for integer string conversion in Version.__init__.
-@pytest.mark.parametrize(
-    "keys",
-    [
-        {"installed": '{ literal = "5.5" }', "media_version": f'{{ literal = "{"1" * 4400}" }}'},
-        {"installed": '{ literal = "5.5" }'},
-    ],
-    ids=["literal", "levels"],
-)
-def test_found_versions_with_thousands_of_digits(tmp_path: Path, keys: dict[str, str]) -> None:
-    top = 'id = "site"\nname = "Site"\nplatforms = { I386 = ["x86_64"] }\n'
-    top += f'levels = {{ "{"1" * 4400}" = "huge" }}\n' if "media_version" not in keys else ""
-    profile = _profile_file(tmp_path, _component_toml(**keys), top)
-    media, target = _sp_media(tmp_path)
-    check = invoke("profiles", "check", profile)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code in (0, 1, 2), res.err
-    assert check.code == 2 or res.code in (0, 1)  # refused when loaded, or planned
-
-
-# Was: `profiles check` accepted it, then plan exited 70 with ValueError: embedded null byte from
-# subprocess, in process.capture (which caught OSError and timeouts only).
-def test_found_nul_in_command_probe_argv(tmp_path: Path) -> None:
-    probe = '{ command = { argv = ["echo", "a\\u0000b"], regex = "(.*)" } }'
-    profile = _profile_file(tmp_path, _component_toml(installed=probe))
-    media, target = _sp_media(tmp_path)
-    res = _plan(tmp_path, profile, media, target)
-    assert res.code in (0, 1, 2), res.err
-
-
-# Was: exit 70, FileNotFoundError (dangling) or OSError [Errno 40] Too many levels of symbolic
-# links (loop) from the unguarded Path.stat() in FolderTree._path.
-@pytest.mark.parametrize("where", ["media-dangling", "media-loop", "target-dangling"])
-def test_found_dangling_or_looping_symlink(tmp_path: Path, where: str) -> None:
-    media, target = tmp_path / "media", tmp_path / "target"
-    installer = media / "Eng" / "Server" / "Setup" / "I386" / "Update.exe"
-    installer.parent.mkdir(parents=True)
-    (target / "bin").mkdir(parents=True)
-    if where == "target-dangling":
-        installer.write_bytes(_pe("5.5.2653.0"))
-        (target / "bin" / "Store.exe").symlink_to("no-such-file")
-    else:
-        installer.symlink_to("no-such-file" if where == "media-dangling" else "Update.exe")
-    res = _plan(tmp_path, None, media, target)  # the built-in exchange55 profile
-    assert res.code in (0, 1, 2), res.err
-
-
-# Was: exit 70, UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff, from zipfile.ZipFile.open
-# (the local header's name) in ZipMedia._member, which caught BadZipFile/zlib/EOF/OS errors only.
-def test_found_zip_local_header_name_not_utf8(tmp_path: Path) -> None:
-    media = tmp_path / "media.zip"
-    with zipfile.ZipFile(media, "w") as zf:
-        zf.writestr("Eng/Server/Setup/I386/Update.exe", _pe("5.5.2653.0"))
-    data = bytearray(media.read_bytes())
-    assert data[:4] == b"PK\x03\x04"
-    data[7] |= 0x08  # general purpose flag bit 11: the name is UTF-8
-    data[30] = 0xFF  # ...and its first byte is not
-    media.write_bytes(bytes(data))
-    (tmp_path / "target").mkdir()
-    res = _plan(tmp_path, None, media, tmp_path / "target")
-    assert res.code in (0, 1, 2), res.err
-
-
-# Was: two lines, "spdeploy: error: site.toml: component 'a\\nb': key 'after': names unknown
-# component 'nope' (known: a<LF>b)"; likewise the cycle path, an exit_codes key ("1<LF> = 'no'"),
-# a placeholder name and a platforms key were printed without repr().
-@pytest.mark.parametrize(
-    ("top", "components"),
-    [
-        ("", _component_toml(id='"a\\nb"', after='["nope"]')),
-        (
-            "",
-            _component_toml(id='"a\\nb"', after='["c"]')
-            + _component_toml(id='"c"', after='["a\\nb"]'),
-        ),
-        ("", _component_toml(exit_codes='{ "1\\n" = "no" }')),
-        ("", _component_toml(installer='["{a\\nb}/x.exe"]')),
-        ('id = "p"\nname = "P"\nplatforms = { "I\\n386" = 5 }\n', _component_toml()),
-    ],
-    ids=["after", "cycle", "exit_codes", "placeholder", "platforms"],
-)
-def test_found_line_breaks_in_profile_strings_keep_errors_one_line(
-    tmp_path: Path, top: str, components: str
-) -> None:
-    res = invoke("profiles", "check", _profile_file(tmp_path, components, top))
-    assert res.code == 2
-    assert res.err.count("\n") == 1, res.err

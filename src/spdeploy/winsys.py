@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ntpath
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,7 +120,11 @@ def key_exists(windows: Windows, key: str) -> bool:
 
 @cache
 def _systemd() -> bool:
-    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
+    if not Path("/run/systemd/system").is_dir():
+        return False
+    import shutil  # deferred: only a service probe on a systemd host asks; `status` starts light
+
+    return shutil.which("systemctl") is not None
 
 
 def services_available(windows: Windows | None) -> bool:

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spdeploy.commands.plan import make_status, status_exit_code
 from spdeploy.planner import Plan
-from spdeploy.records import RunRecord
 from spdeploy.reports import FORMATS, NEEDS_HISTORY, output_format
 from spdeploy.reports.render import render_status
 from spdeploy.session import Selection
+
+if TYPE_CHECKING:  # the history is read only for the formats that show it
+    from spdeploy.records import RunRecord
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,16 +20,19 @@ from spdeploy.errors import Interrupted, NeedsTerminal, RunInterrupted
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass
 class Settings:
-    """The global options, given before the command or after it (SPEC §4)."""
+    """The global options, given before the command or after it (SPEC §4); each one's callback
+    sets it as it is parsed."""
 
-    profile: str = "exchange55"
-    state: Path | None = None
-    json: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    profile_given: bool = False  # --profile was typed (apply --plan takes the file's otherwise)
+    __slots__ = ("json", "profile", "profile_given", "quiet", "state", "verbose")
+
+    def __init__(self) -> None:
+        self.profile = "exchange55"
+        self.state: Path | None = None
+        self.json = False
+        self.quiet = False
+        self.verbose = False
+        self.profile_given = False  # --profile was typed (apply --plan takes the file's otherwise)
 
     def state_dir(self) -> Path:
         from spdeploy.fsutil import default_state_dir

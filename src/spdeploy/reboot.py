@@ -17,8 +17,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from spdeploy.fsutil import target_key, write_atomic
 
@@ -27,8 +27,7 @@ from spdeploy.fsutil import target_key, write_atomic
 BOOT_TIME_ENV = "SPDEPLOY_BOOT_TIME"
 
 
-@dataclass(frozen=True)
-class RebootPending:
+class RebootPending(NamedTuple):
     run_id: str
     requested_at: float  # when the run that asked for it ended (seconds since the epoch)
 

@@ -7,9 +7,8 @@ each file gets the same answer in its own format, written atomically.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from spdeploy.commands.plan import make_status, status_exit_code
 from spdeploy.planner import Plan
@@ -21,8 +20,7 @@ if TYPE_CHECKING:  # the history is read only for the formats that show it
     from spdeploy.records import RunRecord
 
 
-@dataclass(frozen=True)
-class StatusReport:
+class StatusReport(NamedTuple):
     plan: Plan
     runs: tuple[RunRecord, ...]  # the target's recent runs, when a format shows them
     written: tuple[Path, ...]  # the --output files

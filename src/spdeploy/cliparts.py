@@ -111,6 +111,13 @@ PROFILE_HELP = "Built-in profile name or a profile TOML file (default: exchange5
 STATE_HELP = "History folder (default: $SPDEPLOY_STATE or the user data folder)."
 
 
+# One of each, shared by every command's copy of the global options: click names a path type
+# through gettext, which looks for message catalogs on disk each time (a millisecond of every
+# start when each command made its own).
+_PROFILE_TYPE = Given(A_PROFILE)
+_STATE_TYPE = Given(A_FOLDER, click.Path(path_type=Path, file_okay=False))
+
+
 def global_options(f: F) -> F:
     """``--profile``, ``--state``, ``--json``, ``-q``, ``-v`` on a command too, so they may
     follow its name as people type them (``spdeploy status ... --state S``)."""
@@ -118,7 +125,7 @@ def global_options(f: F) -> F:
         [
             click.option(
                 "--profile",
-                type=Given(A_PROFILE),
+                type=_PROFILE_TYPE,
                 metavar="NAME|FILE",
                 expose_value=False,
                 callback=_set_global,
@@ -126,7 +133,7 @@ def global_options(f: F) -> F:
             ),
             click.option(
                 "--state",
-                type=Given(A_FOLDER, click.Path(path_type=Path, file_okay=False)),
+                type=_STATE_TYPE,
                 metavar="DIR",
                 expose_value=False,
                 callback=_set_global,

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from spdeploy.commands.plan import make_status, status_exit_code
 from spdeploy.planner import Plan
 from spdeploy.reports import FORMATS, NEEDS_HISTORY, output_format
-from spdeploy.reports.render import render_status
 from spdeploy.session import Selection
 
 if TYPE_CHECKING:  # the history is read only for the formats that show it
@@ -50,6 +49,7 @@ def status(
         runs = tuple(history(state, target=plan.target, limit=10))
     if chosen:
         from spdeploy.fsutil import write_atomic
+        from spdeploy.reports.render import render_status
 
         for path, fmt in chosen:
             write_atomic(path, render_status(fmt, plan, runs))

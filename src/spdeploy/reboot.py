@@ -33,7 +33,11 @@ class RebootPending(NamedTuple):
 
 
 def _record_path(state_dir: Path, target: Path) -> Path:
-    return state_dir / "reboot" / f"{target_key(target)}.json"
+    return _folder(state_dir) / f"{target_key(target)}.json"
+
+
+def _folder(state_dir: Path) -> Path:
+    return state_dir / "reboot"
 
 
 def record(state_dir: Path, target: Path, run_id: str, at: float | None = None) -> None:
@@ -55,6 +59,12 @@ def pending(
     A record that cannot be read counts as none: it only ever adds a warning to a verdict, and
     an unreadable one must not stop a status report.
     """
+    try:
+        asked = _folder(state_dir).is_dir()
+    except OSError:  # a folder that cannot be looked at holds no record that can be read
+        asked = False
+    if not asked:
+        return None  # no run ever asked for a reboot here: no target's name to hash
     path = _record_path(state_dir, target)
     try:
         found = json.loads(path.read_text(encoding="utf-8"))

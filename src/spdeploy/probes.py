@@ -95,16 +95,9 @@ def placeholders(probe: Probe) -> set[str]:
 def pe_file_version(data: bytes, where: str) -> str | None:
     """FileVersion from the fixed version info of a PE image, or None if it has none.
 
-    Raises ProbeError when ``data`` is not a PE image at all. pefile answers for images laid out
-    out of the ordinary; :mod:`spdeploy.peversion` reads the others without importing it.
+    Raises ProbeError when ``data`` is not a PE image at all.
     """
-    from spdeploy import peversion
-
-    try:
-        return peversion.file_version(data)
-    except peversion.Unusual:
-        pass  # pefile's answer, whatever it is, is the answer
-    import pefile  # deferred: a tenth of `status`, with the OpenSSL it loads
+    import pefile  # deferred: about 6 ms with the OpenSSL it loads, and only PE probes need it
 
     try:
         pe = pefile.PE(data=data, fast_load=True)

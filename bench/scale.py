@@ -17,7 +17,7 @@ It times, as the administrator would run them (whole processes, interpreter star
 * and, to show where that time goes, three floors run in the same turns: processes that only
   import libraries. The first is the set issue 12 assumed ``status`` needs (click, dataclasses,
   tomllib, pefile, json, pathlib, typing); the second what ``status`` still imports of it
-  (it reads ordinary PE images without pefile and makes no dataclass); the third the least any
+  (its records are NamedTuples, so it makes no dataclass); the third the least any
   Python command line could get away with (argparse in place of click). What lies between the
   second floor and ``status`` is spdeploy's own share.
 
@@ -58,11 +58,10 @@ interactive = false
 """
 _FILLER_PER_FOLDER = 200
 # What issue 12 took status to need: the command line, records, the TOML profile, PE version
-# resources, JSON output, paths. The second set is what status imports of it today (peversion.py
-# reads the demo's images; records are NamedTuples). The third is the least any Python CLI doing
-# this job could import.
+# resources, JSON output, paths. The second set is what status imports of it today (its records
+# are NamedTuples). The third is the least any Python CLI doing this job could import.
 FLOOR_PRESCRIBED = "import click, dataclasses, tomllib, pefile, json, pathlib, typing"
-FLOOR_STATUS = "import click, tomllib, json, pathlib, typing"
+FLOOR_STATUS = "import click, tomllib, pefile, json, pathlib, typing"
 FLOOR_MINIMAL = "import argparse, tomllib, pefile, json, pathlib, typing"
 GOAL_P4 = 7.0  # status / python -c pass (issue 12)
 
@@ -215,7 +214,7 @@ def main() -> None:
     print(f"| demo status / python -c pass | {ratio:.2f}× | ≤ {GOAL_P4:g}×: {verdict} |")
     for key, label in (
         ("floor_prescribed", "issue 12's floor: click, dataclasses, tomllib, pefile, json, ..."),
-        ("floor_status", "what status imports of it: click, tomllib, json, pathlib, typing"),
+        ("floor_status", "what status imports of it: click, tomllib, pefile, json, ..."),
         ("floor_minimal", "the least: argparse, tomllib, pefile, json, pathlib, typing"),
     ):
         print(f"| only importing {label} | {r[key] * 1000:.0f} ms "

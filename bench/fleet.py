@@ -27,8 +27,9 @@ installers only. Goal: wall at most 1.3 times the ideal.
 local) that answers the same question with builtin modules only: four ``ansible.builtin.stat``
 tasks on the components' version files, then one ``ansible.builtin.command`` that reads the
 FileVersion of the files found (this Python with pefile) and fails unless all are at SP4
-(``ansible-playbook --check``, median of 7 after a warm-up). Goal: ``status`` at least 10 times
-faster. ``python -c pass`` is shown for context.
+(``ansible-playbook --check``, median of 7 after a warm-up). Goal: ``status`` at least 20 times
+faster (issue 12). ``python -c pass`` is shown for context. spdeploy's bytecode is compiled
+first, as ``pip install`` does (see ``bench/scale.py``).
 
 It prints medians and ratios measured in the same run. Nothing here asserts a timing; a run
 that does not give the expected answer stops loudly.
@@ -37,6 +38,7 @@ that does not give the expected answer stops loudly.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import math
 import os
@@ -51,6 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import spdeploy
 from spdeploy.sandbox.fleet import ansible_environment, build_fleet, write_inventory
 from spdeploy.sandbox.world import SP4, Behaviour, World, build_world
 
@@ -61,7 +64,7 @@ BIN = Path(sys.executable).parent  # ansible-core is installed beside this Pytho
 SERIAL: tuple[int | str, ...] = (1, "25%", "100%")  # as servicepack.yml ships it
 DELAYED = ("server", "calcon", "ntsconn", "gwxconn")  # the components a sandbox target has
 GOAL_WAVES = 1.3
-GOAL_STATUS = 10.0
+GOAL_STATUS = 20.0  # issue 12
 APPLY_TASK = "Apply the service pack"
 CHECK_TASK = "Check that every installed component is at the level"
 VERSION_FILES = {
@@ -403,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no ansible-playbook beside {sys.executable}: pip install -e '.[test]'")
     root = (args.keep or Path(tempfile.mkdtemp(prefix="spdeploy-bench-fleet-"))).absolute()
     root.mkdir(parents=True, exist_ok=True)
+    compileall.compile_dir(Path(spdeploy.__file__).parent, quiet=2)
     try:
         result: dict[str, Any] = {"load": [round(x, 2) for x in os.getloadavg()]}
         collections = install_collection(root)

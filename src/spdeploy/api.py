@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ def check(
     # closed on the way out: a long-lived caller (Ansible, a service) must not leak the image
     with prepare(profile, _selection(media, target, language, platform, only, skip)) as prep:
         pending = reboot.pending(_state(state_dir), prep.target)
-        return status_dict(replace(prep.plan(), reboot_pending=pending))
+        return status_dict(prep.plan()._replace(reboot_pending=pending))
 
 
 def apply(
@@ -125,7 +124,7 @@ def apply(
             plan = prep.plan()
             refuse_early(prep, plan, commands_for(prep, plan, options, Path("staged")), options)
             pending = reboot.pending(_state(state_dir), prep.target)
-            return status_dict(replace(plan, reboot_pending=pending))
+            return status_dict(plan._replace(reboot_pending=pending))
         return apply_dict(run(prep, Store(_state(state_dir).absolute()), options))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,16 +20,19 @@ from spdeploy.errors import Interrupted, NeedsTerminal, RunInterrupted
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass
 class Settings:
-    """The global options, given before the command or after it (SPEC §4)."""
+    """The global options, given before the command or after it (SPEC §4); each one's callback
+    sets it as it is parsed."""
 
-    profile: str = "exchange55"
-    state: Path | None = None
-    json: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    profile_given: bool = False  # --profile was typed (apply --plan takes the file's otherwise)
+    __slots__ = ("json", "profile", "profile_given", "quiet", "state", "verbose")
+
+    def __init__(self) -> None:
+        self.profile = "exchange55"
+        self.state: Path | None = None
+        self.json = False
+        self.quiet = False
+        self.verbose = False
+        self.profile_given = False  # --profile was typed (apply --plan takes the file's otherwise)
 
     def state_dir(self) -> Path:
         from spdeploy.fsutil import default_state_dir
@@ -109,6 +111,13 @@ PROFILE_HELP = "Built-in profile name or a profile TOML file (default: exchange5
 STATE_HELP = "History folder (default: $SPDEPLOY_STATE or the user data folder)."
 
 
+# One of each, shared by every command's copy of the global options: click names a path type
+# through gettext, which looks for message catalogs on disk each time (a millisecond of every
+# start when each command made its own).
+_PROFILE_TYPE = Given(A_PROFILE)
+_STATE_TYPE = Given(A_FOLDER, click.Path(path_type=Path, file_okay=False))
+
+
 def global_options(f: F) -> F:
     """``--profile``, ``--state``, ``--json``, ``-q``, ``-v`` on a command too, so they may
     follow its name as people type them (``spdeploy status ... --state S``)."""
@@ -116,7 +125,7 @@ def global_options(f: F) -> F:
         [
             click.option(
                 "--profile",
-                type=Given(A_PROFILE),
+                type=_PROFILE_TYPE,
                 metavar="NAME|FILE",
                 expose_value=False,
                 callback=_set_global,
@@ -124,7 +133,7 @@ def global_options(f: F) -> F:
             ),
             click.option(
                 "--state",
-                type=Given(A_FOLDER, click.Path(path_type=Path, file_okay=False)),
+                type=_STATE_TYPE,
                 metavar="DIR",
                 expose_value=False,
                 callback=_set_global,

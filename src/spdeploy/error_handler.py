@@ -11,18 +11,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from spdeploy import __version__
 from spdeploy.errors import Internal, Interrupted, SpdeployError
 
 
-@dataclass
 class Outcome:
     """What the block decided; the handler sets it when it catches an error."""
 
-    exit_code: int = 0
+    __slots__ = ("exit_code",)
+
+    def __init__(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
 
 
 @contextlib.contextmanager

@@ -198,7 +198,7 @@ def _same_process(pid: int, started: float | None) -> bool:
 
 def _rescan(prep: Prepared) -> Prepared:
     inventory = scan(prep.profile, open_target(prep.target), prep.target, prep.components)
-    return replace(prep, inventory=inventory)
+    return prep._replace(inventory=inventory)
 
 
 def _apply_locked(
@@ -289,7 +289,7 @@ def _apply_locked(
     if result.reboot_required:
         reboot.record(store.state_dir, prep.target, run_id)
     pending = reboot.pending(store.state_dir, prep.target)
-    result = replace(result, final=replace(final, reboot_pending=pending), reboot_pending=pending)
+    result = replace(result, final=final._replace(reboot_pending=pending), reboot_pending=pending)
     status = {0: RunStatus.OK, 3: RunStatus.REBOOT}.get(result.exit_code, RunStatus.FAILED)
     message = _closing_message(result)
     store.close_run(run_id, status, result.exit_code, message)
@@ -333,7 +333,7 @@ def _vanished(plan: Plan, previous: RunRecord | None, final: Plan) -> Plan:
         for c in final.components
         if c.id in seen and not c.installed
     ]
-    return replace(final, findings=(*final.findings, *findings)) if findings else final
+    return final._replace(findings=(*final.findings, *findings)) if findings else final
 
 
 def _check_free_space(prep: Prepared, plan: Plan, run_dir: Path) -> None:

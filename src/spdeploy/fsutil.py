@@ -6,7 +6,6 @@ plans and backup manifests can all use it without a cycle.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -34,6 +33,7 @@ def target_key(target: Path) -> str:
 def path_key(resolved: str, windows: bool = os.name == "nt") -> str:
     """One key per folder. Windows names are case-insensitive and take either slash, so
     ``C:\\Exchsrvr`` and ``c:/EXCHSRVR`` are one folder there and must share one key."""
+    import hashlib  # deferred: `status` hashes only when a reboot record may be there
     import ntpath
 
     text = ntpath.normcase(resolved) if windows else resolved

@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import NamedTuple
 
 from spdeploy.media.base import Tree
 from spdeploy.probes import ProbeContext, answer
 from spdeploy.profile import Component, Profile
 
 
-@dataclass(frozen=True)
-class Installed:
+class Installed(NamedTuple):
     id: str
     name: str
     installed: bool
@@ -22,11 +21,15 @@ class Installed:
     source: str  # what the probes saw, for the plan's reason
 
 
-@dataclass(frozen=True)
-class Inventory:
+class _Inventory(NamedTuple):
     profile: str
     target: str
     components: tuple[Installed, ...]
+
+
+class Inventory(_Inventory):
+    """What a scan found, component by component. (A subclass of the record, for the
+    ``__dict__`` its index by id is cached in.)"""
 
     def get(self, cid: str) -> Installed:
         return self._by_id[cid]

@@ -11,12 +11,10 @@ attempt is not this step's failure.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from spdeploy.errors import ProfileError
 from spdeploy.versions import Version, is_version
@@ -32,8 +30,7 @@ _KEYS = ("match", "in", "article", "remedy")
 _MAX_LOG_BYTES = 4 * 1024 * 1024  # the tail of a setup log that is read: enough for one run
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One known failure of a component, as the profile gives it."""
 
     match: re.Pattern[str]
@@ -42,8 +39,7 @@ class Rule:
     remedy: str
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A rule that matched a failed step: shown under the failure, recorded with the step."""
 
     article: str
@@ -113,8 +109,7 @@ def _places(
     return tuple(places)
 
 
-@dataclass(frozen=True)
-class _Before:
+class _Before(NamedTuple):
     size: int
     digest: str  # of those ``size`` bytes: a log rewritten since is read anew
 
@@ -192,8 +187,7 @@ def diagnose(
     return tuple(hits)
 
 
-@dataclass(frozen=True)
-class ToDo:
+class ToDo(NamedTuple):
     """A follow-up an article requires after a component's successful run: printed, never run."""
 
     component: str
@@ -233,6 +227,8 @@ def _read_text(path: Path) -> str:
 
 def _digest(fh: BinaryIO, size: int) -> str:
     """SHA-256 of the first ``size`` bytes of an open file, read in chunks."""
+    import hashlib  # deferred: only a failed step reads logs, and `status` never does
+
     fh.seek(0)
     digest = hashlib.sha256()
     left = size

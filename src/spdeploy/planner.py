@@ -7,8 +7,7 @@ records alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from spdeploy.inventory import Installed, Inventory
 from spdeploy.media.locate import Located
@@ -27,8 +26,7 @@ BEHIND, VANISHED = "core-updated-components-behind", "component-vanished"
 NOT_SERVICED, PREREQUISITE = "component-not-serviced", "prerequisite-not-met"
 
 
-@dataclass(frozen=True)
-class PlannedComponent:
+class PlannedComponent(NamedTuple):
     id: str
     name: str
     installed: bool
@@ -45,8 +43,7 @@ class PlannedComponent:
     brought_along_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """A fact about the suite as a whole, reported before the per-component rows. Every finding
     is a reason the target is not compliant: there are no informational ones."""
 
@@ -55,8 +52,7 @@ class Finding:
     components: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     profile: str
     media: str
     target: str
@@ -216,15 +212,13 @@ def _serviced(
     media_version = row.media_version or _lowest(
         located[s].media_version for s in component.serviced_by if s in located
     )
-    row = replace(
-        row,
+    row = row._replace(
         media_version=media_version,
         media_level=level_name(profile.levels_for(component.id), media_version),
     )
     runs = [r for r in servicing if r.action == UPDATE and r.installer is not None]
     if _at_least(row.version, media_version):
-        return replace(
-            row,
+        return row._replace(
             action=CURRENT,
             note=_NOTES[CURRENT],
             reason=f"installed {row.version} ({row.level or '?'}) is at or above the level its "
@@ -237,8 +231,7 @@ def _serviced(
             if row.version
             else f"its version cannot be read here ({row.reason})"
         )
-        return replace(
-            row,
+        return row._replace(
             action=UPDATE,
             brought_along_by=first.id,
             note=f"comes with {first.id}",
@@ -248,16 +241,14 @@ def _serviced(
     installed = [r for r in servicing if r.installed]
     if row.version is None and installed and all(r.action == CURRENT for r in installed):
         levels = ", ".join(f"{r.id} {r.level or r.version}" for r in installed)
-        return replace(
-            row,
+        return row._replace(
             action=CURRENT,
             note="as what services it",
             reason=f"its version cannot be read here ({row.reason}); its level follows the "
             f"components that service it, all at the media's level: {levels}",
         )
     wanted = media_version or "the service-pack level"
-    return replace(
-        row,
+    return row._replace(
         action=UPDATE,
         note="nothing brings it",
         reason=f"installed {row.version or '(version unknown)'}, needs {wanted}, and no "

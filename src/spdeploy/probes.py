@@ -1,11 +1,15 @@
 """Probe kinds: how a profile tells whether a component is installed and at which version.
 
-Each kind is a frozen record with ``applies(ctx)`` (can it run on this system at all?),
-``run(ctx, want_version)`` and ``templates()`` (the strings it fills in from the context's
-variables, so that a profile's placeholders are checked when it loads). The system is the
-context's: ``ctx.windows`` is the Windows boundary (registry, services) or None, so the Windows
-kinds run in tests through a fake registry.
+Each kind is an immutable record (a ``NamedTuple``) with ``applies(ctx)`` (can it run on this
+system at all?), ``run(ctx, want_version)`` and ``templates()`` (the strings it fills in from the
+context's variables, so that a profile's placeholders are checked when it loads). Its last field,
+``kind``, is its TOML key: records compare as tuples, and the kind keeps ``exists "x"`` from
+equalling ``pe_version "x"``. The system is the context's: ``ctx.windows`` is the Windows boundary
+(registry, services) or None, so the Windows kinds run in tests through a fake registry.
 ``PROBE_KINDS`` maps the TOML key to a parser, so a new kind is one class plus one registry entry.
+
+NamedTuples, not dataclasses: loading a profile needs every kind, and creating a dataclass costs
+``status`` about a millisecond of its start-up each (it compiles its methods), a NamedTuple a fifth.
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from spdeploy.errors import NotApplicable, ProbeError, ProfileError, did_you_mean
 from spdeploy.media.base import Tree
@@ -22,8 +25,7 @@ from spdeploy.versions import is_version
 from spdeploy.winsys import HIVES, VIEWS, Windows, split_key, this_system
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """What a probe saw: ``found`` answers "installed?", ``version`` answers "which build?".
 
     (Not a plan's ``planner.Finding``, which is a fact about the whole suite.)"""
@@ -33,12 +35,29 @@ class Answer:
     source: str = ""
 
 
-@dataclass(frozen=True)
+class _ThisSystem:
+    """``ProbeContext``'s default system: this machine's, looked up when the context is made."""
+
+
+THIS_SYSTEM = _ThisSystem()
+
+
 class ProbeContext:
-    tree: Tree
-    variables: Mapping[str, str] = field(default_factory=dict)
-    # the Windows registry and services (None off Windows): winsys.Windows
-    windows: Windows | None = field(default_factory=this_system)
+    """What a probe runs against: the tree, the variables its templates are filled from, and the
+    Windows registry and services (``winsys.Windows``; None off Windows, this machine's by
+    default)."""
+
+    __slots__ = ("tree", "variables", "windows")
+
+    def __init__(
+        self,
+        tree: Tree,
+        variables: Mapping[str, str] | None = None,
+        windows: Windows | _ThisSystem | None = THIS_SYSTEM,
+    ) -> None:
+        self.tree = tree
+        self.variables: Mapping[str, str] = {} if variables is None else variables
+        self.windows = this_system() if isinstance(windows, _ThisSystem) else windows
 
     def expand(self, template: str) -> str:
         from spdeploy.templates import render
@@ -50,7 +69,10 @@ class ProbeContext:
 
 
 class Probe(Protocol):
-    kind: ClassVar[str]
+    @property
+    def kind(self) -> str:
+        """The probe's TOML key (``exists``, ``pe_version``, ...)."""
+        ...
 
     def applies(self, ctx: ProbeContext) -> bool: ...
 
@@ -92,10 +114,9 @@ def pe_file_version(data: bytes, where: str) -> str | None:
     return f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
 
 
-@dataclass(frozen=True)
-class Exists:
+class Exists(NamedTuple):
     path: str
-    kind: ClassVar[str] = "exists"
+    kind: str = "exists"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True
@@ -113,10 +134,9 @@ class Exists:
         return (self.path,)
 
 
-@dataclass(frozen=True)
-class PeVersion:
+class PeVersion(NamedTuple):
     path: str
-    kind: ClassVar[str] = "pe_version"
+    kind: str = "pe_version"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True
@@ -141,11 +161,10 @@ class PeVersion:
         return (self.path,)
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(NamedTuple):
     file: str
     regex: re.Pattern[str]
-    kind: ClassVar[str] = "text"
+    kind: str = "text"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True
@@ -167,10 +186,9 @@ class Text:
         return (self.file,)  # the regex is matched as written
 
 
-@dataclass(frozen=True)
-class Literal:
+class Literal(NamedTuple):
     version: str
-    kind: ClassVar[str] = "literal"
+    kind: str = "literal"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True
@@ -185,14 +203,13 @@ class Literal:
         return ()
 
 
-@dataclass(frozen=True)
-class CommandOutput:
+class CommandOutput(NamedTuple):
     """The ``command`` probe: a program's output, matched by a regex. (Not an installer's
     command line: that is ``preflight.Command``.)"""
 
     argv: tuple[str, ...]
     regex: re.Pattern[str]
-    kind: ClassVar[str] = "command"
+    kind: str = "command"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True
@@ -216,12 +233,11 @@ class CommandOutput:
         return self.argv  # the regex is matched as written
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(NamedTuple):
     key: str
     value: str
     view: str | None = None  # "32" or "64": that registry view of a 64-bit Windows (WOW6432Node)
-    kind: ClassVar[str] = "registry"
+    kind: str = "registry"
 
     def applies(self, ctx: ProbeContext) -> bool:
         return ctx.windows is not None
@@ -248,10 +264,9 @@ class Registry:
         return ()
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):
     name: str
-    kind: ClassVar[str] = "service"
+    kind: str = "service"
 
     def applies(self, ctx: ProbeContext) -> bool:
         from spdeploy import winsys
@@ -290,12 +305,11 @@ class Service:
         return ()
 
 
-@dataclass(frozen=True)
-class AnyOf:
+class AnyOf(NamedTuple):
     """The first probe that applies here and gives a positive answer wins."""
 
     probes: tuple[Probe, ...]
-    kind: ClassVar[str] = "any"
+    kind: str = "any"
 
     def applies(self, ctx: ProbeContext) -> bool:
         # Always answers: when none of its probes can run here the answer is "not found", with

@@ -14,9 +14,9 @@ import heapq
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from spdeploy.errors import BadInput, ProfileError, did_you_mean
 from spdeploy.knownfailures import Rule, parse_rules
@@ -26,7 +26,8 @@ from spdeploy.versions import is_version
 DEFAULT_PROFILE = "exchange55"
 _EXIT_CODE = re.compile(r"-?(?:0|[1-9][0-9]{0,9})", re.ASCII)
 EXIT_MEANINGS = ("ok", "reboot", "failed")
-DEFAULT_EXIT_CODES: Mapping[int, str] = {0: "ok", 3010: "reboot", 1641: "reboot"}
+DEFAULT_EXIT_CODES: Mapping[int, str] = MappingProxyType({0: "ok", 3010: "reboot", 1641: "reboot"})
+_NONE: Mapping[str, str] = MappingProxyType({})  # a record's default: shared, so read-only
 PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer", "drive")
 # What a probe may name is what its context holds when it runs. `installed` and `version` probe
 # the target before the media is chosen (inventory.target_variables); `media_version` probes
@@ -77,8 +78,7 @@ TODO_WHEN = ("always", "fallback-language")
 _TODO_KEYS = ("note", "article", "when", "from")
 
 
-@dataclass(frozen=True)
-class TodoAfter:
+class TodoAfter(NamedTuple):
     """A follow-up an article requires after a successful run; printed, never run."""
 
     note: str
@@ -87,21 +87,20 @@ class TodoAfter:
     since: str | None = None  # ``from``: only when the media's version is at least this one
 
 
-@dataclass(frozen=True)
-class Component:
+class Component(NamedTuple):
     id: str
     name: str
     installer: tuple[str, ...]
     installed: Probe
     version: Probe | None = None
-    media_version: Probe = field(default_factory=lambda: PeVersion("{installer}"))
+    media_version: Probe = PeVersion("{installer}")
     fallback_languages: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     interactive: bool = False
     backup: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
-    exit_codes: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_EXIT_CODES))
+    exit_codes: Mapping[int, str] = DEFAULT_EXIT_CODES
     # argument lists run before / after the installer; post runs even after a failure (Q234293)
     pre: tuple[tuple[str, ...], ...] = ()
     post: tuple[tuple[str, ...], ...] = ()
@@ -109,15 +108,14 @@ class Component:
     # no installer of its own: these components' installers update it (the Connectivity
     # Controller, Q242250)
     serviced_by: tuple[str, ...] = ()
-    requires: Mapping[str, str] = field(default_factory=dict)  # component id -> lowest version
+    requires: Mapping[str, str] = _NONE  # component id -> lowest version
     known_failures: tuple[Rule, ...] = ()
     todo_after: tuple[TodoAfter, ...] = ()
     # level names of this component's own builds, over the profile's (GroupWise 2522, Q222186)
-    levels: Mapping[str, str] = field(default_factory=dict)
+    levels: Mapping[str, str] = _NONE
 
 
-@dataclass(frozen=True)
-class Profile:
+class _Profile(NamedTuple):
     id: str
     name: str
     source: str
@@ -126,6 +124,11 @@ class Profile:
     components: tuple[Component, ...]  # profile order
     description: str = ""
     refuse_on_pending_reboot: bool = False  # apply refuses while the system waits for a reboot
+
+
+class Profile(_Profile):
+    """A validated profile. (A subclass of the record, for the ``__dict__`` its index by id and
+    its execution order are cached in.)"""
 
     def component(self, cid: str) -> Component:
         return self._by_id[cid]

@@ -17,8 +17,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from spdeploy.fsutil import target_key, write_atomic
 
@@ -27,14 +27,17 @@ from spdeploy.fsutil import target_key, write_atomic
 BOOT_TIME_ENV = "SPDEPLOY_BOOT_TIME"
 
 
-@dataclass(frozen=True)
-class RebootPending:
+class RebootPending(NamedTuple):
     run_id: str
     requested_at: float  # when the run that asked for it ended (seconds since the epoch)
 
 
 def _record_path(state_dir: Path, target: Path) -> Path:
-    return state_dir / "reboot" / f"{target_key(target)}.json"
+    return _folder(state_dir) / f"{target_key(target)}.json"
+
+
+def _folder(state_dir: Path) -> Path:
+    return state_dir / "reboot"
 
 
 def record(state_dir: Path, target: Path, run_id: str, at: float | None = None) -> None:
@@ -56,6 +59,12 @@ def pending(
     A record that cannot be read counts as none: it only ever adds a warning to a verdict, and
     an unreadable one must not stop a status report.
     """
+    try:
+        asked = _folder(state_dir).is_dir()
+    except OSError:  # a folder that cannot be looked at holds no record that can be read
+        asked = False
+    if not asked:
+        return None  # no run ever asked for a reboot here: no target's name to hash
     path = _record_path(state_dir, target)
     try:
         found = json.loads(path.read_text(encoding="utf-8"))

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from spdeploy import winsys
 
@@ -34,8 +34,7 @@ PENDING_RENAMES = "PendingFileRenameOperations"
 REBOOT_REQUIRED = "var/run/reboot-required"  # under the root; .pkgs beside it
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(NamedTuple):
     """One sign that the system waits for a reboot: what it is, where it was seen, its entries."""
 
     name: str

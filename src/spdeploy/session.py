@@ -4,9 +4,8 @@ API share; it lives here, below ``commands/``, which only the CLI imports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from spdeploy.inventory import Inventory, scan, target_variables
 from spdeploy.media import Media, open_media, open_target
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
     from spdeploy.rebootsignals import Signal
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The selectors shared by media/plan/apply/status (SPEC §4)."""
 
     media: str | None = None
@@ -31,8 +29,7 @@ class Selection:
     skip: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     profile: Profile
     media: Media
     target: Path
@@ -40,7 +37,7 @@ class Prepared:
     platform: str
     components: tuple[Component, ...]
     inventory: Inventory
-    located: dict[str, Located] = field(default_factory=dict)
+    located: dict[str, Located]
     system_reboot_signals: tuple[Signal, ...] = ()  # the OS's own pending reboot (rebootsignals)
     # components left out of the selection that a selected one requires (their levels)
     required: Inventory | None = None

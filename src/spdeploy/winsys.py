@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import ntpath
 import os
-import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "HIVES",
@@ -50,12 +48,11 @@ VIEWS = {"32": "KEY_WOW64_32KEY", "64": "KEY_WOW64_64KEY"}
 SERVICES_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services"
 
 
-@dataclass(frozen=True)
-class Windows:
+class Windows(NamedTuple):
     """The Windows boundary: the registry API and the file system test for ``CreateProcess``."""
 
     registry: Any  # the winreg module, or a stand-in with its names (OpenKey, QueryValueEx, ...)
-    is_file: Callable[[str], bool] = field(default=os.path.isfile)
+    is_file: Callable[[str], bool] = os.path.isfile
 
 
 def this_system() -> Windows | None:
@@ -121,7 +118,11 @@ def key_exists(windows: Windows, key: str) -> bool:
 
 @cache
 def _systemd() -> bool:
-    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
+    if not Path("/run/systemd/system").is_dir():
+        return False
+    import shutil  # deferred: only a service probe on a systemd host asks; `status` starts light
+
+    return shutil.which("systemctl") is not None
 
 
 def services_available(windows: Windows | None) -> bool:

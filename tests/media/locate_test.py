@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,6 +130,6 @@ def test_whether_the_media_version_needs_the_installer_is_what_its_probe_fills_i
     version = Text("{language}/Version {{installer}}.txt", re.compile(r"(\S+)"))
     needs = PeVersion("{installer}")
     for probe, expected in [(version, "5.5.2653.0"), (needs, None), (AnyOf((needs,)), None)]:
-        comp = replace(PROFILE.component("calcon"), media_version=probe)
+        comp = PROFILE.component("calcon")._replace(media_version=probe)
         got = locate(FolderTree(tmp_path), comp, "Eng", "I386", {})
         assert (got.installer, got.media_version) == (None, expected), probe

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
     # as `status` sees it: this machine has not booted since the second run asked for a reboot
     pending = reboot.pending(world.state, world.target)
     assert pending is not None and pending.run_id == runs[0].id
-    return Applied(dataclasses.replace(_plan(world), reboot_pending=pending), runs)
+    return Applied(_plan(world)._replace(reboot_pending=pending), runs)
 
 
 @pytest.fixture

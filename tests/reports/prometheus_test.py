@@ -101,7 +101,7 @@ def test_the_reboot_gauge_is_the_pending_reboot_not_the_last_run(applied: Applie
     ok_since = dataclasses.replace(applied.runs[0], id="later", status="ok", exit_code=0)
     metrics = _parse(prometheus.render(applied.plan, [ok_since, *applied.runs], now=NOW))
     assert metrics["spdeploy_reboot_required"] == [(base, 1)]
-    booted = dataclasses.replace(applied.plan, reboot_pending=None)
+    booted = applied.plan._replace(reboot_pending=None)
     metrics = _parse(prometheus.render(booted, applied.runs, now=NOW))
     assert metrics["spdeploy_reboot_required"] == [(base, 0)]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from spdeploy.planner import Plan
@@ -27,7 +26,7 @@ def make_status(profile_ref: str, sel: Selection, state: Path) -> Plan:
 
     result = make_plan(profile_ref, sel)
     pending = reboot.pending(state, Path(result.target))
-    return replace(result, reboot_pending=pending)
+    return result._replace(reboot_pending=pending)
 
 
 def plan_exit_code(plan: Plan) -> int:

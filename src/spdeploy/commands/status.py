@@ -7,19 +7,19 @@ each file gets the same answer in its own format, written atomically.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from spdeploy.commands.plan import make_status, status_exit_code
 from spdeploy.planner import Plan
-from spdeploy.records import RunRecord
 from spdeploy.reports import FORMATS, NEEDS_HISTORY, output_format
-from spdeploy.reports.render import render_status
 from spdeploy.session import Selection
 
+if TYPE_CHECKING:  # the history is read only for the formats that show it
+    from spdeploy.records import RunRecord
 
-@dataclass(frozen=True)
-class StatusReport:
+
+class StatusReport(NamedTuple):
     plan: Plan
     runs: tuple[RunRecord, ...]  # the target's recent runs, when a format shows them
     written: tuple[Path, ...]  # the --output files
@@ -49,6 +49,7 @@ def status(
         runs = tuple(history(state, target=plan.target, limit=10))
     if chosen:
         from spdeploy.fsutil import write_atomic
+        from spdeploy.reports.render import render_status
 
         for path, fmt in chosen:
             write_atomic(path, render_status(fmt, plan, runs))

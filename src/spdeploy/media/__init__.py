@@ -21,12 +21,14 @@ def open_media(path: str | Path) -> Media:
         raise MediaError(f"{p}: media not found (expected a folder, an .iso image or a .zip)")
     if not is_file:
         raise MediaError(f"{p}: not a regular file (expected a folder, an .iso image or a .zip)")
-    # Imported here: a command that never opens an image should not pay for the readers.
+    # Imported here, each only when the one before it did not fit: a command pays only for the
+    # reader its media needs (the zip reader brings zipfile, bz2 and lzma).
     from spdeploy.media.iso import IsoMedia, is_iso
-    from spdeploy.media.zipmedia import ZipMedia, is_zip
 
     if is_iso(p):
         return IsoMedia(p)
+    from spdeploy.media.zipmedia import ZipMedia, is_zip
+
     if is_zip(p):
         return ZipMedia(p)
     raise MediaError(

@@ -19,9 +19,8 @@ import os
 import stat
 import struct
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from spdeploy.errors import MediaError
 from spdeploy.media.base import Media, count_visit, fold, glob_segments, local_name, split_path
@@ -53,8 +52,7 @@ def is_iso(path: Path) -> bool:
     return head[1:6] == b"CD001"
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     name: str  # as shown to users: the chosen name set's spelling, without ``;1``
     extents: tuple[tuple[int, int], ...]  # (logical block, byte length) in file order
     directory: bool
@@ -74,17 +72,19 @@ class _Entry:
         return kind not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
 
 
-@dataclass
 class _SystemUse:
-    """What the Rock Ridge entries of one directory record say."""
+    """What the Rock Ridge entries of one directory record say (filled in as they are read)."""
 
-    name: str | None = None
-    mode: int | None = None
-    link: list[str] | None = None
-    relocated: bool = False  # RE: the real entry is elsewhere (its CL record), hide this one
-    child_link: int | None = None  # CL: this "file" is the relocated directory at this block
-    descriptors: set[bytes] | None = None  # ER identifiers (on the root's "." record)
-    sharing: bool = False  # SP (on the root's "." record): SUSP is in use
+    __slots__ = ("child_link", "descriptors", "link", "mode", "name", "relocated", "sharing")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.mode: int | None = None
+        self.link: list[str] | None = None
+        self.relocated = False  # RE: the real entry is elsewhere (its CL record), hide this one
+        self.child_link: int | None = None  # CL: this "file" is the relocated directory here
+        self.descriptors: set[bytes] | None = None  # ER identifiers (on the root's "." record)
+        self.sharing = False  # SP (on the root's "." record): SUSP is in use
 
 
 class IsoMedia(Media):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform as _platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from spdeploy.errors import BadInput, MediaError, ProbeError
 from spdeploy.media.base import Media, is_glob
@@ -12,8 +12,7 @@ from spdeploy.probes import ProbeContext, answer, placeholders
 from spdeploy.profile import Component, Profile
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     id: str
     installer: str | None  # the media's spelling, "/"-joined; None when absent
     language: str | None  # the language folder it came from (a fallback may differ)

@@ -9,7 +9,6 @@ reports never depend on the module that prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from spdeploy.planner import ABSENT, CURRENT, MISSING, UPDATE, VANISHED, Plan
@@ -242,7 +241,7 @@ def view_apply(out: Sink, result: ApplyResult, *, show_final: bool = True) -> No
     if result.final is not None and show_final:
         final = result.final
         if result.reboot_required:  # said once, below
-            final = replace(final, reboot_pending=None)
+            final = final._replace(reboot_pending=None)
         view_status(out, final)
     if result.reboot_required:
         out.line(

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -344,3 +345,31 @@ def keep_media_readers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
         monkeypatch.setattr(cls, "__init__", keep)
     return readers
+
+
+# A small profile for tests of profile loading: TINY's top-level keys, then comp()s.
+TINY = """\
+id = "tiny"
+name = "Tiny product"
+platforms = { I386 = ["x86_64"] }
+levels = { "1.0" = "RTM", "1.1" = "SP1" }
+"""
+
+
+def comp(cid: str, *extra: str) -> str:
+    lines = [
+        "[[component]]",
+        f'id = "{cid}"',
+        f'name = "Component {cid}"',
+        f'installer = ["{{language}}/{cid}/setup.exe"]',
+        f'installed = {{ exists = "{cid}/{cid}.exe" }}',
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> Path:
+    """Writes ``text``, dedented, to ``path`` (its folders made), for a profile or any file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path

@@ -5,42 +5,21 @@ from __future__ import annotations
 import json
 import re
 import sys
-import textwrap
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import TINY, cli, comp, write
 
 from spdeploy.errors import ProfileError
 from spdeploy.inventory import target_variables
-from spdeploy.probes import AnyOf, Exists, Literal, PeVersion, Registry, Service
+from spdeploy.probes import AnyOf, Exists, PeVersion, Registry, Service
 from spdeploy.profile import TARGET_PROBE_PLACEHOLDERS, Profile, builtin_names, load_profile
 from spdeploy.sandbox.pe import write_pe
 from spdeploy.versions import level_name
 
 CONNECTORS = ("calcon", "ntsconn", "gwxconn", "ovvconn", "snaconn")
 EXCHANGE_IDS = ("server", "coco", *CONNECTORS)
-
-
-HEADER = """\
-id = "tiny"
-name = "Tiny product"
-platforms = { I386 = ["x86_64"] }
-levels = { "1.0" = "RTM", "1.1" = "SP1" }
-"""
-
-
-def component(cid: str, *extra: str) -> str:
-    lines = [
-        "[[component]]",
-        f'id = "{cid}"',
-        f'name = "Component {cid}"',
-        f'installer = ["{{language}}/{cid}/setup.exe"]',
-        f'installed = {{ exists = "{cid}/{cid}.exe" }}',
-        *extra,
-    ]
-    return "\n".join(lines) + "\n"
 
 
 # A component with no installer of its own, serviced by others (the Connectivity Controller).
@@ -53,12 +32,6 @@ serviced_by = [{by}]
 installed = {{ exists = "c.ini" }}
 """
 KNOWN = "known_failures = [{{ match = {match}, in = {where}, article = 'Q1', remedy = 'fix' }}]"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +104,9 @@ def test_exchange55_connectors_run_after_the_server(exchange: Profile) -> None:
 
 
 def test_exchange55_installers_are_interactive_without_switches(exchange: Profile) -> None:
-    for comp in exchange.components:
-        assert comp.interactive is bool(comp.installer), comp.id  # coco runs nothing of its own
-        assert comp.args == (), comp.id
+    for part in exchange.components:
+        assert part.interactive is bool(part.installer), part.id  # coco runs nothing of its own
+        assert part.args == (), part.id
 
 
 def test_exchange55_server(exchange: Profile) -> None:
@@ -204,16 +177,16 @@ def test_exchange55_no_connector_is_proven_by_a_shared_file(exchange: Profile) -
     # Lsmexout.exe runs for the Notes, SNADS and PROFS connectors alike (Q215492-Q215494): it
     # proves none of them.
     for cid in CONNECTORS:
-        comp = exchange.component(cid)
-        assert "Lsmexout" not in comp.installed.describe(), cid
-        assert comp.version is not None
-        assert "Lsmexout" not in comp.version.describe(), cid
+        part = exchange.component(cid)
+        assert "Lsmexout" not in part.installed.describe(), cid
+        assert part.version is not None
+        assert "Lsmexout" not in part.version.describe(), cid
 
 
 def test_exchange55_only_ntsconn_falls_back_to_english(exchange: Profile) -> None:
-    for comp in exchange.components:
-        if comp.id != "ntsconn":
-            assert comp.fallback_languages == (), comp.id
+    for part in exchange.components:
+        if part.id != "ntsconn":
+            assert part.fallback_languages == (), part.id
 
 
 def test_exchange55_backs_up_the_controller_settings_and_the_profs_tables(
@@ -300,16 +273,16 @@ def test_exchange55_groupwise_and_calendar_need_sp1(exchange: Profile) -> None:
 def test_exchange55_other_connectors(
     exchange: Profile, cid: str, folder: str, service: str, files: tuple[str, ...]
 ) -> None:
-    comp = exchange.component(cid)
+    part = exchange.component(cid)
     prefix = "{language}/Exchconn/Setup/{platform}"
-    assert comp.installer[0] == f"{prefix}/{folder}/{folder}.exe"
-    assert f"{prefix}/{folder}/*.exe" in comp.installer
-    assert f"*/{prefix}/{folder}/{folder}.exe" in comp.installer
-    assert f"Exchconn/Setup/{{platform}}/{folder}/{folder}.exe" in comp.installer
+    assert part.installer[0] == f"{prefix}/{folder}/{folder}.exe"
+    assert f"{prefix}/{folder}/*.exe" in part.installer
+    assert f"*/{prefix}/{folder}/{folder}.exe" in part.installer
+    assert f"Exchconn/Setup/{{platform}}/{folder}/{folder}.exe" in part.installer
     # no article puts the Calendar Connector under an extra Setup level (Q244473)
-    assert (f"{prefix}/Setup/{folder}/{folder}.exe" in comp.installer) == (cid != "calcon")
-    assert isinstance(comp.installed, AnyOf)
-    assert comp.installed.probes == (Service(service), *(Exists(f) for f in files))
+    assert (f"{prefix}/Setup/{folder}/{folder}.exe" in part.installer) == (cid != "calcon")
+    assert isinstance(part.installed, AnyOf)
+    assert part.installed.probes == (Service(service), *(Exists(f) for f in files))
 
 
 def test_exchange55_setup_logs_only_where_an_article_documents_one(exchange: Profile) -> None:
@@ -359,144 +332,11 @@ def test_exchange55_toml_cites_its_sources() -> None:
         assert kb in text, kb
 
 
-# -- extends -------------------------------------------------------------------------------------
-
-
-def test_extends_overrides_only_the_keys_given(tmp_path: Path) -> None:
-    site = write(
-        tmp_path / "site.toml",
-        """\
-        id = "site"
-        name = "Our Exchange"
-        extends = "exchange55"
-
-        [[component]]
-        id = "ntsconn"
-        args = ["/q", "{target}"]
-        interactive = false
-
-        [[component]]
-        id = "backupexec"
-        name = "Backup agent"
-        installer = ["{language}/Agent/setup.exe"]
-        installed = { exists = "Agent/agent.exe" }
-        media_version = { literal = "5.5.2653.0" }
-        after = ["ntsconn"]
-        """,
-    )
-    base = load_profile("exchange55")
-    profile = load_profile(str(site))
-    assert profile.id == "site"
-    assert profile.name == "Our Exchange"
-    assert profile.source == str(site)
-    assert profile.platforms == base.platforms
-    assert profile.levels == base.levels
-    assert tuple(c.id for c in profile.components) == (*EXCHANGE_IDS, "backupexec")
-
-    nts, base_nts = profile.component("ntsconn"), base.component("ntsconn")
-    assert nts.args == ("/q", "{target}")
-    assert nts.interactive is False
-    assert nts.name == base_nts.name
-    assert nts.installer == base_nts.installer
-    assert nts.backup == base_nts.backup
-    assert nts.fallback_languages == ("Eng",)
-    assert nts.after == ("server",)
-    assert nts.installed == base_nts.installed
-    assert nts.logs == base_nts.logs
-
-    for cid in ("server", "calcon", "gwxconn"):
-        assert profile.component(cid) == base.component(cid)
-
-    extra = profile.component("backupexec")
-    assert extra.media_version == Literal("5.5.2653.0")
-    order = [c.id for c in profile.ordered()]
-    assert order.index("backupexec") > order.index("ntsconn")
-
-
-def test_extends_a_file_by_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(tmp_path / "profiles" / "base.toml", HEADER + component("a") + component("b"))
-    site = write(
-        tmp_path / "profiles" / "site" / "site.toml",
-        'id = "site"\nextends = "../base.toml"\n' + component("c", 'after = ["a"]'),
-    )
-    # resolved against the extending file's folder, not the working directory
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    profile = load_profile(str(site))
-    assert profile.id == "site"
-    assert profile.name == "Tiny product"
-    assert [c.id for c in profile.components] == ["a", "b", "c"]
-
-
-def test_extends_chain_of_files(tmp_path: Path) -> None:
-    write(tmp_path / "a.toml", HEADER + component("a", 'args = ["/a"]'))
-    write(tmp_path / "b.toml", 'extends = "a.toml"\n[[component]]\nid = "a"\nargs = ["/b"]\n')
-    c = write(tmp_path / "c.toml", 'extends = "b.toml"\n' + component("c"))
-    profile = load_profile(str(c))
-    assert profile.component("a").args == ("/b",)
-    assert profile.component("a").installer == ("{language}/a/setup.exe",)
-    assert [x.id for x in profile.components] == ["a", "c"]
-
-
-def test_extends_itself_is_an_error(tmp_path: Path) -> None:
-    me = write(tmp_path / "me.toml", 'extends = "me.toml"\n' + HEADER + component("a"))
-    with pytest.raises(ProfileError, match="extends") as info:
-        load_profile(str(me))
-    assert str(me) in info.value.message
-
-
-def test_extends_itself_by_absolute_path_is_an_error(tmp_path: Path) -> None:
-    me = tmp_path / "me.toml"
-    write(me, f"extends = {json.dumps(str(me))}\n" + HEADER + component("a"))
-    with pytest.raises(ProfileError, match="extends"):
-        load_profile(str(me))
-
-
-def test_extends_cycle_between_two_files_is_an_error(tmp_path: Path) -> None:
-    write(tmp_path / "one.toml", 'extends = "two.toml"\n' + HEADER + component("a"))
-    write(tmp_path / "two.toml", 'extends = "one.toml"\n' + HEADER + component("b"))
-    with pytest.raises(ProfileError, match="extends"):
-        load_profile(str(tmp_path / "one.toml"))
-
-
-def test_extends_itself_through_a_non_normalised_path(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    me = write(
-        tmp_path / "d" / "site.toml", 'extends = "../d/site.toml"\n' + HEADER + component("a")
-    )
-    r = cli(capsys, "profiles", "check", str(me))
-    assert r.code == 2, r.err
-    assert "extends" in r.err
-
-
-def test_extends_itself_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    me = write(tmp_path / "me.toml", 'extends = "me.toml"\n' + HEADER + component("a"))
-    r = cli(capsys, "profiles", "check", str(me))
-    assert r.code == 2
-    assert r.err.startswith("spdeploy: error:")
-    assert str(me) in r.err
-    assert "extends" in r.err
-
-
-def test_a_folder_is_not_a_profile(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="a folder, not a profile") as info:
-        load_profile(str(tmp_path))
-    assert info.value.exit_code == 2 and str(tmp_path) in info.value.message
-
-
-def test_extends_a_missing_file(tmp_path: Path) -> None:
-    site = write(tmp_path / "site.toml", 'extends = "nowhere.toml"\n' + HEADER + component("a"))
-    with pytest.raises(ProfileError, match=r"nowhere\.toml"):
-        load_profile(str(site))
-
-
 # -- ordering ------------------------------------------------------------------------------------
 
 
 def test_exit_codes_take_windows_and_negative_codes(tmp_path: Path) -> None:
-    text = HEADER + component("a", 'exit_codes = { 3010 = "reboot", "-1" = "failed", 0 = "ok" }')
+    text = TINY + comp("a", 'exit_codes = { 3010 = "reboot", "-1" = "failed", 0 = "ok" }')
     profile = load_profile(str(write(tmp_path / "codes.toml", text)))
     codes = profile.component("a").exit_codes
     assert (codes[3010], codes[-1], codes[0]) == ("reboot", "failed", "ok")
@@ -505,12 +345,12 @@ def test_exit_codes_take_windows_and_negative_codes(tmp_path: Path) -> None:
 def test_after_orders_topologically_with_ties_in_profile_order(tmp_path: Path) -> None:
     path = write(
         tmp_path / "order.toml",
-        HEADER
-        + component("c", 'after = ["a"]')
-        + component("b")
-        + component("a")
-        + component("d", 'after = ["c", "b"]')
-        + component("e"),
+        TINY
+        + comp("c", 'after = ["a"]')
+        + comp("b")
+        + comp("a")
+        + comp("d", 'after = ["c", "b"]')
+        + comp("e"),
     )
     profile = load_profile(str(path))
     assert [x.id for x in profile.components] == ["c", "b", "a", "d", "e"]  # file order kept
@@ -518,14 +358,14 @@ def test_after_orders_topologically_with_ties_in_profile_order(tmp_path: Path) -
 
 
 def test_order_without_after_is_profile_order(tmp_path: Path) -> None:
-    path = write(tmp_path / "p.toml", HEADER + "".join(component(x) for x in "zyxw"))
+    path = write(tmp_path / "p.toml", TINY + "".join(comp(x) for x in "zyxw"))
     assert [x.id for x in load_profile(str(path)).ordered()] == ["z", "y", "x", "w"]
 
 
 def test_after_chain_reverses_profile_order(tmp_path: Path) -> None:
     path = write(
         tmp_path / "p.toml",
-        HEADER + component("a", 'after = ["b"]') + component("b", 'after = ["c"]') + component("c"),
+        TINY + comp("a", 'after = ["b"]') + comp("b", 'after = ["c"]') + comp("c"),
     )
     assert [x.id for x in load_profile(str(path)).ordered()] == ["c", "b", "a"]
 
@@ -533,10 +373,7 @@ def test_after_chain_reverses_profile_order(tmp_path: Path) -> None:
 def test_cycle_in_after_names_component_and_key(tmp_path: Path) -> None:
     path = write(
         tmp_path / "cycle.toml",
-        HEADER
-        + component("free")
-        + component("a", 'after = ["b"]')
-        + component("b", 'after = ["a"]'),
+        TINY + comp("free") + comp("a", 'after = ["b"]') + comp("b", 'after = ["a"]'),
     )
     with pytest.raises(ProfileError) as info:
         load_profile(str(path))
@@ -551,10 +388,7 @@ def test_cycle_in_after_names_component_and_key(tmp_path: Path) -> None:
 def test_cycle_error_names_a_component_in_the_cycle(tmp_path: Path) -> None:
     path = write(
         tmp_path / "cycle.toml",
-        HEADER
-        + component("x", 'after = ["a"]')
-        + component("a", 'after = ["b"]')
-        + component("b", 'after = ["a"]'),
+        TINY + comp("x", 'after = ["a"]') + comp("a", 'after = ["b"]') + comp("b", 'after = ["a"]'),
     )
     with pytest.raises(ProfileError) as info:
         load_profile(str(path))
@@ -564,7 +398,7 @@ def test_cycle_error_names_a_component_in_the_cycle(tmp_path: Path) -> None:
 
 
 def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
-    path = write(tmp_path / "self.toml", HEADER + component("a", 'after = ["a"]'))
+    path = write(tmp_path / "self.toml", TINY + comp("a", 'after = ["a"]'))
     with pytest.raises(ProfileError, match=r"component 'a': key 'after'.*cycle"):
         load_profile(str(path))
 
@@ -573,43 +407,43 @@ def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
 
 # (case id, file text, component id named in the message or None, key named or None)
 MALFORMED: list[tuple[str, str, str | None, str | None]] = [
-    ("invalid-toml", HEADER + "[[component]\nid = 'a'\n", None, None),
-    ("unknown-top-key", HEADER + 'vendor = "Microsoft"\n' + component("a"), None, "vendor"),
+    ("invalid-toml", TINY + "[[component]\nid = 'a'\n", None, None),
+    ("unknown-top-key", TINY + 'vendor = "Microsoft"\n' + comp("a"), None, "vendor"),
     (
         "unknown-component-key",
-        HEADER + component("a", 'silent = "/q"'),
+        TINY + comp("a", 'silent = "/q"'),
         "a",
         "silent",
     ),
-    ("duplicate-id", HEADER + component("a") + component("b") + component("a"), "a", "id"),
-    ("after-unknown-id", HEADER + component("a", 'after = ["servr"]'), "a", "after"),
+    ("duplicate-id", TINY + comp("a") + comp("b") + comp("a"), "a", "id"),
+    ("after-unknown-id", TINY + comp("a", 'after = ["servr"]'), "a", "after"),
     (
         "after-cycle",
-        HEADER + component("a", 'after = ["b"]') + component("b", 'after = ["a"]'),
+        TINY + comp("a", 'after = ["b"]') + comp("b", 'after = ["a"]'),
         "a",
         "after",
     ),
     (
         "unknown-probe-kind",
-        HEADER + component("a", 'version = { wmi = "Win32_Product" }'),
+        TINY + comp("a", 'version = { wmi = "Win32_Product" }'),
         "a",
         "version",
     ),
     (
         "bad-regex",
-        HEADER + component("a", "version = { text = { file = 'v.txt', regex = '(\\d+' } }"),
+        TINY + comp("a", "version = { text = { file = 'v.txt', regex = '(\\d+' } }"),
         "a",
         "version",
     ),
     (
         "installed-missing",
-        HEADER + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["a.exe"]\n',
+        TINY + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["a.exe"]\n',
         "a",
         "installed",
     ),
     (
         "installer-not-strings",
-        HEADER
+        TINY
         + '[[component]]\nid = "a"\nname = "A"\ninstaller = [1, 2]\n'
         + 'installed = { exists = "a.exe" }\n',
         "a",
@@ -617,7 +451,7 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     ),
     (
         "installer-table",
-        HEADER
+        TINY
         + '[[component]]\nid = "a"\nname = "A"\ninstaller = { path = "a.exe" }\n'
         + 'installed = { exists = "a.exe" }\n',
         "a",
@@ -625,13 +459,13 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     ),
     (
         "literal-not-a-version",
-        HEADER + component("a", 'media_version = { literal = "SP4" }'),
+        TINY + comp("a", 'media_version = { literal = "SP4" }'),
         "a",
         "media_version",
     ),
     (
         "unknown-placeholder-installer",
-        HEADER
+        TINY
         + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["{lang}/a.exe"]\n'
         + 'installed = { exists = "a.exe" }\n',
         "a",
@@ -639,7 +473,7 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     ),
     (
         "unknown-placeholder-args",
-        HEADER + component("a", 'args = ["/dir:{target}", "/log:{logdir}"]'),
+        TINY + comp("a", 'args = ["/dir:{target}", "/log:{logdir}"]'),
         "a",
         "args",
     ),
@@ -647,7 +481,7 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     # typo once passed `profiles check` and failed at `plan`, naming neither file nor component)
     (
         "unknown-placeholder-exists",
-        HEADER
+        TINY
         + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["a.exe"]\n'
         + 'installed = { exists = "{taget}/a.exe" }\n',
         "a",
@@ -655,69 +489,66 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
     ),
     (
         "unknown-placeholder-text",
-        HEADER + component("a", "version = { text = { file = '{taget}/v.txt', regex = '(.+)' } }"),
+        TINY + comp("a", "version = { text = { file = '{taget}/v.txt', regex = '(.+)' } }"),
         "a",
         "version",
     ),
     (
         "unknown-placeholder-command",
-        HEADER
-        + component("a", "version = { command = { argv = ['a.exe', '{taget}'], regex = '(.+)' } }"),
+        TINY + comp("a", "version = { command = { argv = ['a.exe', '{taget}'], regex = '(.+)' } }"),
         "a",
         "version",
     ),
     (
         "unknown-placeholder-nested-any",
-        HEADER
-        + component(
-            "a", 'version = { any = [{ literal = "1.0" }, { any = [{ exists = "{0}" }] }] }'
-        ),
+        TINY
+        + comp("a", 'version = { any = [{ literal = "1.0" }, { any = [{ exists = "{0}" }] }] }'),
         "a",
         "version",
     ),
     (
         "installer-placeholder-on-the-target",
-        HEADER + component("a", 'version = { pe_version = "{installer}" }'),
+        TINY + comp("a", 'version = { pe_version = "{installer}" }'),
         "a",
         "version",
     ),
     (
         "target-placeholder-on-the-media",
-        HEADER + component("a", 'media_version = { pe_version = "{target}/a.exe" }'),
+        TINY + comp("a", 'media_version = { pe_version = "{target}/a.exe" }'),
         "a",
         "media_version",
     ),
     (
         "format-spec-in-a-probe",
-        HEADER + component("a", 'media_version = { pe_version = "{installer!r}" }'),
+        TINY + comp("a", 'media_version = { pe_version = "{installer!r}" }'),
         "a",
         "media_version",
     ),
-    ("pre-not-a-command", HEADER + component("a", "pre = 42"), "a", "pre"),
-    ("post-empty-command", HEADER + component("a", "post = [[]]"), "a", "post"),
-    ("post-mixed", HEADER + component("a", 'post = ["net", ["start"]]'), "a", "post"),
+    ("pre-not-a-command", TINY + comp("a", "pre = 42"), "a", "pre"),
+    ("post-empty-command", TINY + comp("a", "post = [[]]"), "a", "post"),
+    ("post-mixed", TINY + comp("a", 'post = ["net", ["start"]]'), "a", "post"),
     (
         "pre-unknown-placeholder",
-        HEADER + component("a", 'pre = ["net", "stop", "{service}"]'),
+        TINY + comp("a", 'pre = ["net", "stop", "{service}"]'),
         "a",
         "pre",
     ),
     (
         "exit-code-meaning",
-        HEADER + component("a", 'exit_codes = { 0 = "ok", 1 = "success" }'),
+        TINY + comp("a", 'exit_codes = { 0 = "ok", 1 = "success" }'),
         "a",
         "exit_codes",
     ),
     (
         "exit-code-not-integer",
-        HEADER + component("a", 'exit_codes = { zero = "ok" }'),
+        TINY + comp("a", 'exit_codes = { zero = "ok" }'),
         "a",
         "exit_codes",
     ),
     *(
         (
             f"exit-code-{name}",
-            HEADER + component("a", f'exit_codes = {{ "{key}" = "ok" }}'),
+            TINY + comp("a", f'exit_codes = {{ "{key}" = "ok" }}'),
             "a",
             "exit_codes",
         )
@@ -729,116 +560,114 @@ MALFORMED: list[tuple[str, str, str | None, str | None]] = [
             ("arabic-indic-digit", "\u0665"),
         )
     ),
-    ("interactive-yes", HEADER + component("a", 'interactive = "yes"'), "a", "interactive"),
+    ("interactive-yes", TINY + comp("a", 'interactive = "yes"'), "a", "interactive"),
     (
         "platforms-missing",
-        'id = "tiny"\nname = "Tiny"\n' + component("a"),
+        'id = "tiny"\nname = "Tiny"\n' + comp("a"),
         None,
         "platforms",
     ),
     (
         "command-argv-string",
-        HEADER
-        + component("a", "version = { command = { argv = 'a.exe --version', regex = 'v(\\S+)' } }"),
+        TINY + comp("a", "version = { command = { argv = 'a.exe --version', regex = 'v(\\S+)' } }"),
         "a",
         "version",
     ),
     (
         "probe-two-kinds",
-        HEADER + component("a", 'version = { exists = "a", literal = "1.0" }'),
+        TINY + comp("a", 'version = { exists = "a", literal = "1.0" }'),
         "a",
         "version",
     ),
-    ("no-components", HEADER, None, None),
-    ("name-missing", HEADER.replace('name = "Tiny product"\n', "") + component("a"), None, "name"),
+    ("no-components", TINY, None, None),
+    ("name-missing", TINY.replace('name = "Tiny product"\n', "") + comp("a"), None, "name"),
     (
         "bad-level",
-        HEADER.replace('"1.1" = "SP1"', '"SP4" = "SP4"') + component("a"),
+        TINY.replace('"1.1" = "SP1"', '"SP4" = "SP4"') + comp("a"),
         None,
         "levels",
     ),
-    ("extends-not-string", "extends = 5\n" + HEADER + component("a"), None, "extends"),
-    ("backup-not-list", HEADER + component("a", "backup = 3"), "a", "backup"),
+    ("extends-not-string", "extends = 5\n" + TINY + comp("a"), None, "extends"),
+    ("backup-not-list", TINY + comp("a", "backup = 3"), "a", "backup"),
     # serviced_by, requires, known_failures, todo_after, refuse_on_pending_reboot (issue 15)
-    ("no-installer-not-serviced", HEADER + SERVICED.format(by=""), "c", "installer"),
+    ("no-installer-not-serviced", TINY + SERVICED.format(by=""), "c", "installer"),
     (
         "serviced-by-unknown",
-        HEADER + component("a") + SERVICED.format(by='"zz"'),
+        TINY + comp("a") + SERVICED.format(by='"zz"'),
         "c",
         "serviced_by",
     ),
     (
         "serviced-with-installer",
-        HEADER + component("a") + component("b", 'serviced_by = ["a"]'),
+        TINY + comp("a") + comp("b", 'serviced_by = ["a"]'),
         "b",
         "serviced_by",
     ),
     (
         "serviced-by-a-serviced-one",
-        HEADER
-        + component("a")
+        TINY
+        + comp("a")
         + SERVICED.format(by='"a"')
         + SERVICED.replace('"c"', '"d"', 1).format(by='"c"'),
         "d",
         "serviced_by",
     ),
-    ("serviced-by-itself", HEADER + SERVICED.format(by='"c"'), "c", "serviced_by"),
-    ("requires-unknown", HEADER + component("a", 'requires = { servr = "1.0" }'), "a", "requires"),
-    ("requires-not-version", HEADER + component("a", 'requires = { a = "SP1" }'), "a", "requires"),
-    ("requires-not-table", HEADER + component("a", 'requires = ["a"]'), "a", "requires"),
+    ("serviced-by-itself", TINY + SERVICED.format(by='"c"'), "c", "serviced_by"),
+    ("requires-unknown", TINY + comp("a", 'requires = { servr = "1.0" }'), "a", "requires"),
+    ("requires-not-version", TINY + comp("a", 'requires = { a = "SP1" }'), "a", "requires"),
+    ("requires-not-table", TINY + comp("a", 'requires = ["a"]'), "a", "requires"),
     (
         "known-failure-bad-regex",
-        HEADER + component("a", KNOWN.format(match="'[8007010b'", where='"log.txt"')),
+        TINY + comp("a", KNOWN.format(match="'[8007010b'", where='"log.txt"')),
         "a",
         "known_failures",
     ),
     (
         "known-failure-no-remedy",
-        HEADER
-        + component("a", 'known_failures = [{ match = "x", in = "log.txt", article = "Q1" }]'),
+        TINY + comp("a", 'known_failures = [{ match = "x", in = "log.txt", article = "Q1" }]'),
         "a",
         "known_failures",
     ),
     (
         "known-failure-unknown-key",
-        HEADER + component("a", KNOWN.format(match='"x"', where='"log.txt", file = "y"')),
+        TINY + comp("a", KNOWN.format(match='"x"', where='"log.txt", file = "y"')),
         "a",
         "known_failures",
     ),
     (
         "known-failure-bad-placeholder",
-        HEADER + component("a", KNOWN.format(match='"x"', where='"{logdir}/log.txt"')),
+        TINY + comp("a", KNOWN.format(match='"x"', where='"{logdir}/log.txt"')),
         "a",
         "known_failures",
     ),
     (
         "known-failure-in-empty-list",
-        HEADER + component("a", KNOWN.format(match='"x"', where="[]")),
+        TINY + comp("a", KNOWN.format(match='"x"', where="[]")),
         "a",
         "known_failures",
     ),
     (
         "known-failures-table",
-        HEADER + component("a", 'known_failures = { match = "x" }'),
+        TINY + comp("a", 'known_failures = { match = "x" }'),
         "a",
         "known_failures",
     ),
     (
         "todo-after-when",
-        HEADER + component("a", 'todo_after = [{ note = "n", article = "Q1", when = "never" }]'),
+        TINY + comp("a", 'todo_after = [{ note = "n", article = "Q1", when = "never" }]'),
         "a",
         "todo_after",
     ),
     (
         "todo-after-from",
-        HEADER + component("a", 'todo_after = [{ note = "n", article = "Q1", from = "SP4" }]'),
+        TINY + comp("a", 'todo_after = [{ note = "n", article = "Q1", from = "SP4" }]'),
         "a",
         "todo_after",
     ),
-    ("component-levels", HEADER + component("a", 'levels = { "SP4" = "x" }'), "a", "levels"),
+    ("component-levels", TINY + comp("a", 'levels = { "SP4" = "x" }'), "a", "levels"),
     (
         "refuse-on-pending-reboot-string",
-        HEADER + 'refuse_on_pending_reboot = "yes"\n' + component("a"),
+        TINY + 'refuse_on_pending_reboot = "yes"\n' + comp("a"),
         None,
         "refuse_on_pending_reboot",
     ),
@@ -902,7 +731,7 @@ def assert_one_line_error(
 
 
 def test_malformed_profile_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.toml", HEADER + component("a", 'interactive = "yes"'))
+    path = write(tmp_path / "bad.toml", TINY + comp("a", 'interactive = "yes"'))
     r = cli(capsys, "--json", "profiles", "check", str(path))
     assert r.code == 2
     error = r.json()["error"]
@@ -929,7 +758,7 @@ def test_unknown_profile_name_lists_the_built_ins(capsys: pytest.CaptureFixture[
 
 def test_profile_that_is_not_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
-    path.write_bytes((HEADER + component("a") + "# caf\xe9\n").encode("latin-1"))
+    path.write_bytes((TINY + comp("a") + "# caf\xe9\n").encode("latin-1"))
     r = cli(capsys, "profiles", "check", str(path))
     assert_one_line_error(r.code, r.err, path, None, None)
 
@@ -949,7 +778,7 @@ def test_profile_that_is_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: 
 
 
 def test_profiles_check_valid_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = write(tmp_path / "ok.toml", HEADER + component("a") + component("b", 'after = ["a"]'))
+    path = write(tmp_path / "ok.toml", TINY + comp("a") + comp("b", 'after = ["a"]'))
     r = cli(capsys, "profiles", "check", str(path))
     assert r.code == 0, r.err
     assert r.err == ""
@@ -958,7 +787,7 @@ def test_profiles_check_valid_file(capsys: pytest.CaptureFixture[str], tmp_path:
 
 
 def test_profiles_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = write(tmp_path / "ok.toml", HEADER + component("b", 'after = ["a"]') + component("a"))
+    path = write(tmp_path / "ok.toml", TINY + comp("b", 'after = ["a"]') + comp("a"))
     r = cli(capsys, "--json", "profiles", "check", str(path))
     assert r.code == 0, r.err
     data = r.json()
@@ -971,7 +800,7 @@ def test_profiles_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_profiles_check_json_option_after_the_command(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "ok.toml", HEADER + component("a"))
+    path = write(tmp_path / "ok.toml", TINY + comp("a"))
     r = cli(capsys, "profiles", "check", str(path), "--json")
     assert r.code == 0, r.err
     assert r.json()["valid"] is True
@@ -1007,7 +836,7 @@ def test_profiles_show_exchange55_json(capsys: pytest.CaptureFixture[str]) -> No
 def test_profiles_show_file_lists_execution_order(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "p.toml", HEADER + component("c", 'after = ["a"]') + component("a"))
+    path = write(tmp_path / "p.toml", TINY + comp("c", 'after = ["a"]') + comp("a"))
     r = cli(capsys, "--json", "profiles", "show", str(path))
     assert r.code == 0, r.err
     assert [c["id"] for c in r.json()["components"]] == ["a", "c"]
@@ -1045,10 +874,10 @@ def test_pre_and_post_take_one_command_or_several(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     one = 'pre = ["net", "stop", "LME-NOTES"]'
     several = 'post = [["net", "start", "LME-NOTES"], ["net", "start", "MSExchangeMTA"]]'
-    path.write_text(HEADER + component("a", f"{one}\n{several}"))
-    (comp,) = load_profile(str(path)).components
-    assert comp.pre == (("net", "stop", "LME-NOTES"),)
-    assert comp.post == (("net", "start", "LME-NOTES"), ("net", "start", "MSExchangeMTA"))
+    path.write_text(TINY + comp("a", f"{one}\n{several}"))
+    (part,) = load_profile(str(path)).components
+    assert part.pre == (("net", "stop", "LME-NOTES"),)
+    assert part.post == (("net", "start", "LME-NOTES"), ("net", "start", "MSExchangeMTA"))
 
 
 @pytest.mark.parametrize(
@@ -1064,7 +893,7 @@ def test_installer_templates_take_only_language_and_platform(
 ) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
-        HEADER + f'[[component]]\nid = "a"\nname = "A"\ninstaller = ["{installer}"]\n'
+        TINY + f'[[component]]\nid = "a"\nname = "A"\ninstaller = ["{installer}"]\n'
         'installed = { exists = "a.exe" }\n'
     )
     with pytest.raises(ProfileError, match=re.escape(why)):
@@ -1073,7 +902,7 @@ def test_installer_templates_take_only_language_and_platform(
 
 def test_nul_in_an_argument_is_a_profile_error(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text(HEADER + component("a", 'args = ["a\\u0000b"]'))
+    path.write_text(TINY + comp("a", 'args = ["a\\u0000b"]'))
     with pytest.raises(ProfileError, match="NUL"):
         load_profile(str(path))
 
@@ -1102,7 +931,7 @@ def test_a_registry_probe_may_read_the_32_bit_view(tmp_path: Path) -> None:
     key = r"key = 'HKLM\SOFTWARE\Microsoft\Exchange\Setup', value = 'Services'"
     good = tmp_path / "good.toml"
     registry = f'installed = {{ registry = {{ {key}, view = "32" }} }}'
-    good.write_text(HEADER + component("a").replace('installed = { exists = "a/a.exe" }', registry))
+    good.write_text(TINY + comp("a").replace('installed = { exists = "a/a.exe" }', registry))
     probe = load_profile(str(good)).component("a").installed
     assert probe == Registry(r"HKLM\SOFTWARE\Microsoft\Exchange\Setup", "Services", "32")
     bad = tmp_path / "bad.toml"
@@ -1169,7 +998,7 @@ def test_probes_take_the_placeholders_their_context_holds(
     argv = json.dumps([sys.executable, "-c", show, "{target}"])
     path = write(
         tmp_path / "p.toml",
-        HEADER
+        TINY
         + '[[component]]\nid = "a"\nname = "A"\ninstaller = ["{language}/{platform}/a.exe"]\n'
         + f"installed = {{ command = {{ argv = {argv}, regex = '(\\S+)' }} }}\n"
         + 'media_version = { text = { file = "{language}/{platform}/VERSION.TXT", '

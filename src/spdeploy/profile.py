@@ -4,7 +4,8 @@ A profile is TOML (SPEC §7), validated here into frozen records. Errors name th
 component and the key, because an administrator fixing a profile at 2 a.m. needs the line, not a
 traceback. Validation is written out by hand rather than with a schema library for that reason:
 the message has to speak in profile terms (component ``ntsconn``, key ``after``), and ``extends``
-merges partial tables before the whole can be checked.
+merges partial tables before the whole can be checked. Finding, reading and merging the files is
+:mod:`spdeploy.profile_files`; this module makes the merged table into records.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from spdeploy.errors import BadInput, ProfileError, did_you_mean
+from spdeploy.errors import BadInput, ProfileError
 from spdeploy.knownfailures import Rule, parse_rules
 from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
+from spdeploy.profile_files import builtin_names, read_layers
 from spdeploy.versions import is_version
 
 DEFAULT_PROFILE = "exchange55"
@@ -35,43 +35,6 @@ PLACEHOLDERS = ("target", "media", "language", "platform", "staged", "installer"
 TARGET_PROBE_PLACEHOLDERS = ("target", "drive")
 MEDIA_PROBE_PLACEHOLDERS = ("media", "language", "platform", "installer")
 
-# Next to this module (package data). Not importlib.resources: it pulls in tempfile, zipfile and
-# urllib, a tenth of `spdeploy status`'s start-up, for a folder that is always on disk here.
-_BUILTIN = Path(__file__).parent / "profiles"
-
-_TOP_KEYS = (
-    "id",
-    "name",
-    "description",
-    "extends",
-    "platforms",
-    "levels",
-    "refuse_on_pending_reboot",
-    "component",
-)
-_COMPONENT_KEYS = (
-    "id",
-    "name",
-    "installer",
-    "fallback_languages",
-    "after",
-    "args",
-    "interactive",
-    "installed",
-    "version",
-    "media_version",
-    "backup",
-    "logs",
-    "exit_codes",
-    "pre",
-    "post",
-    "notes",
-    "serviced_by",
-    "requires",
-    "known_failures",
-    "todo_after",
-    "levels",
-)
 # When a "to do after" note applies: after every successful run, or only when the installer came
 # from a fallback language folder (the English Notes installer on a non-English server, Q286559).
 TODO_WHEN = ("always", "fallback-language")
@@ -195,139 +158,16 @@ def _find_cycle(waiting: dict[str, Component]) -> list[str]:
     return [*path[path.index(current) :], current]
 
 
-def builtin_names() -> list[str]:
-    folder = _BUILTIN
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
 def load_profile(name_or_file: str) -> Profile:
     """A built-in profile by name, or a profile file by path."""
     try:
-        raw, source = _load_layers(name_or_file, seen=())
+        raw, source = read_layers(name_or_file)
         return _build(raw, source)
     except RecursionError:  # tomllib, and the probe parser, recurse per level of nesting
         raise ProfileError(
             f"{name_or_file}: nested too deeply (arrays, tables or `any` probes hundreds of "
             "levels deep); a profile needs a few levels"
         ) from None
-
-
-def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
-    path = Path(name_or_file)
-    if name_or_file in builtin_names() and not path.exists():
-        source = f"<built-in {name_or_file}>"
-        text = (_BUILTIN / f"{name_or_file}.toml").read_text(encoding="utf-8")
-    else:
-        source = str(path)
-        try:
-            is_file, is_dir = path.is_file(), path.is_dir()
-        except OSError:  # a name too long for the file system, say
-            is_file = is_dir = False
-        if not is_file:
-            known = ", ".join(builtin_names())
-            if is_dir:
-                raise ProfileError(
-                    f"{name_or_file}: a folder, not a profile (expected a profile TOML file or "
-                    f"a built-in profile: {known})"
-                )
-            raise ProfileError(
-                f"{name_or_file}: no such profile file or built-in profile (built-in: {known})"
-            )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProfileError(f"{path}: cannot read profile: {exc}") from None
-    try:
-        return tomllib.loads(text), source
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{source}: invalid TOML: {exc}") from None
-
-
-def _load_layers(name_or_file: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    raw, source = _read_toml(name_or_file)
-    _check_layer(raw, source)
-    base_ref = raw.get("extends")
-    if base_ref is None:
-        return raw, source
-    if not isinstance(base_ref, str) or not base_ref:
-        raise ProfileError(f"{source}: key 'extends': expected a profile name or file path")
-    if not Path(base_ref).is_absolute() and base_ref not in builtin_names():
-        base_ref = str(Path(source).parent / base_ref)
-    here, there = _identity(source), _identity(base_ref)
-    if there == here or there in seen:
-        raise ProfileError(f"{source}: key 'extends': profile extends itself ({base_ref})")
-    try:
-        base, _ = _load_layers(base_ref, (*seen, here))
-    except ProfileError as exc:
-        if exc.message.startswith(f"{base_ref}: no such profile"):
-            raise ProfileError(f"{source}: key 'extends': {exc.message}") from None
-        raise
-    return _merge(base, raw, source), source
-
-
-def _identity(ref: str) -> str:
-    """One spelling per profile, so that ``../d/site.toml`` and ``site.toml`` are the same."""
-    if ref.startswith("<built-in ") or ref in builtin_names():
-        return ref.removeprefix("<built-in ").removesuffix(">")
-    try:
-        return str(Path(ref).resolve())
-    except OSError:
-        return ref
-
-
-def _check_layer(raw: dict[str, Any], source: str) -> None:
-    """Shape checks one file can answer on its own: unknown keys, types, duplicate ids."""
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise ProfileError(
-                f"{source}: unknown key {key!r}{did_you_mean(key, _TOP_KEYS)} "
-                f"(expected one of {', '.join(_TOP_KEYS)})"
-            )
-    comps = raw.get("component", [])
-    if not isinstance(comps, list) or not all(isinstance(c, dict) for c in comps):
-        raise ProfileError(f"{source}: key 'component': expected [[component]] tables")
-    seen: set[str] = set()
-    for i, comp in enumerate(comps):
-        cid = comp.get("id")
-        if not isinstance(cid, str) or not cid:
-            raise ProfileError(f"{source}: component #{i + 1}: key 'id': expected a string")
-        if cid in seen:
-            raise ProfileError(f"{source}: component {cid!r}: key 'id': duplicate id")
-        seen.add(cid)
-        for key in comp:
-            if key not in _COMPONENT_KEYS:
-                raise ProfileError(
-                    f"{source}: component {cid!r}: unknown key {key!r}"
-                    f"{did_you_mean(key, _COMPONENT_KEYS)} "
-                    f"(expected one of {', '.join(_COMPONENT_KEYS)})"
-                )
-        if comp.get("interactive") is True and comp.get("args"):
-            # SPEC §8: switches make an installer unattended, so the flag would be ignored
-            raise ProfileError(
-                f"{source}: component {cid!r}: 'interactive = true' with 'args': the args make "
-                "the installer run unattended, so 'interactive' would be ignored; remove one"
-            )
-        comp["_source"] = source
-
-
-def _merge(base: dict[str, Any], child: dict[str, Any], source: str) -> dict[str, Any]:
-    merged = {**base, **{k: v for k, v in child.items() if k != "component"}}
-    merged.pop("extends", None)
-    comps = {c["id"]: dict(c) for c in base.get("component", [])}
-    for comp in child.get("component", []):
-        if comp["id"] in comps:
-            comps[comp["id"]].update(comp)
-            continue
-        missing = [k for k in ("name", "installer", "installed") if k not in comp]
-        if missing:  # not a new component: most likely a base id mistyped
-            raise ProfileError(
-                f"{source}: component {comp['id']!r}: not a component of {base.get('id')}"
-                f"{did_you_mean(comp['id'], comps)} (to add a new component, give it "
-                f"{', '.join(repr(k) for k in missing)} as well)"
-            )
-        comps[comp["id"]] = dict(comp)
-    merged["component"] = list(comps.values())
-    return merged
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

@@ -33,7 +33,9 @@ def main(argv: list[str]) -> int:
         done = subprocess.run([str(a) for a in step], cwd=ROOT, check=False)
         if done.returncode:
             return done.returncode
-    return subprocess.run([str(python), "-m", "pytest", *argv], cwd=ROOT, check=False).returncode
+    # one worker per CPU, as scripts/test does (pytest-xdist)
+    pytest = [str(python), "-m", "pytest", "-n", "auto", *argv]
+    return subprocess.run(pytest, cwd=ROOT, check=False).returncode
 
 
 if __name__ == "__main__":

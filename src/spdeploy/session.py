@@ -102,10 +102,10 @@ def _probe(
     inventory = scan(profile, tree, target, components)
     # The components that service a selected one are located too: their installers give the
     # level it is brought to, even when --only leaves them out.
+    selected = {c.id for c in components}  # ids, not records: `in` a tuple is a linear search
     servicing = {s for c in components for s in c.serviced_by}
-    looked_up = tuple(c for c in profile.components if c in components or c.id in servicing)
+    looked_up = tuple(c for c in profile.components if c.id in selected or c.id in servicing)
     located = locate_all(profile, media, looked_up, language, platform, target_variables(target))
-    selected = {c.id for c in components}
     wanted = {cid for c in components for cid in c.requires} - selected
     required = tuple(c for c in profile.components if c.id in wanted)
     return Prepared(

@@ -3,27 +3,16 @@ on their own and side by side with the module's decisions."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from types import ModuleType
 from typing import Any
 
 import pytest
-from playbook_helpers import COLLECTION
+from playbook_helpers import load_plugin
 
 from spdeploy.switches import split_switches
 
-
-def _load(path: str, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, COLLECTION / path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-F = _load("plugins/filter/spdeploy_result.py", "spdeploy_filter")
-MODULE = _load("plugins/modules/spdeploy.py", "spdeploy_ansible_module_for_filter")
+F = load_plugin("plugins/filter/spdeploy_result.py", "spdeploy_filter")
+MODULE = load_plugin("plugins/modules/spdeploy.py", "spdeploy_ansible_module_for_filter")
 
 
 def _component(cid: str, action: str, version: str = "5.5.2448.0") -> dict[str, Any]:
@@ -79,11 +68,11 @@ def test_the_filter_decides_as_the_module_does(name: str, mode: str) -> None:
     rc, result = RESULTS[name]
     got = F.spdeploy_result(_cmd(rc, result), mode, "exch01", now=0)
     applying = mode == "applied"
-    failure = MODULE._failure(result, applying, mode)
+    failure = MODULE.failure(result, applying, mode)
     assert got["failed"] is (failure is not None)
     if failure is not None:
         assert (got["code"], got["msg"], got["exit_code"]) == (*failure, 1)
-    assert got["changed"] is (MODULE.installer_ran(result) if applying else False)
+    assert got["changed"] is (MODULE.changed(result, mode, applying) if applying else False)
     assert got["reboot_required"] is result["reboot_required"]
     assert got["compliant"] is result["compliant"] and got["mode"] == mode
     assert got["report"] == {

@@ -4,7 +4,6 @@ ad-hoc calls through the real ``ansible`` command."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,19 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
-from playbook_helpers import COLLECTION, FQCN, ansible, tree_hash
+from playbook_helpers import COLLECTION, FQCN, ansible, load_plugin, tree_hash
 
 from spdeploy.sandbox.world import SP2, SP4, World, build_world
 
-MODULE = COLLECTION / "plugins" / "modules" / "spdeploy.py"
-
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("spdeploy_ansible_module", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("plugins/modules/spdeploy.py", "spdeploy_ansible_module")
 
 
 def _doc(env: dict[str, str]) -> dict[str, Any]:

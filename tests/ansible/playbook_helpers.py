@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "ansible"
 PLAYBOOK = COLLECTION / "playbooks" / "servicepack.yml"
 BIN = Path(sys.executable).parent  # ansible-core is installed beside this Python (test extra)
 FQCN = "spdeploy.servicepack.spdeploy"
+
+
+def load_plugin(path: str, name: str) -> ModuleType:
+    """One of the collection's plugin files (``plugins/modules/spdeploy.py``), imported in this
+    process. Its ``ansible_collections.spdeploy.servicepack`` imports (the shared
+    ``module_utils``) resolve to this checkout, as Ansible's collection loader resolves them."""
+    for package, where in (
+        ("ansible_collections", []),
+        ("ansible_collections.spdeploy", []),
+        ("ansible_collections.spdeploy.servicepack", [str(COLLECTION)]),
+    ):
+        if package not in sys.modules:
+            namespace = ModuleType(package)
+            namespace.__path__ = where
+            sys.modules[package] = namespace
+    spec = importlib.util.spec_from_file_location(name, COLLECTION / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass

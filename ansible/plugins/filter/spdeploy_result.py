@@ -11,20 +11,23 @@ Windows hosts. There the playbook runs ``spdeploy.exe --json apply|status`` with
   module returns: spdeploy's JSON, ``changed``, ``failed`` with ``code``/``msg``/``exit_code``,
   ``reboot_required``, ``mode``, and ``report``, the per-host result file's document.
 
-The decisions are the module's, rule for rule (``tests/ansible/filter_test.py`` holds them
-side by side): ``changed`` when an installer started (check mode: would start), a failed step or
-a host not at the level fails, a reboot to come does not. Exit code 3 is the CLI's "compliant,
-reboot pending" (SPEC §4), never a failure.
+The decisions are the module's: both import them from ``plugins/module_utils/spdeploy_decisions.py``
+(``changed``, failing, the result file's document). What is the filter's own is reading
+win_command's output, and the advice it gives in the playbook's variables.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a started installer
-NEEDS_TERMINAL = "needs-terminal"  # and its code
+from ansible_collections.spdeploy.servicepack.plugins.module_utils.spdeploy_decisions import (
+    NEEDS_TERMINAL,
+    changed,
+    failure,
+    report_document,
+    returned,
+)
 
 
 def spdeploy_argv(options: dict[str, Any], mode: str, check_mode: bool = False) -> list[str]:
@@ -83,27 +86,18 @@ def spdeploy_result(
         message = f"spdeploy gave no JSON (exit {rc})" + (f": {why[-1]}" if why else "")
         return _fail(out, host, None, "no-json", message, rc if isinstance(rc, int) else 70, now)
     result = document
-    out.update(result)
-    out.setdefault("run_id", None)
-    # as the module: a reboot an earlier run asked for, not yet done, is this host's to do
-    out["reboot_required"] = bool(result.get("reboot_required") or result.get("reboot_pending"))
-    out.setdefault("steps", [])
+    out.update(returned(result))
     if mode == "applied" and check_mode:
         refusal = _dry_run_refusal(result)
         if refusal is not None:
             code, message, exit_code = refusal
             return _fail(out, host, None, code, message, exit_code, now)
-        changed = any(c["action"] == "update" for c in result["components"])
-    elif applying:
-        changed = installer_ran(result)
-    else:
-        changed = False
-    out["changed"] = changed
-    failure = failure_of(result, applying, mode)
-    if failure is not None:
-        code, message = failure
+    out["changed"] = changed(result, mode, applying)
+    failed = failure(result, applying, mode)
+    if failed is not None:
+        code, message = failed
         return _fail(out, host, result, code, message, 1, now)
-    out.update(failed=False, report=_report(host, shown, result, None, now))
+    out.update(failed=False, report=report_document(host, shown, result, None, now))
     return out
 
 
@@ -126,16 +120,8 @@ def _fail(
     error = {"code": code, "message": message, "exit_code": exit_code}
     out.setdefault("changed", False)
     out.update(failed=True, msg=message, code=code, exit_code=exit_code)
-    out["report"] = _report(host, out["mode"], result, error, now)
+    out["report"] = report_document(host, out["mode"], result, error, now)
     return out
-
-
-def _report(
-    host: str, mode: str, result: dict[str, Any] | None, error: Any, now: Any
-) -> dict[str, Any]:
-    """The per-host result file's document, as the module's ``report_dir`` writes it."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    return {"host": host, "checked_at": stamp, "mode": mode, "result": result, "error": error}
 
 
 def _advice(code: str, message: str) -> str:
@@ -155,56 +141,6 @@ def _dry_run_refusal(result: dict[str, Any]) -> tuple[str, str, int] | None:
         return None
     code = str(refusal.get("code"))
     return code, _advice(code, str(refusal.get("message"))), int(refusal.get("exit_code") or 1)
-
-
-def installer_ran(result: dict[str, Any]) -> bool:
-    """``changed``: some step started an installer (not one skipped or refused beforehand)."""
-    return any(
-        s["status"] in RAN and (s["exit_code"] is not None or s["status"] == "timeout")
-        for s in result.get("steps", ())
-    )
-
-
-def behind(result: dict[str, Any]) -> str:
-    rows = [
-        f"{c['id']} {c['version'] or 'unknown'} (media {c['media_version'] or 'unknown'}, "
-        f"{c['action']})"
-        for c in result["components"]
-        if c["action"] not in ("current", "absent")
-    ]
-    return ", ".join(rows) or "none"
-
-
-def failed_steps(result: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{s['id']} {s['status']}: {s['message'] or 'exit ' + str(s['exit_code'])}"
-        for s in result.get("steps", ())
-        if s["status"] in ("failed", "timeout")
-    )
-
-
-def failure_of(result: dict[str, Any], applying: bool, mode: str) -> tuple[str, str] | None:
-    """(code, message) when the host must fail, else None: the module's ``_failure``."""
-    if applying:
-        steps = failed_steps(result)
-        if steps:
-            return "step-failed", (
-                f"a step failed (run {result['run_id']}): {steps}; "
-                f"not at the level: {behind(result)}"
-            )
-        if result.get("reboot_required") or result.get("reboot_pending"):
-            return None
-        if not result["compliant"]:
-            return "not-compliant", (
-                f"not at the service pack level after applying (run {result['run_id']}): "
-                f"{behind(result)}"
-            )
-        return None
-    if mode == "applied":
-        return None
-    if not result["compliant"]:
-        return "not-compliant", f"not at the service pack level: {behind(result)}"
-    return None
 
 
 class FilterModule:

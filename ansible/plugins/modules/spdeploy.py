@@ -260,12 +260,18 @@ import json
 import os
 import socket
 import tempfile
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.spdeploy.servicepack.plugins.module_utils.spdeploy_decisions import (
+    NEEDS_TERMINAL,
+    changed,
+    failure,
+    report_document,
+    returned,
+)
 
 try:
     from spdeploy import api
@@ -291,9 +297,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "host": {"type": "str"},
 }
 
-RAN = ("ok", "failed", "timeout", "reboot-required")  # step statuses of a started installer
-NEEDS_TERMINAL = "needs-terminal"  # spdeploy's refusal of an interactive installer
-
 
 def with_advice(code: str, msg: str) -> str:
     """An interactive installer's refusal, with what to do about it in Ansible."""
@@ -305,33 +308,6 @@ def with_advice(code: str, msg: str) -> str:
     return msg
 
 
-def installer_ran(result: dict[str, Any]) -> bool:
-    """``changed``: some step started an installer (not one skipped or refused beforehand)."""
-    return any(
-        s["status"] in RAN and (s["exit_code"] is not None or s["status"] == "timeout")
-        for s in result.get("steps", ())
-    )
-
-
-def behind(result: dict[str, Any]) -> str:
-    """The components not at the level, with their versions, for a failure message."""
-    rows = [
-        f"{c['id']} {c['version'] or 'unknown'} (media {c['media_version'] or 'unknown'}, "
-        f"{c['action']})"
-        for c in result["components"]
-        if c["action"] not in ("current", "absent")
-    ]
-    return ", ".join(rows) or "none"
-
-
-def failed_steps(result: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{s['id']} {s['status']}: {s['message'] or 'exit ' + str(s['exit_code'])}"
-        for s in result.get("steps", ())
-        if s["status"] in ("failed", "timeout")
-    )
-
-
 def write_report(
     report_dir: str, host: str, mode: str, result: dict[str, Any] | None, error: Any
 ) -> str:
@@ -340,13 +316,7 @@ def write_report(
         raise ValueError(f"host {host!r} cannot name a file in report_dir")
     folder = Path(report_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    document = {
-        "host": host,
-        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "mode": mode,
-        "result": result,
-        "error": error,
-    }
+    document = report_document(host, mode, result, error)
     path = folder / f"{host}.json"
     fd, name = tempfile.mkstemp(prefix=f".{host}.", suffix=".tmp", dir=folder)
     tmp = Path(name)
@@ -421,50 +391,15 @@ def run_module() -> None:
         finish(None, {"code": "internal", "message": msg, "exit_code": 70})
         fail("internal", msg, 70, exception=traceback.format_exc())
 
-    out.update(result)
-    out.setdefault("run_id", None)
-    # A reboot an earlier run asked for and that has not happened (the play stopped before it)
-    # is this host's reboot to do, too: the playbook reboots on reboot_required.
-    out["reboot_required"] = bool(result.get("reboot_required") or result.get("reboot_pending"))
-    out.setdefault("steps", [])
-    failure = _failure(result, applying, p["state"])
-    if applying:
-        changed = installer_ran(result)
-    else:  # check mode of `applied` says whether an installer would run; `checked` never does
-        changed = p["state"] == "applied" and any(
-            c["action"] == "update" for c in result["components"]
-        )
-    if failure is not None:
-        code, msg = failure
+    out.update(returned(result))
+    did = changed(result, p["state"], applying)
+    failed = failure(result, applying, p["state"])
+    if failed is not None:
+        code, msg = failed
         finish(result, {"code": code, "message": msg, "exit_code": 1})
-        fail(code, msg, 1, changed=changed)
+        fail(code, msg, 1, changed=did)
     finish(result, None)
-    module.exit_json(changed=changed, **out)
-
-
-def _failure(result: dict[str, Any], applying: bool, state: str) -> tuple[str, str] | None:
-    """(code, message) when the host must fail, else None. A refusal (check mode included)
-    never gets here: the dry run raised it as the real run would have."""
-    if applying:
-        steps = failed_steps(result)
-        if steps:
-            return "step-failed", (
-                f"a step failed (run {result['run_id']}): {steps}; "
-                f"not at the level: {behind(result)}"
-            )
-        if result["reboot_required"] or result.get("reboot_pending"):
-            return None  # the new versions show after the reboot: the playbook reboots, resumes
-        if not result["compliant"]:
-            return "not-compliant", (
-                f"not at the service pack level after applying (run {result['run_id']}): "
-                f"{behind(result)}"
-            )
-        return None
-    if state == "applied":
-        return None  # check mode: what would be updated is `changed`, not a failure
-    if not result["compliant"]:
-        return "not-compliant", f"not at the service pack level: {behind(result)}"
-    return None
+    module.exit_json(changed=did, **out)
 
 
 def main() -> None:

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
+import tomllib
+import zlib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from helpers import TINY, cli, comp, write
 
+from spdeploy import builtin_profiles, profile_files
 from spdeploy.errors import ProfileError
 from spdeploy.probes import Literal
 from spdeploy.profile import load_profile
@@ -145,3 +152,56 @@ def test_extends_a_missing_file(tmp_path: Path) -> None:
     site = write(tmp_path / "site.toml", 'extends = "nowhere.toml"\n' + TINY + comp("a"))
     with pytest.raises(ProfileError, match=r"nowhere\.toml"):
         load_profile(str(site))
+
+
+# -- built-in profiles parsed ahead of time ------------------------------------------------------
+
+
+def _freeze_script() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "scripts" / "freeze_profiles.py"
+    spec = importlib.util.spec_from_file_location("freeze_profiles", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_parsed_copy_is_the_toml_parsed() -> None:
+    freeze = _freeze_script()
+    generated = Path(builtin_profiles.__file__).read_text(encoding="utf-8")
+    assert generated == freeze.render(), "run: python scripts/freeze_profiles.py"
+    for name in profile_files.builtin_names():
+        data = (freeze.PROFILES / f"{name}.toml").read_bytes()
+        assert builtin_profiles.MADE_FROM[name] == (len(data), zlib.crc32(data))
+        assert builtin_profiles.TABLES[name]() == tomllib.loads(data.decode("utf-8"))
+
+
+def test_a_builtin_profile_is_read_from_the_copy_without_tomllib() -> None:
+    # tomllib is imported only when a TOML file is parsed: `spdeploy status` with the
+    # built-in profile does not need it
+    code = (
+        "import sys; from spdeploy.profile import load_profile; load_profile('exchange55'); "
+        "print('tomllib' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_an_edited_builtin_profile_is_read_from_its_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = Path(profile_files.__file__).parent / "profiles" / "exchange55.toml"
+    edited = shipped.read_text(encoding="utf-8").replace(
+        'name = "Microsoft Exchange Server 5.5"', 'name = "Exchange 5.5, edited here"', 1
+    )
+    assert "edited here" in edited
+    (tmp_path / "exchange55.toml").write_text(edited, encoding="utf-8")
+    monkeypatch.setattr(profile_files, "_BUILTIN", tmp_path)
+    assert load_profile("exchange55").name == "Exchange 5.5, edited here"
+
+
+def test_each_load_gets_its_own_table() -> None:
+    first, _ = profile_files.read_layers("exchange55")
+    first["component"].clear()
+    again, _ = profile_files.read_layers("exchange55")
+    assert [c["id"] for c in again["component"]] == list(EXCHANGE_IDS)

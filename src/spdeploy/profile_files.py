@@ -7,7 +7,7 @@ what the merged whole means is checked where it becomes records, in :mod:`spdepl
 
 from __future__ import annotations
 
-import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,25 @@ _COMPONENT_KEYS = (
 
 
 def builtin_names() -> list[str]:
-    folder = _BUILTIN
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return list(_builtin_names())
+
+
+@cache  # package data: it does not change while spdeploy runs, and a load asks several times
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(p.name[:-5] for p in _BUILTIN.iterdir() if p.name.endswith(".toml")))
+
+
+def _parsed_ahead(name: str, data: bytes) -> dict[str, Any] | None:
+    """The built-in profile's table from :mod:`spdeploy.builtin_profiles` (no TOML to parse), if
+    it was made from exactly these bytes; None if the TOML was edited since."""
+    import zlib
+
+    from spdeploy import builtin_profiles
+
+    made_from = builtin_profiles.MADE_FROM.get(name)
+    if made_from != (len(data), zlib.crc32(data)):
+        return None
+    return builtin_profiles.TABLES[name]()
 
 
 def read_layers(name_or_file: str) -> tuple[dict[str, Any], str]:
@@ -67,7 +84,11 @@ def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
     path = Path(name_or_file)
     if name_or_file in builtin_names() and not path.exists():
         source = f"<built-in {name_or_file}>"
-        text = (_BUILTIN / f"{name_or_file}.toml").read_text(encoding="utf-8")
+        data = (_BUILTIN / f"{name_or_file}.toml").read_bytes()
+        table = _parsed_ahead(name_or_file, data)
+        if table is not None:
+            return table, source
+        text = data.decode("utf-8")
     else:
         source = str(path)
         try:
@@ -88,6 +109,8 @@ def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+    import tomllib  # deferred: a built-in profile is parsed ahead of time
+
     try:
         return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as exc:

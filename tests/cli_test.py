@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import filelock
 import pytest
 from helpers import cli, held_open, keep_media_readers, world_args
 
+from spdeploy import cli as spdeploy_cli
 from spdeploy.locking import lock_path
 from spdeploy.sandbox.world import Behaviour, World, build_world
 from spdeploy.store import Store
@@ -411,6 +413,26 @@ def test_every_help_lists_the_global_options_and_every_exit_code(
 def test_help_of_an_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
     res = cli(capsys, "help", "aply")
     assert res.code == 2 and "no such command: aply" in res.err and "apply" in res.err
+
+
+def test_a_mistyped_command_gets_the_closest_name() -> None:
+    # a fresh process: the commands are imported only when named, and the suggestion must still
+    # know all of them, not only those made so far
+    for typed, meant in (("statu", "status"), ("aply", "apply"), ("profile", "profiles")):
+        done = subprocess.run(
+            [sys.executable, "-m", "spdeploy", typed], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 2
+        assert f"No such command {typed!r}. Did you mean {meant!r}?" in done.stderr
+
+
+def test_every_command_is_listed_and_made_when_named(capsys: pytest.CaptureFixture[str]) -> None:
+    listed = cli(capsys, "--help").out.split("Commands:", 1)[1]
+    names = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    assert names == sorted([*spdeploy_cli.COMMANDS, "help"])
+    for name in spdeploy_cli.COMMANDS:
+        command = spdeploy_cli.main.get_command(click.Context(spdeploy_cli.main), name)
+        assert command is not None and command.name == name
 
 
 @pytest.mark.parametrize("media_format", ["iso", "zip"])

@@ -1,14 +1,16 @@
 """The parts of the command line its commands share: the global options (before or after the
 command) and the settings they make, the selectors, the question asked before anything
 changes, and the message that says how to resume an interrupted run. click lives here and in
-``cli.py`` only.
+the ``cli`` package only; :class:`LazyGroup` imports a command's module when it is named.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import importlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,42 @@ from spdeploy import __version__
 from spdeploy.errors import Interrupted, NeedsTerminal, RunInterrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are named, not when the group is made
+    (click's "lazily loading subcommands" pattern): ``lazy`` maps a command's name to
+    ``"module:function"``."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, name = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            # click suggests a name from the commands made so far only (and only since 8.4)
+            name = click.utils.make_str(args[0])
+            known = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, known, n=1)
+            if name.startswith("-") or name in known or not close:
+                raise
+            raise click.UsageError(
+                f"No such command {name!r}. Did you mean {close[0]!r}?", ctx
+            ) from None
 
 
 class Settings:

@@ -257,19 +257,6 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def write_atomic(
-    path: Any,
-    text: str,
-    *,
-    what: str = "the report here",
-    error: type[SpdeployError] | None = None,
-) -> None:
-    """:func:`spdeploy.fsutil.write_atomic`, creating the parent folder first."""
-    from spdeploy.fsutil import write_atomic as write
-
-    write(path, text, what=what, error=error, make_parents=True)
-
-
 def _fleet_json(fleet: Any) -> Any:
     from spdeploy.reports.fleet import to_dict
 

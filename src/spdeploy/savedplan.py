@@ -182,10 +182,10 @@ def document(prep: Prepared, plan: Plan, sel: Selection) -> dict[str, Any]:
 
 def save(path: Path, prep: Prepared, plan: Plan, sel: Selection) -> None:
     """Write the saved plan atomically: a reader sees the old file or the whole new one."""
-    from spdeploy.output import write_atomic
+    from spdeploy.fsutil import write_atomic
 
     text = json.dumps(document(prep, plan, sel), indent=2) + "\n"
-    write_atomic(path, text, what="the saved plan", error=PlanFileError)
+    write_atomic(path, text, what="the saved plan", error=PlanFileError, make_parents=True)
 
 
 def load(path: Path) -> SavedPlan:

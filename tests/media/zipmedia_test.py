@@ -127,6 +127,26 @@ def test_open_reads_in_chunks(tmp_path: Path) -> None:
     assert media.read_bytes("BIG.BIN") == data
 
 
+def test_an_index_that_fails_leaves_the_archive_closed(
+    sp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[zipfile.ZipFile] = []
+    real_init = zipfile.ZipFile.__init__
+
+    def remember(zf: zipfile.ZipFile, *args: object, **kwargs: object) -> None:
+        real_init(zf, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(zf)
+
+    def fails(self: ZipMedia, infos: object) -> None:
+        raise MemoryError("an index too big")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", remember)
+    monkeypatch.setattr(ZipMedia, "_index", fails)
+    with pytest.raises(MemoryError):
+        ZipMedia(sp)
+    assert len(opened) == 1 and opened[0].fp is None  # closed, not left to the collector
+
+
 def test_the_central_directory_is_read_once(sp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[int] = []
     real = zipfile.ZipFile._RealGetContents  # type: ignore[attr-defined]

@@ -113,7 +113,11 @@ class ZipMedia(Media):
         self._link_text: dict[str, str] = {}
         # (raw name, folded segments once normalised, folded raw segments)
         self._hostile: list[tuple[str, list[str], list[str]]] = []
-        self._index(self._zip.infolist())
+        try:
+            self._index(self._zip.infolist())
+        except BaseException:
+            self._zip.close()  # nobody gets this object to close: the archive would stay open
+            raise
         self.hostile: tuple[str, ...] = tuple(raw for raw, _, _ in self._hostile)
 
     # -- index ---------------------------------------------------------------------------

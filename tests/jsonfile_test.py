@@ -102,3 +102,30 @@ def test_what_json_cannot_hold_is_refused(text: str, problem: str) -> None:
 def test_the_type_names_the_place_of_a_number_out_of_range() -> None:
     with pytest.raises(jsonfile.Unreadable, match=r"^\$\.size: number out of range$"):
         jsonfile.parse('{"rows": [], "seen": {}, "size": 1e999}', Doc)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    id: str
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        jsonfile.printable(self, "id", "version")
+
+
+@pytest.mark.parametrize(
+    ("doc", "problem"),
+    [
+        ({"id": "a\x1b[2J"}, '$.id: holds control characters: "a\\u001b[2J"'),
+        ({"id": "a", "version": "1\n2"}, '$.version: holds control characters: "1\\n2"'),
+        ({"id": "a\u0085"}, '$.id: holds control characters: "a\\u0085"'),  # a C1 control
+    ],
+)
+def test_a_value_shown_as_it_is_holds_no_control_character(doc: object, problem: str) -> None:
+    with pytest.raises(jsonfile.Unreadable) as info:
+        jsonfile.convert(doc, _Shown)
+    assert str(info.value) == problem
+
+
+def test_printable_values_and_none_pass() -> None:
+    assert jsonfile.convert({"id": "ntsconn é", "version": None}, _Shown) == _Shown("ntsconn é")

@@ -167,6 +167,19 @@ def test_unreadable_files_are_one_line_bad_input(
             lambda d: d["inventory"].update({"a b\n": {"version": None}}),
             '$.inventory["a b\\n"].installed: missing',
         ),
+        # what `apply --plan` puts in its sentences must not rewrite the terminal
+        (
+            lambda d: d["inventory"].update({"calcon\x1b[2J": {"installed": False}}),
+            '$.inventory: a key holds control characters: "calcon\\u001b[2J"',
+        ),
+        (
+            lambda d: d["inventory"]["calcon"].update(version="5.5\x1b]0;x\x07"),
+            '$.inventory.calcon.version: holds control characters: "5.5\\u001b]0;x\\u0007"',
+        ),
+        (
+            lambda d: d["components"][0].update(id="calcon\r"),
+            '$.components[0].id: holds control characters: "calcon\\r"',
+        ),
         (
             lambda d: d["components"][0].update(installer=3),
             "$.components[0].installer: expected str | null, got 3",

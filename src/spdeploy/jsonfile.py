@@ -81,6 +81,16 @@ def convert(doc: Any, kind: type[T]) -> T:
         raise Unreadable(_described(doc, kind, exc)) from None
 
 
+def printable(obj: object, *keys: str) -> None:
+    """Ids, versions and statuses read from a file are shown as they are, in tables and
+    sentences: one with a control character (an escape sequence that would rewrite the
+    terminal, a newline that breaks a row in two) is :class:`Invalid`."""
+    for key in keys:
+        value = getattr(obj, key)
+        if isinstance(value, str) and not value.isprintable():
+            raise Invalid(key, f"holds control characters: {shown(value)}")
+
+
 def shown(value: Any) -> str:
     """``value`` as JSON, cut to 40 characters: escapes spelt out, so a message stays one line."""
     text = json.dumps(value)

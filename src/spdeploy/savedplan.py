@@ -72,11 +72,18 @@ class SavedRow:
     installer: str | None = None
     media_version: str | None = None
 
+    def __post_init__(self) -> None:
+        # shown in `apply --plan`'s sentences: an edited file must not rewrite the terminal
+        jsonfile.printable(self, "id", "action", "installer", "media_version")
+
 
 @dataclass(frozen=True)
 class Seen:
     installed: bool
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        jsonfile.printable(self, "version")
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,11 @@ class _SavedFile:
     inventory: dict[str, Seen]
 
     def __post_init__(self) -> None:
+        for table in ("inventory", "fingerprints"):
+            for cid in getattr(self, table):
+                if not cid.isprintable():
+                    problem = f"a key holds control characters: {jsonfile.shown(cid)}"
+                    raise jsonfile.Invalid(table, problem)
         # Every update is checked against its fingerprint (here and in the executor): without
         # one, --dry-run said the plan held and the executor refused it as a target that changed.
         for row in self.components:

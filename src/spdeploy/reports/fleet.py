@@ -299,14 +299,6 @@ def _unreadable(path: Path, problem: str, host: str | None = None) -> HostResult
 # Structs, which would import msgspec with this module); any other key is left as it is.
 
 
-def _printable(obj: object, *keys: str) -> None:
-    """Ids and statuses are words the table shows as they are, like the host's name."""
-    for key in keys:
-        value: str = getattr(obj, key)
-        if not value.isprintable():
-            raise jsonfile.Invalid(key, f"holds control characters: {jsonfile.shown(value)}")
-
-
 @dataclass(frozen=True)
 class _Component:
     id: str
@@ -315,7 +307,7 @@ class _Component:
     reason: str
 
     def __post_init__(self) -> None:
-        _printable(self, "id")
+        jsonfile.printable(self, "id")
 
 
 @dataclass(frozen=True)
@@ -328,7 +320,7 @@ class _Step:
     duration_s: float | None = None
 
     def __post_init__(self) -> None:
-        _printable(self, "id", "status")
+        jsonfile.printable(self, "id", "status")
 
 
 @dataclass(frozen=True)

@@ -189,10 +189,14 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--turns", type=int, default=40, help="turns of the P4 commands")
+    parser.add_argument(
+        "--turns", type=int, default=40, help="turns of the P4 commands (at least 2; not --repeat)"
+    )
     parser.add_argument("--p4-only", action="store_true", help="only the P4 figure")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.turns < 2:
+        parser.error("--turns: at least 2 (the spread needs two turns)")
     r = run(args.components, args.files, args.repeat, args.turns, args.p4_only)
     n, n10 = args.components, args.components * 10
     summary = {

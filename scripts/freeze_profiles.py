@@ -9,6 +9,7 @@ the file's length and CRC-32 are those it was made from.
 
 from __future__ import annotations
 
+import math
 import pprint
 import sys
 import tomllib
@@ -34,6 +35,21 @@ from typing import Any
 '''
 
 
+def _plain(value: object, where: str) -> None:
+    """Only what a Python literal spells back exactly: a TOML date, or a float that is not a
+    number, would be written as a name the generated module does not define."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _plain(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _plain(item, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        sys.exit(f"{where}: {value!r} cannot be frozen (use a finite number)")
+    elif not isinstance(value, str | int | float | bool):
+        sys.exit(f"{where}: a {type(value).__name__} cannot be frozen (use a string)")
+
+
 def render() -> str:
     made_from: dict[str, tuple[int, int]] = {}
     parts = [HEADER]
@@ -41,7 +57,9 @@ def render() -> str:
         name = path.stem
         data = path.read_bytes()
         made_from[name] = (len(data), zlib.crc32(data))
-        table = pprint.pformat(tomllib.loads(data.decode("utf-8")), width=96, sort_dicts=False)
+        parsed = tomllib.loads(data.decode("utf-8"))
+        _plain(parsed, path.name)
+        table = pprint.pformat(parsed, width=96, sort_dicts=False)
         body = "\n".join("    " + line for line in f"return {table}".splitlines())
         # a function, not a constant: each call builds a new table, which the loader may change
         parts.append(f"\n\ndef _{name}() -> dict[str, Any]:\n{body}\n")

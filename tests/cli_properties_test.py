@@ -1,6 +1,6 @@
-"""Properties of the whole command line (``cli.py`` down to the planner): a random profile, random
-media and a random target at once, the media and target built where the profile looks (the
-harness and what it checks: ``properties.py``; the strategies: ``strategies.py``)."""
+"""Properties of the whole command line (``spdeploy.cli`` down to the planner): a random
+profile, random media and a random target at once, the media and target built where the profile
+looks (the harness and what it checks: ``properties.py``; the strategies: ``strategies.py``)."""
 
 from __future__ import annotations
 

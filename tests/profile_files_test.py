@@ -205,3 +205,22 @@ def test_each_load_gets_its_own_table() -> None:
     first["component"].clear()
     again, _ = profile_files.read_layers("exchange55")
     assert [c["id"] for c in again["component"]] == list(EXCHANGE_IDS)
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ("when = 1979-05-27\n", "zz.toml.when: a date cannot be frozen"),
+        ("[x]\nratio = nan\n", "zz.toml.x.ratio: nan cannot be frozen"),
+    ],
+)
+def test_the_freeze_refuses_what_a_literal_cannot_spell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, said: str
+) -> None:
+    # pprint would write datetime.date(...) or nan, names the generated module does not define
+    freeze = _freeze_script()
+    (tmp_path / "zz.toml").write_text(toml, encoding="utf-8")
+    monkeypatch.setattr(freeze, "PROFILES", tmp_path)
+    with pytest.raises(SystemExit) as info:
+        freeze.render()
+    assert str(info.value).startswith(said)

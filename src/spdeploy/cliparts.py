@@ -44,14 +44,21 @@ class LazyGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        # read first: for a word like an option, click parses ``args`` again, emptying it
+        name = click.utils.make_str(args[0]) if args else ""
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError:
-            # click suggests a name from the commands made so far only (and only since 8.4)
-            name = click.utils.make_str(args[0])
             known = self.list_commands(ctx)
+            if not name or name.startswith("-") or name in known:
+                raise
+            # click suggests from the commands made so far: suggest from all of them, in its
+            # own words where it has them (8.4 and later)
+            no_such = getattr(click.exceptions, "NoSuchCommand", None)
+            if no_such is not None:
+                raise no_such(name, possibilities=known, ctx=ctx) from None
             close = difflib.get_close_matches(name, known, n=1)
-            if name.startswith("-") or name in known or not close:
+            if not close:
                 raise
             raise click.UsageError(
                 f"No such command {name!r}. Did you mean {close[0]!r}?", ctx

@@ -36,6 +36,7 @@ from spdeploy.records import RunRecord, RunStatus, StepRecord, StepStatus
 from spdeploy.session import Prepared
 from spdeploy.staging import (
     Staged,
+    check_stageable,
     read_catalog,
     stage,
     staged_size,
@@ -90,6 +91,12 @@ def apply(
         refusal = None
         try:
             refuse_early(prep, plan, commands, options)
+            # what staging would refuse (the real run learns it under the lock, before any
+            # installer runs): a file the catalog lacks, a special file, a link out of the media
+            catalog = read_catalog(prep.media)
+            for row in plan.updates:
+                assert row.installer is not None
+                check_stageable(prep.media, row.installer, catalog)
         except SpdeployError as exc:
             refusal = exc
         pending = reboot.pending(store.state_dir, prep.target)

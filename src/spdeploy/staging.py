@@ -126,6 +126,31 @@ def staged_size(media: Media, installer: str) -> int:
     return sum(size for _, size in _files(media, installer))
 
 
+def check_stageable(media: Media, installer: str, catalog: dict[str, str] | None) -> None:
+    """Refuse what :func:`stage` would refuse, without copying: a file the catalog does not
+    list, a name that cannot be staged, a file that cannot be opened (a special file, a link
+    out of the media, an encrypted member). Each file is opened, none is read, so that a dry
+    run exits as the real run would."""
+    for rel, _parts, _expected in _to_stage(media, installer, catalog):
+        with media.open(rel):
+            pass
+
+
+def _to_stage(
+    media: Media, installer: str, catalog: dict[str, str] | None
+) -> Iterator[tuple[str, list[str], str | None]]:
+    """Each file staging copies: its path on the media, its local path's parts, its catalog
+    digest; refused here, before anything is copied, when the catalog lacks it or its name
+    cannot be staged."""
+    folder = installer.rpartition("/")[0]
+    for rel, _size in _files(media, installer):
+        expected = None if catalog is None else catalog.get(_key(rel))
+        if catalog is not None and expected is None:
+            raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
+        inner = rel[len(folder) + 1 :] if folder else rel
+        yield rel, [_plain(local_name(p), media.display(rel)) for p in inner.split("/")], expected
+
+
 def stage(
     media: Media,
     component: str,
@@ -153,18 +178,10 @@ def _stage(
     catalog: dict[str, str] | None,
     progress: Callable[[int], None] | None,
 ) -> Staged:
-    folder = installer.rpartition("/")[0]
     hashes: dict[str, str] = {}
     dest.mkdir(parents=True, exist_ok=True)
-    for rel, _size in _files(media, installer):
-        key = _key(rel)
-        expected = None if catalog is None else catalog.get(key)
-        if catalog is not None and expected is None:
-            raise Refused(f"{media.display(rel)}: not listed in the media's {CATALOG}; refused")
-        inner = rel[len(folder) + 1 :] if folder else rel
-        local = dest.joinpath(
-            *(_plain(local_name(p), media.display(rel)) for p in inner.split("/"))
-        )
+    for rel, parts, expected in _to_stage(media, installer, catalog):
+        local = dest.joinpath(*parts)
         local.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         with media.open(rel) as src, local.open("wb") as out:

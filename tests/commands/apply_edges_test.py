@@ -354,6 +354,9 @@ def test_ctrl_c_in_a_terminal_leaves_the_spinner_line_clean(tmp_path: Path) -> N
         ("interactive-without-terminal", 2, "needs-terminal"),
         ("prerequisite-left-out", 2, "usage"),
         ("missing-on-media", 1, "refused"),
+        # what staging refuses: the dry run said 0 and showed the commands that would run
+        ("special-file-in-a-payload", 2, "media"),
+        ("link-out-of-the-media", 2, "media"),
         ("ready", 0, None),
     ],
 )
@@ -362,6 +365,11 @@ def test_a_dry_run_exits_as_the_real_run_would(
 ) -> None:
     media = {"components": ("server", "calcon", "ntsconn")} if case == "missing-on-media" else {}
     world = build_world(tmp_path, media_kwargs=media)
+    (payload,) = Path(world.media).glob("*/Exchconn/Setup/I386/Calcon")
+    if case == "special-file-in-a-payload":
+        os.mkfifo(payload / "pipe")
+    if case == "link-out-of-the-media":
+        (payload / "hosts").symlink_to("/etc/hosts")
     extra = ["--only", "calcon"] if case == "prerequisite-left-out" else []
     profile = case != "interactive-without-terminal"  # the built-in profile: interactive
     dry = cli(capsys, *world_args(world, "apply", *extra, "--dry-run", profile=profile))

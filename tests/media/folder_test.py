@@ -115,3 +115,28 @@ def test_broken_symlinks_are_one_clear_error(media: Path, kind: str) -> None:
     link.symlink_to(link if kind == "loop" else media / "nowhere")
     with pytest.raises(MediaError, match="broken symlink"):
         list(FolderTree(media).walk("eng/exchconn/setup/i386/ntsconn"))
+
+
+@pytest.mark.parametrize(("what", "error"), [("media", MediaError), ("target", TargetError)])
+def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, error: type[Exception]
+) -> None:
+    # An installer staged from it ran without its payload (as root loses its bypass under
+    # setpriv, or as a user without the right): the folder was taken for an empty one.
+    (tmp_path / "Setup" / "payload").mkdir(parents=True)
+    (tmp_path / "Setup" / "payload" / "data.cab").write_bytes(b"x")
+    real = os.listdir
+
+    def listdir(path: str | os.PathLike[str]) -> list[str]:
+        if Path(path).name == "payload":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    tree = FolderTree(tmp_path, what=what)
+    assert tree.find("setup") == "Setup"  # the readable part reads as before
+    with pytest.raises(error, match=r"payload: cannot read this folder \(Permission denied\)"):
+        tree.find("setup/payload/data.cab")
+    # gone or not a folder is still nothing to list
+    assert tree.find("setup/missing/data.cab") is None
+    assert tree.find("setup/payload.txt/x") is None

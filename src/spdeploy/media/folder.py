@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Hashable, Iterator
@@ -10,6 +11,10 @@ from typing import BinaryIO
 
 from spdeploy.errors import MediaError, TargetError
 from spdeploy.media.base import Media, count_visit, fold, glob_segments, split_path
+
+# listdir's answers that mean "nothing here to list", not "cannot read": not a folder, gone,
+# a symlink loop, a name too long for the file system
+_NOTHING_TO_LIST = frozenset({errno.ENOTDIR, errno.ENOENT, errno.ELOOP, errno.ENAMETOOLONG})
 
 
 class FolderTree(Media):
@@ -36,7 +41,13 @@ class FolderTree(Media):
         if entries is None:
             try:
                 names = os.listdir(self.root / rel) if rel else os.listdir(self.root)
-            except OSError:  # not a folder, gone, or a symlink loop: nothing to list
+            except OSError as exc:
+                if exc.errno not in _NOTHING_TO_LIST:
+                    # a folder that cannot be read is not an empty one: an installer staged
+                    # from it would run without its payload
+                    shown = self.display(rel) if rel else str(self.root)
+                    problem = f"cannot read this folder ({exc.strerror})"
+                    raise self._error(f"{shown}: {problem}") from None
                 names = []
             # sorted so that two names differing only in case resolve the same way every time
             entries = {}

@@ -224,3 +224,20 @@ def test_the_freeze_refuses_what_a_literal_cannot_spell(
     with pytest.raises(SystemExit) as info:
         freeze.render()
     assert str(info.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    "cid", ["../../x/PWN", "a/b", "a\\b", "a,b", "x=y", " ", "new\ncomp", "-x", ".hidden", "é"]
+)
+def test_a_component_id_is_a_plain_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cid: str
+) -> None:
+    # an id names the step's log, its backups and collected logs in the state folder: "../x"
+    # wrote outside it; "a,b" could not be given to --only, "x=y" to --args
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        TINY + "\n" + comp("x").replace('id = "x"', f"id = {json.dumps(cid)}"), encoding="utf-8"
+    )
+    res = cli(capsys, "profiles", "check", str(profile))
+    assert res.code == 2
+    assert f"{profile}: component {cid!r}: key 'id': expected a letter or digit" in res.err

@@ -368,6 +368,7 @@ def valid_docs(draw: st.DrawFn) -> dict[str, Any]:
 
 _ASCII_VERSION = re.compile(r"^\s*v?[0-9]{1,18}(?:[.,][0-9]{1,18}){0,15}\s*$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_COMPONENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # \Z, not $: "$" also matches before a final newline, and "1\n" is no exit code
 _ASCII_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,9})\Z")
 
@@ -427,8 +428,11 @@ def _probe_templates(probe: Any) -> Iterator[str]:
 def invalid(doc: dict[str, Any]) -> str | None:
     """Why SPEC §7 makes a generated document an error though each value has the right type, or
     None: a probe naming a placeholder its key has no value for, or a NUL in a probe's path or
-    argv (neither could ever run). Then `profiles check` must refuse it."""
+    argv (neither could ever run), or a component id that is not a plain word (it names files
+    in the state folder and is typed after --only). Then `profiles check` must refuse it."""
     for comp in doc.get("component", []):
+        if not _COMPONENT_ID.fullmatch(comp["id"]):
+            return "component id"
         for key, allowed in _PROBE_PLACEHOLDERS.items():
             for template in _probe_templates(comp.get(key, {})):
                 if not _template_ok(template, allowed):

@@ -7,6 +7,7 @@ what the merged whole means is checked where it becomes records, in :mod:`spdepl
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from spdeploy.errors import ProfileError, did_you_mean
 # urllib, a tenth of `spdeploy status`'s start-up, for a folder that is always on disk here.
 _BUILTIN = Path(__file__).parent / "profiles"
 
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TOP_KEYS = (
     "id",
     "name",
@@ -165,6 +167,13 @@ def _check_layer(raw: dict[str, Any], source: str) -> None:
         cid = comp.get("id")
         if not isinstance(cid, str) or not cid:
             raise ProfileError(f"{source}: component #{i + 1}: key 'id': expected a string")
+        if not _ID.fullmatch(cid):
+            # an id names files in the state folder (step logs, backups) and is typed after
+            # --only, --skip and --args: "../x" wrote outside the state folder
+            raise ProfileError(
+                f"{source}: component {cid!r}: key 'id': expected a letter or digit, then "
+                "letters, digits, '.', '_' or '-'"
+            )
         if cid in seen:
             raise ProfileError(f"{source}: component {cid!r}: key 'id': duplicate id")
         seen.add(cid)

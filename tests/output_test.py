@@ -173,3 +173,39 @@ def test_the_docstring_names_every_other_module_that_writes_to_the_terminal() ->
     doc = output.__doc__ or ""
     assert [w for w in writers if f"``{w}``" not in doc] == []
     assert "only module that prints" not in doc
+
+
+def test_a_hostile_name_cannot_rewrite_the_terminal(tmp_path: Path) -> None:
+    """A name on the media or the target (here the folders') is shown, never obeyed: an escape
+    sequence that retitles the terminal and erases the line, a carriage return and a newline
+    that forge the commands `apply --dry-run` lists before the question."""
+    evil = "w\x1b]0;PWNED\x07\x1b[2K\rcalcon fine\nnext"
+    world = build_world(tmp_path / evil)
+    spelt = "w\\x1b]0;PWNED\\x07\\x1b[2K\\x0dcalcon fine\\x0anext"
+    for run in (cli_process, cli_pty):  # a pipe, then a terminal (Rich)
+        res = run(*world_args(world, "apply", "--dry-run", json_mode=False))
+        assert res.code == 0, res
+        out = re.sub(r"\x1b\[[0-9;]*m", "", res.out)  # Rich's own colours
+        assert "PWNED\x07" not in out and "\x1b]" not in out and "\x1b[2K" not in out
+        assert spelt in out.replace("\r\n", "\n").replace("\n", ""), out
+
+
+def test_a_step_whose_installer_name_looks_like_markup_is_shown_as_it_is() -> None:
+    """The spinner read its text as Rich markup: an installer named ``Setup[b]x.exe`` on the
+    media was shown as ``Setupx.exe`` in bold (a closing tag cannot be in a file's name, or it
+    would have been a MarkupError, exit 70)."""
+    import io
+
+    from spdeploy.output import Output, StepPrinter
+    from spdeploy.preflight import Command
+
+    screen = io.StringIO()
+    out = Output(stream=screen)
+    out.rich = True  # a terminal
+    from rich.console import Console
+
+    out._console = Console(file=screen, force_terminal=True, width=100)
+    with StepPrinter(out) as printer:
+        printer.step_started(Command("calcon", ("/s/Setup[b]x.exe", "/t"), False), "Calcon", 1, 1)
+        printer.bytes_task("staging [b]x", 10)
+    assert "Setup[b]x.exe" in screen.getvalue()

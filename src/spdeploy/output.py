@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from spdeploy.errors import SpdeployError
 from spdeploy.reports import data, views
-from spdeploy.reports.sink import plain_table
+from spdeploy.reports.sink import plain_table, printable
 
 if TYPE_CHECKING:  # types only: `status` must not pay for importing the executor
     from spdeploy.executor import Command
@@ -73,17 +73,18 @@ class Output:
         if self.json_mode or (self.quiet and not always):
             return
         if self.rich:
-            self.console.print(text, style=style, markup=False)
+            self.console.print(printable(text), style=style, markup=False)
         else:
-            self.stream.write(text + "\n")
+            self.stream.write(printable(text) + "\n")
 
     def heading(self, text: str) -> None:
         if self.rich:
             self.line()
             if not self.quiet:
-                self.console.rule(text, style="cyan")
+                self.console.rule(printable(text), style="cyan")
         else:
-            self.line(f"\n== {text} ==")
+            self.line()
+            self.line(f"== {text} ==")
 
     def table(
         self,
@@ -105,7 +106,7 @@ class Output:
             # Text, not markup: a path or a host's message may hold "[/]" (MarkupError) or "[b]".
             # No vertical rules: the columns, not the borders, get an 80-column terminal's width.
             table = Table(
-                title=Text(title),
+                title=Text(printable(title)),
                 title_justify="left",
                 header_style="bold",
                 box=box.SIMPLE_HEAD,
@@ -114,7 +115,8 @@ class Output:
             for col in columns:
                 table.add_column(col, overflow="fold")
             for i, row in enumerate(rows):
-                table.add_row(*map(Text, row), style=styles[i] if styles else None)
+                cells = [Text(printable(cell)) for cell in row]
+                table.add_row(*cells, style=styles[i] if styles else None)
             self.console.print(table)
             return
         self.stream.write(plain_table(title, columns, rows))
@@ -125,7 +127,7 @@ class Output:
                 {"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}
             )
         else:
-            sys.stderr.write(f"spdeploy: error: {exc.message}\n")
+            sys.stderr.write(f"spdeploy: error: {printable(exc.message)}\n")
 
     # -- results ----------------------------------------------------------------------------
     def show(self, kind: str, result: Any, **options: Any) -> None:
@@ -186,7 +188,7 @@ class StepPrinter:
             )
 
             self._bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
@@ -195,7 +197,7 @@ class StepPrinter:
                 transient=not self.out.verbose,
             )
             self._bar.start()
-        self._task = self._bar.add_task(description, total=total_bytes)
+        self._task = self._bar.add_task(printable(description), total=total_bytes)
 
     def staged_bytes(self, count: int) -> None:
         if self._bar is not None:
@@ -226,12 +228,13 @@ class StepPrinter:
 
             self._status = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
+                # not markup: a file name on the media may hold "[/]" (a MarkupError) or "[b]"
+                TextColumn("{task.description}", markup=False),
                 TimeElapsedColumn(),
                 console=self.out.console,
                 transient=True,
             )
-            self._status.add_task(text, total=None)
+            self._status.add_task(printable(text), total=None)
             self._status.start()
         else:
             self.out.line(text)

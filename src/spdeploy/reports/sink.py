@@ -9,7 +9,22 @@ import io
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["Sink", "TextSink", "plain_table"]
+__all__ = ["Sink", "TextSink", "plain_table", "printable"]
+
+
+def printable(text: str) -> str:
+    """``text`` as a terminal may be given it: a control character (an escape sequence that
+    would rewrite the screen, a carriage return or newline that forges a line) or a Unicode
+    format character (a right-to-left override) is spelt out as ``\\x1b``, ``\\u202e``; a tab
+    becomes spaces. File names on hostile media, and what installers write, reach the screen."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _spelt(c) for c in text.expandtabs(4))
+
+
+def _spelt(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 class Sink(Protocol):
@@ -36,6 +51,7 @@ class Sink(Protocol):
 
 def plain_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A table as plain columns: what a pipe, a log and a ``.txt`` report get."""
+    title, rows = printable(title), [[printable(cell) for cell in row] for row in rows]
     widths = [
         max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)
     ]
@@ -56,10 +72,11 @@ class TextSink:
 
     def line(self, text: str = "", style: str | None = None, *, always: bool = False) -> None:
         if always or not self.quiet:
-            self.buffer.write(text + "\n")
+            self.buffer.write(printable(text) + "\n")
 
     def heading(self, text: str) -> None:
-        self.line(f"\n== {text} ==")
+        self.line()
+        self.line(f"== {text} ==")
 
     def table(
         self,

@@ -1017,3 +1017,57 @@ def test_probes_take_the_placeholders_their_context_holds(
 
 def test_target_probes_name_what_a_scan_fills_in(tmp_path: Path) -> None:
     assert sorted(target_variables(tmp_path)) == sorted(TARGET_PROBE_PLACEHOLDERS)
+
+
+@pytest.mark.parametrize(
+    ("key", "line", "root"),
+    [
+        ("installer", 'installer = ["../../bin/sh"]', "media"),
+        ("installer", 'installer = ["/bin/sh"]', "media"),
+        ("installer", 'installer = ["C:\\\\Windows\\\\cmd.exe"]', "media"),
+        ("installer", 'installer = ["{language}\\\\..\\\\..\\\\bin\\\\sh"]', "media"),
+        ("backup", 'backup = ["../../etc/hostname"]', "target"),
+        ("backup", 'backup = ["/etc/hostname"]', "target"),
+        (
+            "version",
+            'version = { text = { file = "../../../etc/os-release", regex = "(.+)" } }',
+            "target",
+        ),
+        (
+            "installed",
+            'installed = { any = [{ exists = "x" }, { pe_version = "/bin/ls" }] }',
+            "target",
+        ),
+        ("media_version", 'media_version = { pe_version = "../x.exe" }', "media"),
+    ],
+)
+def test_a_path_that_leaves_its_root_is_refused_at_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, line: str, root: str
+) -> None:
+    # `profiles check` said valid; `plan` or `apply` then failed on the path alone, naming
+    # neither the file, the component nor the key
+    block = comp("a")
+    if key in ("installer", "installed"):
+        block = "\n".join(x for x in block.splitlines() if not x.startswith(f"{key} ="))
+    path = tmp_path / "p.toml"
+    path.write_text(TINY + "\n" + block + "\n" + line + "\n", encoding="utf-8")
+    res = cli(capsys, "profiles", "check", str(path))
+    assert res.code == 2
+    assert f"{path}: component 'a': key '{key}': " in res.err
+    assert f"leaves the {root}" in res.err
+
+
+def test_logs_and_commands_may_name_absolute_paths(tmp_path: Path) -> None:
+    # Exchange writes its setup log at the drive's root; a command probe runs a program by path
+    path = tmp_path / "p.toml"
+    path.write_text(
+        TINY
+        + "\n"
+        + comp(
+            "a",
+            'logs = ["{drive}/Exchange Server Setup.log", "/var/log/setup.log"]',
+            'version = { command = { argv = ["/usr/bin/rpm", "-q", "x"], regex = "(.+)" } }',
+        ),
+        encoding="utf-8",
+    )
+    assert load_profile(str(path)).component("a").logs[1] == "/var/log/setup.log"

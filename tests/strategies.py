@@ -383,8 +383,14 @@ def _template_ok(value: str, allowed: tuple[str, ...]) -> bool:
 
 def _path_ok(value: str) -> bool:
     """A plain relative path: no placeholder, no way out of its root."""
-    parts = re.split(r"[\\/]", value)
-    return not re.match(r"^([\\/]|[A-Za-z]:)", value) and ".." not in parts and "{" not in value
+    return not _leaves_root(value) and "{" not in value
+
+
+def _leaves_root(template: str) -> bool:
+    """As the loader and the readers see it: absolute (``/x``, ``\\x``, ``C:x``, any ``?:``) or
+    with a ``..`` segment once its placeholders are filled in."""
+    path = re.sub(r"\{[^{}]*\}", "x", template).replace("\\", "/")
+    return path.startswith("/") or path[1:2] == ":" or ".." in path.split("/")
 
 
 def _probe_problem(probe: Any, media: bool = False) -> str | None:
@@ -455,6 +461,8 @@ def contested(doc: dict[str, Any]) -> str | None:
     for comp in doc.get("component", []):
         if not all(_template_ok(v, ("language", "platform")) for v in comp.get("installer", [])):
             return "installer template"
+        if any(_leaves_root(v) for v in comp.get("installer", [])):
+            return "installer path"
         if not all(_template_ok(v, PLACEHOLDERS) for v in comp.get("args", [])):
             return "args template"
         if not all(_template_ok(v, PLACEHOLDERS) for v in comp.get("logs", [])):

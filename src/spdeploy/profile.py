@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from spdeploy.errors import BadInput, ProfileError
 from spdeploy.knownfailures import Rule, parse_rules
-from spdeploy.probes import Exists, PeVersion, Probe, parse_probe
+from spdeploy.probes import AnyOf, Exists, PeVersion, Probe, Text, parse_probe
 from spdeploy.profile_files import builtin_names, read_layers
 from spdeploy.versions import is_version
 
@@ -213,6 +213,33 @@ def _check_templates(
             raise ProfileError(f"{where}: {wrong}")
 
 
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _check_inside(values: Iterable[str], where: str, root: str) -> None:
+    """A path the profile gives under the media or the target stays inside it: refused here,
+    naming the file, the component and the key, rather than when ``plan`` or ``apply`` meets
+    it. (Logs may be anywhere: Exchange writes its setup log at the drive's root.)"""
+    for value in values:
+        path = _PLACEHOLDER.sub("x", value).replace("\\", "/")
+        absolute = path.startswith("/") or (len(path) > 1 and path[1] == ":")
+        if absolute or ".." in path.split("/"):
+            raise ProfileError(
+                f"{where}: {value!r} leaves the {root} (expected a path inside it, without '..')"
+            )
+
+
+def _probe_paths(probe: Probe) -> Iterator[str]:
+    """The paths a probe reads, not the argv of a command it runs."""
+    if isinstance(probe, AnyOf):
+        for inner in probe.probes:
+            yield from _probe_paths(inner)
+    elif isinstance(probe, Exists | PeVersion):
+        yield probe.path
+    elif isinstance(probe, Text):
+        yield probe.file
+
+
 def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     source = raw.get("_source", top_source)
     cid = raw["id"]
@@ -239,6 +266,7 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
             "own (installer = [])"
         )
     _check_templates(installer, where("installer"), INSTALLER_PLACEHOLDERS)
+    _check_inside(installer, where("installer"), "media")
     args = _strings(raw.get("args", []), where("args"))
     _check_templates(args, where("args"))
     interactive = raw.get("interactive", False)
@@ -263,6 +291,7 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
             )
         exit_codes[number] = meaning
     backup = _strings(raw.get("backup", []), where("backup"))
+    _check_inside(backup, where("backup"), "target")
     logs = _strings(raw.get("logs", []), where("logs"))
     _check_templates(logs, where("logs"))
     pre = _commands(raw.get("pre", []), where("pre"))
@@ -277,6 +306,8 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     def probe(key: str, allowed: tuple[str, ...]) -> Probe:
         parsed = parse_probe(raw[key], where(key))
         _check_templates(parsed.templates(), where(key), allowed)
+        root = "media" if key == "media_version" else "target"
+        _check_inside(_probe_paths(parsed), where(key), root)
         return parsed
 
     return Component(

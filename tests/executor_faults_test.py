@@ -357,3 +357,55 @@ def test_a_rerun_in_the_same_run_keeps_the_first_backup(
         original
     )
     assert (backup.parent / "ntsconn.manifest.json").is_file()
+
+
+def _killed_during(tmp_path: Path, component: str, seconds: float) -> World:
+    """A world whose apply was killed (as a power cut would) just after it started
+    ``component``'s installer, which goes on for ``seconds``: the server is already at SP4, so
+    the first installer is the component's own, and calcon's takes a backup first."""
+    from spdeploy.sandbox.world import DEFAULT_INSTALLED, SP4
+
+    installed = {**DEFAULT_INSTALLED, "server": SP4}
+    media = {"behaviours": {component: Behaviour(delay_s=seconds)}, "platforms": ["I386"]}
+    world = build_world(tmp_path, installed=installed, media_kwargs=media)
+    killed = cli_process(*world_args(world, "apply"), env={FAULT_ENV: "after-spawn"})
+    assert killed.code == -signal.SIGKILL, killed.err
+    return world
+
+
+def test_an_apply_from_another_state_folder_waits_for_the_orphan(tmp_path: Path) -> None:
+    """The target's lock died with the killed spdeploy, and the history that knows its
+    installer is in the other state folder: a second copy of calcon's installer ran beside the
+    first. The installer's environment names the target: any apply finds it and waits."""
+    world = _killed_during(tmp_path, "calcon", 2.0)
+    other = replace(world, state=tmp_path / "another-state")
+    again = cli_process(*world_args(other, "apply"), timeout=120)
+    assert again.code == 0, again.err
+    assert _ran(world) == ["calcon", "ntsconn", "gwxconn"]  # calcon's installer ran once
+    assert "calcon" not in [s["id"] for s in again.json()["steps"]]  # re-probed: done
+
+
+def test_restore_refuses_while_an_orphan_installer_works_on_the_target(
+    tmp_path: Path,
+) -> None:
+    """What restore put back, the installer a killed apply left running overwrote a second
+    later (the site's tables): restore refuses (exit 4) while it runs, and works once it ends."""
+    world = _killed_during(tmp_path, "calcon", 3.0)
+    (run,) = Store(world.state).runs()
+    args = ["--state", str(world.state), "--json", "restore", run.id, "--yes"]
+    busy = cli_process(*args)
+    assert busy.code == 4, busy.err
+    error = busy.json()["error"]
+    assert error["code"] == "locked" and "calcon's installer (pid " in error["message"]
+    assert "nothing restored" in error["message"]
+    deadline = time.monotonic() + 60
+    while _orphans_of(world) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = cli_process(*args)
+    assert done.code == 0, done.err
+
+
+def _orphans_of(world: World) -> list[int]:
+    from spdeploy import process
+
+    return [o.pid for o in process.working_on(world.target)]

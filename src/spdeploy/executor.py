@@ -121,7 +121,7 @@ def _apply_under_lock(
     announce(run_id)  # a rival's exit 4 names this run
     # Whatever an earlier, killed spdeploy left running on this target finishes first, resumed
     # or not: starting its installer again beside it is the one thing that must never happen.
-    _wait_for_orphans(store, runs, options, progress)
+    _wait_for_orphans(store, runs, options, progress, prep.target)
     for dead in runs:  # under the lock, a run still "running" is one whose spdeploy died
         if dead.status == RunStatus.RUNNING and dead.id != run_id:
             store.close_run(
@@ -164,7 +164,7 @@ def _resume_run(runs: list[RunRecord], prep: Prepared) -> RunRecord | None:
 
 
 def _wait_for_orphans(
-    store: Store, runs: list[RunRecord], options: ApplyOptions, progress: Progress
+    store: Store, runs: list[RunRecord], options: ApplyOptions, progress: Progress, target: Path
 ) -> None:
     """An installer started by a killed spdeploy may still be running (it has its own session):
     let it finish (up to the timeout, then kill its tree) before anything is probed or rerun.
@@ -172,13 +172,23 @@ def _wait_for_orphans(
     It is found by what it is, not only by the pid the journal may have recorded: spdeploy can
     die between starting an installer and writing its pid down. Any live process whose
     executable or command line lies in a cut-off run's staged folder, or that carries the run's
-    mark in its environment, is waited for.
+    mark in its environment, is waited for; so is any process marked as working on this
+    target, though its run was recorded in another state folder.
     """
-    cut_off = [r for r in runs if r.status in _CUT_OFF]
-    if not cut_off:
-        return
-    pids: dict[int, str] = {}
-    for run in cut_off:
+    pids = installers_at_work(store, runs, target)
+    for pid, component in pids.items():
+        progress.waiting(component, pid)
+    if pids:
+        process.wait_or_kill(list(pids), options.timeout)
+
+
+def installers_at_work(store: Store, runs: list[RunRecord], target: Path) -> dict[int, str]:
+    """Process id -> component of every installer an earlier, killed spdeploy left running on
+    ``target`` (see :func:`_wait_for_orphans`); ``runs`` are the target's recent runs here."""
+    pids: dict[int, str] = {
+        o.pid: o.component or "an earlier run" for o in process.working_on(target)
+    }
+    for run in (r for r in runs if r.status in _CUT_OFF):
         for orphan in process.orphans(run.id, store.run_dir(run.id) / "staged"):
             pids.setdefault(orphan.pid, orphan.component or "an earlier step")
         for step in run.steps:  # the journal's own record, for an installer run elsewhere
@@ -186,10 +196,7 @@ def _wait_for_orphans(
             known = step.status == StepStatus.RUNNING and pid is not None and pid not in pids
             if known and pid is not None and _same_process(pid, step.pid_started):
                 pids[pid] = step.component
-    for pid, component in pids.items():
-        progress.waiting(component, pid)
-    if pids:
-        process.wait_or_kill(list(pids), options.timeout)
+    return pids
 
 
 def _same_process(pid: int, started: float | None) -> bool:
@@ -443,4 +450,12 @@ def _final_plan(prep: Prepared) -> Plan:
     return _rescan(prep).plan()
 
 
-__all__ = ["ApplyOptions", "ApplyResult", "Command", "Progress", "Silent", "apply"]
+__all__ = [
+    "ApplyOptions",
+    "ApplyResult",
+    "Command",
+    "Progress",
+    "Silent",
+    "apply",
+    "installers_at_work",
+]

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # resume finds what an earlier run left running even if it never learnt the process id.
 RUN_ENV = "SPDEPLOY_RUN"
 COMPONENT_ENV = "SPDEPLOY_COMPONENT"
+# ... and the target it works on, whatever state folder its run was recorded in: another
+# apply, or a restore, must not start beside it (the history that knows the run may be another's)
+TARGET_ENV = "SPDEPLOY_TARGET"
 
 _POSIX = sys.platform != "win32"
 
@@ -199,6 +202,28 @@ def orphans(run_id: str, staged: Path) -> list[Orphan]:
                 continue
             component = env.get(COMPONENT_ENV) or ""
         found.append(Orphan(proc.pid, component or None, " ".join(cmdline)))
+    return found
+
+
+def working_on(target: Path) -> list[Orphan]:
+    """Live processes carrying ``target`` as their :data:`TARGET_ENV`: installers (and what they
+    started) of any run on this target, recorded in any state folder, whose spdeploy is gone."""
+    import psutil
+
+    wanted = os.path.normcase(str(target.resolve()))
+    me = os.getpid()
+    found: list[Orphan] = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.pid == me:
+            continue
+        try:
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        mark = env.get(TARGET_ENV)
+        if mark is not None and os.path.normcase(mark) == wanted:
+            cmdline = " ".join(str(a) for a in proc.info.get("cmdline") or ())
+            found.append(Orphan(proc.pid, env.get(COMPONENT_ENV) or None, cmdline))
     return found
 
 

@@ -356,7 +356,7 @@ def _run_one(
     if failed_pre:
         result = process.ProcessResult(command.argv, None, False, 0.0, None, "")
     else:
-        result = _run_installer(command, staged, journal, store, options)
+        result = _run_installer(command, staged, journal, store, options, prep.target)
     failed_post = _run_hooks(comp.post, variables, log_dir / f"{comp.id}.post.log", options)
     after = probe_component(comp, ProbeContext(open_target(prep.target), common_variables(prep)))
     got_there = reached(row.version, after.version, row.media_version)
@@ -390,7 +390,12 @@ def _run_one(
 
 
 def _run_installer(
-    command: Command, staged: Staged, journal: StepRecord, store: Store, options: ApplyOptions
+    command: Command,
+    staged: Staged,
+    journal: StepRecord,
+    store: Store,
+    options: ApplyOptions,
+    target: Path,
 ) -> process.ProcessResult:
     def started(pid: int) -> None:
         # The journal learns the installer's process, so a resume after a crash can wait for it.
@@ -405,7 +410,12 @@ def _run_installer(
     attached = command.interactive and options.has_terminal
     # The run's mark, inherited by everything the installer starts: a resume after a crash
     # finds them even if the pid never reached the journal.
-    env = {**os.environ, process.RUN_ENV: journal.run_id, process.COMPONENT_ENV: command.id}
+    env = {
+        **os.environ,
+        process.RUN_ENV: journal.run_id,
+        process.COMPONENT_ENV: command.id,
+        process.TARGET_ENV: str(target.resolve()),
+    }
     return process.run(
         command.argv,
         timeout=options.timeout,

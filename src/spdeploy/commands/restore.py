@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spdeploy.backup import Backup, read_backups
-from spdeploy.errors import BadInput, Declined, StepFailed
+from spdeploy.errors import BadInput, Declined, LockHeld, StepFailed
 from spdeploy.locking import target_lock
 from spdeploy.media import open_target
 from spdeploy.store import Store
@@ -98,9 +98,26 @@ def restore(
         if preview.changed and confirm is not None and not confirm(preview):
             raise Declined("nothing restored: not confirmed")
     with target_lock(store, target):
+        _refuse_while_installers_run(store, target)
         planned = _plan(target, backups)  # again, under the lock: the target may have changed
         saved = _carry_out(target, store.run_dir(run.id), planned)
     return RestoreReport(run.id, run.target, False, _files(planned), saved, warnings)
+
+
+def _refuse_while_installers_run(store: Store, target: Path) -> None:
+    """An installer a killed apply left running still writes to the target: what is put back
+    now, it may overwrite a moment later (the site's own tables, the very data a backup keeps)."""
+    from spdeploy.executor import installers_at_work
+
+    runs = store.runs(target=str(target.resolve()), limit=20)
+    at_work = installers_at_work(store, runs, target)
+    if at_work:
+        pid, component = next(iter(at_work.items()))
+        raise LockHeld(
+            f"{target}: {component}'s installer (pid {pid}), left running by an interrupted "
+            "run, is still at work on it; nothing restored: wait for it to end "
+            "(`spdeploy apply --resume` waits for it), then restore"
+        )
 
 
 def _files(planned: list[_Action]) -> tuple[RestoreFile, ...]:

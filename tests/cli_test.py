@@ -97,7 +97,10 @@ def test_a_bug_while_reporting_an_error_still_leaves_a_crash_log(
     assert "RuntimeError: reporter broke" in (world.state / "crash.log").read_text()
 
 
-def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path, sent: signal.Signals) -> None:
+    """SIGTERM (systemd, Ansible's timeout, `timeout`) as Ctrl-C: it was a silent exit 143 that
+    left the run "running" in the history and no command to resume it."""
     slow = Behaviour(delay_s=30)
     world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": slow}})
     proc = subprocess.Popen(
@@ -111,7 +114,7 @@ def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path) -> None:
     while "calcon ran" not in _marker(world) and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.5)  # calcon has worked a while: the history must say how long
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
     (run,) = Store(world.state).runs()

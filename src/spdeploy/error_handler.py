@@ -1,9 +1,10 @@
 """The one boundary where errors reach the user (pre-commit's ``error_handler.py`` is the model).
 
 Expected errors (:class:`SpdeployError`) are one line, or a JSON envelope with a stable ``code``
-under ``--json``, and their own exit code. Ctrl-C is 130, after the executor has recorded the run
-as interrupted. Anything else is a bug: a short line, exit 70, and the traceback appended to
-``crash.log`` in the state folder, even when reporting the error itself fails.
+under ``--json``, and their own exit code. Ctrl-C, and SIGTERM, are 130, after the executor has
+recorded the run as interrupted. Anything else is a bug: a short line, exit 70, and the
+traceback appended to ``crash.log`` in the state folder, even when reporting the error itself
+fails.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def error_handler(
     outcome = Outcome()
     try:
         try:
-            yield outcome
+            with _terminate_as_interrupt():
+                yield outcome
         except SpdeployError as exc:
             outcome.exit_code = report(exc, json_mode)
         except KeyboardInterrupt:
@@ -51,6 +53,30 @@ def error_handler(
         except Exception:  # the reporter itself is broken: the plainest line there is
             sys.stderr.write(f"spdeploy: error: {message}\n")
             outcome.exit_code = Internal.exit_code
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd stopping a unit, Ansible's or ``timeout``'s deadline, ``kill``) ends a
+    command as Ctrl-C does: the installer's tree stopped, the run recorded as interrupted, the
+    command that resumes it printed, exit 130. Unhandled, it was a silent death (exit 143) that
+    left the history saying "running" and the installer working on."""
+    import signal
+
+    term = getattr(signal, "SIGTERM", None)
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(term, handler) if term is not None else None
+    except ValueError:  # not the main thread: an embedding program owns the signals
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(term, previous)
 
 
 def report(exc: SpdeployError, json_mode: bool) -> int:

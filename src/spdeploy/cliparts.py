@@ -336,15 +336,24 @@ def resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) -> 
         from spdeploy.process import command_line
 
         s = settings_of(ctx)
+        # apply --plan FILE: the file chose the profile and the selection, not the command line
+        saved = dict(exc.selection) if ctx.params.get("plan_file") is not None else None
         words = ["spdeploy"]
-        if s.profile_given:
+        if saved is not None:
+            words += ["--profile", saved["--profile"]]
+        elif s.profile_given:
             words += ["--profile", s.profile]
         if s.state is not None:
             words += ["--state", str(s.state)]
         words += ["apply", "--resume", "--media", exc.media, "--target", exc.target]
-        for name in ("language", "platform", "only", "skip"):
-            if kw.get(name):
-                words += [f"--{name}", str(kw[name])]
+        if saved is not None:
+            for name in ("--language", "--platform", "--only"):
+                if saved.get(name):
+                    words += [name, saved[name]]
+        else:
+            for name in ("language", "platform", "only", "skip"):
+                if kw.get(name):
+                    words += [f"--{name}", str(kw[name])]
         if ctx.get_parameter_source("timeout") != click.core.ParameterSource.DEFAULT:
             words += ["--timeout", f"{kw['timeout']:g}"]
         for value in args:

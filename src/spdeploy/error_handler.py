@@ -75,7 +75,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        if previous is not None:
+        if term is not None and previous is not None:
             signal.signal(term, previous)
 
 

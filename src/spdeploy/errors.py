@@ -133,8 +133,13 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during an apply, after the run was recorded as interrupted: still a
     KeyboardInterrupt for every caller, with what the command line needs to say how to resume."""
 
-    def __init__(self, run_id: str, media: str, target: str) -> None:
+    def __init__(
+        self, run_id: str, media: str, target: str, selection: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(run_id)
         self.run_id = run_id
         self.media = media
         self.target = target
+        # the options that select what the run selected (--profile, --language, --platform,
+        # --only), for a run whose command line did not say it (apply --plan FILE)
+        self.selection = selection

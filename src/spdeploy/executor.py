@@ -403,7 +403,17 @@ def _interrupted(store: Store, run_id: str, exc: BaseException, log: RunLog) -> 
 def _raise_interrupted(exc: BaseException, run_id: str, prep: Prepared) -> None:
     """Ctrl-C leaves as a :class:`RunInterrupted`, which names the run to resume."""
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
-        raise RunInterrupted(run_id, prep.media.location, str(prep.target)) from None
+        profile = prep.profile
+        builtin = profile.source.startswith("<built-in ")
+        selection = [
+            ("--profile", profile.id if builtin else profile.source),
+            ("--language", prep.language),
+            ("--platform", prep.platform),
+        ]
+        if len(prep.components) < len(profile.components):
+            selection.append(("--only", ",".join(c.id for c in prep.components)))
+        media, target = prep.media.location, str(prep.target)
+        raise RunInterrupted(run_id, media, target, tuple(selection)) from None
 
 
 def _stage_all(

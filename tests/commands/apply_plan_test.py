@@ -335,3 +335,43 @@ def test_args_cannot_change_a_saved_plan(
     assert (
         res.code == 2 and "--plan cannot be combined with --args" in res.json()["error"]["message"]
     )
+
+
+def test_ctrl_c_during_a_saved_plan_names_the_files_profile_and_selection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command that resumes an `apply --plan FILE` cut off by Ctrl-C: it named neither the
+    file's profile nor its platform, so run as printed it took the built-in profile (installers
+    that need a person: exit 2)."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spdeploy.sandbox.world import Behaviour
+
+    slow = {"behaviours": {"calcon": Behaviour(delay_s=3)}}  # long enough to be cut off
+    world = build_world(tmp_path, media_kwargs=slow)
+    plan = _save(capsys, world, "--only", "server,calcon")
+    argv = ["--state", str(world.state), "apply", "--plan", str(plan), "--yes"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spdeploy", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while "calcon" not in _ran(world) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    words = shlex.split(err.strip().split("continue it with: ", 1)[1])
+    assert words[:3] == ["spdeploy", "--profile", str(world.profile)]
+    assert words[words.index("--platform") + 1] == "I386"
+    assert words[words.index("--only") + 1] == "server,calcon"
+    resumed = cli(capsys, *words[1:], "--yes", "--json")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["resumed"] is True

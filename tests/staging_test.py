@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from spdeploy.errors import MediaError, Refused
+from spdeploy.media.base import fold_path
 from spdeploy.media.folder import FolderTree
 from spdeploy.staging import read_catalog, stage
 
@@ -101,3 +102,31 @@ def test_the_staged_installer_is_made_executable_where_modes_exist(tmp_path: Pat
     if os.name == "posix":
         make_executable(exe, windows=False)
         assert exe.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(os.name != "posix", reason="names with a backslash or a newline: POSIX only")
+@pytest.mark.parametrize("tag", [False, True], ids=["plain", "tag"])
+def test_the_catalog_is_read_as_sha256sum_writes_it(tmp_path: Path, tag: bool) -> None:
+    """What `sha256sum` (and `--tag`) writes, made by sha256sum itself: a name holding a
+    backslash or a newline gets a leading backslash and escapes; PowerShell 5 adds a BOM."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum (coreutils) not installed")
+    folder = tmp_path / "cd" / "Eng"
+    folder.mkdir(parents=True)
+    names = ["Setup.exe", "back\\slash.dll", "new\nline.cab"]
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+    listing = subprocess.run(
+        ["sha256sum", *(["--tag"] if tag else []), *(f"Eng/{n}" for n in names)],
+        cwd=tmp_path / "cd",
+        capture_output=True,
+        check=True,
+    ).stdout
+    # keyed as staging looks files up (either slash separates, case folded)
+    expected = {fold_path(f"Eng/{n}"): hashlib.sha256(n.encode()).hexdigest() for n in names}
+    for bom in (b"", b"\xef\xbb\xbf"):
+        (tmp_path / "cd" / "SHA256SUMS").write_bytes(bom + listing)
+        assert read_catalog(FolderTree(tmp_path / "cd")) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 from collections.abc import Callable, Iterator, Mapping
@@ -76,17 +77,42 @@ def _read_catalog(media: Media) -> tuple[str, dict[str, str]] | None:
     if name is None:
         return None
     catalog: dict[str, str] = {}
-    for number, line in enumerate(media.read_bytes(name).decode("utf-8", "replace").splitlines()):
+    # utf-8-sig: PowerShell 5 writes a byte-order mark first
+    text = media.read_bytes(name).decode("utf-8-sig", "replace")
+    for number, line in enumerate(text.splitlines()):
         if not line.strip():
             continue
-        digest, sep, path = line.partition(" ")
-        if not sep or len(digest) != 64:
+        entry = _catalog_entry(line)
+        if entry is None:
             raise MediaError(
-                f"{media.display(name)}: line {number + 1}: expected '<sha256>  <path>'"
+                f"{media.display(name)}: line {number + 1}: expected '<sha256>  <path>' or "
+                "'SHA256 (<path>) = <sha256>'"
             )
-        path = path.lstrip(" *").removeprefix("./")
-        catalog[fold_path(path)] = digest.lower()
+        digest, path = entry
+        catalog[fold_path(path.removeprefix("./"))] = digest.lower()
     return name, catalog
+
+
+_TAGGED = re.compile(r"SHA256 \((.+)\) = ([0-9A-Fa-f]{64})")
+
+
+def _catalog_entry(line: str) -> tuple[str, str] | None:
+    """(digest, path) from one line as ``sha256sum`` writes it: ``<digest>  <path>`` (``*`` for
+    binary mode), a leading ``\\`` when the name holds a backslash or a newline (spelt ``\\\\``,
+    ``\\n``), or ``--tag``'s ``SHA256 (<path>) = <digest>``."""
+    escaped = line.startswith("\\")
+    body = line[1:] if escaped else line
+    tagged = _TAGGED.fullmatch(body)
+    if tagged is not None:
+        digest, path = tagged[2], tagged[1]
+    else:
+        digest, sep, path = body.partition(" ")
+        if not sep or len(digest) != 64:
+            return None
+        path = path.lstrip(" *")
+    if escaped:
+        path = re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], path)
+    return digest, path
 
 
 def _files(media: Media, installer: str) -> Iterator[tuple[str, int]]:

@@ -147,3 +147,27 @@ def test_resume_marks_steps_caught_mid_way_as_interrupted(tmp_path: Path) -> Non
     store.reopen_run("r")
     (run,) = store.runs()
     assert run.status == "running" and run.steps[0].status == "interrupted"
+
+
+def test_a_history_in_a_folder_it_cannot_write_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An auditor's copy, a read-only mount: `history` failed with "cannot use the history"
+    (SQLite wants to write its journal beside the file). It is read as it is, nothing is
+    written beside it, and a write is refused as the folder's fault."""
+    import os
+
+    store = Store(tmp_path)
+    store.open_run(_run("r1"))
+    store.close_run("r1", "ok", 0)
+    for extra in tmp_path.glob("history.sqlite3-*"):
+        extra.unlink()  # what the last connection leaves (nothing, after a clean close)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if mode & os.W_OK else real(p, mode)
+    )
+    assert [r.id for r in Store(tmp_path).runs()] == ["r1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal, no -shm
+    with pytest.raises(BadInput, match=r"cannot write the history .*read-only"):
+        Store(tmp_path).open_run(_run("r2"))

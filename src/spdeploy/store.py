@@ -146,6 +146,11 @@ class Store:
                 f"{self.state_dir}: the history's path is {size} bytes long, and SQLite opens "
                 f"none of {_SQLITE_MAX_PATH} bytes or more; choose a shorter --state folder"
             )
+        if self.path.is_file() and not os.access(self.state_dir, os.W_OK):
+            # a read-only folder (an auditor's copy, a read-only mount): read it as it is
+            with self._read_only() as db:
+                yield db
+            return
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30)
@@ -167,6 +172,30 @@ class Store:
                     f"{self.path}: not a usable spdeploy history ({exc}); move it aside and "
                     "spdeploy starts a new one"
                 ) from None
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _read_only(self) -> Iterator[sqlite3.Connection]:
+        """The history in a folder spdeploy may not write: opened immutable (SQLite then makes
+        no journal beside it), read as it is; any write is refused as the folder's fault."""
+        try:
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        except sqlite3.Error as exc:
+            raise BadInput(f"{self.path}: cannot open the history ({self._why(exc)})") from None
+        try:
+            db.row_factory = sqlite3.Row
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise BadInput(f"{self.path}: not a usable spdeploy history ({exc})") from None
+            if row is None or int(row[0]) != SCHEMA_VERSION:
+                raise BadInput(
+                    f"{self.path}: history of schema {row[0] if row else 'unknown'}, not "
+                    f"{SCHEMA_VERSION}, in a folder spdeploy cannot write to bring it up to "
+                    "date; read it from a writable copy"
+                )
             yield db
         finally:
             db.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import filelock
 import pytest
-from helpers import cli, held_open, keep_media_readers, world_args
+from helpers import cli, cli_spawn, held_open, keep_media_readers, world_args
 
 from spdeploy import cli as spdeploy_cli
 from spdeploy.locking import lock_path
@@ -103,13 +103,7 @@ def test_ctrl_c_is_recorded_and_exits_130(tmp_path: Path, sent: signal.Signals) 
     left the run "running" in the history and no command to resume it."""
     slow = Behaviour(delay_s=30)
     world = build_world(tmp_path, media_kwargs={"behaviours": {"calcon": slow}})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spdeploy", *world_args(world, "apply", json_mode=False)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = cli_spawn(*world_args(world, "apply", json_mode=False))
     deadline = time.monotonic() + 30
     while "calcon ran" not in _marker(world) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -10,7 +10,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import cli, cli_process, machine_booted, world_args
+from helpers import cli, cli_process, cli_spawn, machine_booted, world_args
 
 from spdeploy.faults import FAULT_ENV
 from spdeploy.locking import TARGET_LOCK
@@ -39,13 +38,7 @@ def _ran(world: World) -> list[str]:
 
 
 def _spawn(world: World, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "spdeploy", *world_args(world, "apply", *extra)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return cli_spawn(*world_args(world, "apply", *extra))
 
 
 def _slow_world(root: Path, **behaviour: object) -> World:

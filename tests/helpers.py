@@ -51,6 +51,17 @@ def cli_process(*args: str | Path, timeout: float = 120, **kw: Any) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
+def cli_spawn(*args: str | Path) -> subprocess.Popen[str]:
+    """Start ``python -m spdeploy ARGS`` and return at once, for a test to signal or kill it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spdeploy", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def tree_hash(root: Path) -> str:
     """Hash of every path, mode, mtime and content under root: any change shows."""
     digest = hashlib.sha256()

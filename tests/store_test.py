@@ -164,9 +164,7 @@ def test_a_history_in_a_folder_it_cannot_write_is_still_read(
         extra.unlink()  # what the last connection leaves (nothing, after a clean close)
     before = sorted(p.name for p in tmp_path.iterdir())
     real = os.access
-    monkeypatch.setattr(
-        os, "access", lambda p, mode: False if mode & os.W_OK else real(p, mode)
-    )
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode & os.W_OK else real(p, mode))
     assert [r.id for r in Store(tmp_path).runs()] == ["r1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal, no -shm
     with pytest.raises(BadInput, match=r"cannot write the history .*read-only"):

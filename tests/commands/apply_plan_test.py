@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Result, cli, tree_hash, world_args
+from helpers import Result, cli, cli_spawn, tree_hash, world_args
 
 from spdeploy import savedplan
 from spdeploy.media import open_media
@@ -345,8 +345,6 @@ def test_ctrl_c_during_a_saved_plan_names_the_files_profile_and_selection(
     that need a person: exit 2)."""
     import shlex
     import signal
-    import subprocess
-    import sys
     import time
 
     from spdeploy.sandbox.world import Behaviour
@@ -354,14 +352,7 @@ def test_ctrl_c_during_a_saved_plan_names_the_files_profile_and_selection(
     slow = {"behaviours": {"calcon": Behaviour(delay_s=3)}}  # long enough to be cut off
     world = build_world(tmp_path, media_kwargs=slow)
     plan = _save(capsys, world, "--only", "server,calcon")
-    argv = ["--state", str(world.state), "apply", "--plan", str(plan), "--yes"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spdeploy", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = cli_spawn("--state", world.state, "apply", "--plan", plan, "--yes")
     deadline = time.monotonic() + 60
     while "calcon" not in _ran(world) and time.monotonic() < deadline:
         time.sleep(0.02)

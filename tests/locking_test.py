@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spdeploy.errors import LockHeld, TargetError
-from spdeploy.locking import TARGET_LOCK, lock_path, target_lock
+from spdeploy.locking import TARGET_LOCK, held_elsewhere, lock_path, target_lock
 from spdeploy.store import Store
 
 
@@ -66,3 +66,46 @@ def test_one_lock_per_folder_whatever_the_spelling_on_windows() -> None:
     assert lock_key(r"C:\exchsrvr", windows=True) != lock_key(r"D:\exchsrvr", windows=True)
     # POSIX names are case-sensitive: two folders
     assert lock_key("/srv/Exchsrvr", windows=False) != lock_key("/srv/exchsrvr", windows=False)
+
+
+def test_held_elsewhere_finds_the_holder_without_writing(tmp_path: Path) -> None:
+    """For a dry run, which must exit 4 as the real run would, and write nothing."""
+    target = tmp_path / "target"
+    target.mkdir()
+    theirs = Store(tmp_path / "theirs")
+    assert held_elsewhere(theirs, target) is None
+    with target_lock(Store(tmp_path / "mine"), target):
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        held = held_elsewhere(theirs, target)
+        assert held is not None and held.exit_code == 4
+        assert "from another state folder or user" in held.message
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert held_elsewhere(theirs, target) is None
+
+
+def test_a_dry_run_exits_4_while_an_apply_holds_the_target(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    from helpers import cli_process, cli_spawn, world_args
+
+    from spdeploy.sandbox.world import Behaviour, build_world
+
+    world = build_world(tmp_path, media_kwargs={"behaviours": {"server": Behaviour(delay_s=20)}})
+    holder = cli_spawn(*world_args(world, "apply"))
+    try:
+        deadline = time.monotonic() + 60
+        while not (world.root / "spdeploy-sandbox-ran.txt").exists():
+            assert time.monotonic() < deadline and holder.poll() is None, holder.communicate()
+            time.sleep(0.05)
+        for state in (world.state, tmp_path / "another-state"):
+            dry = cli_process(
+                "--profile", world.profile, "--state", state, "--json", "apply", "--dry-run",
+                "--media", world.media, "--target", world.target, "--platform", "I386",
+            )  # fmt: skip
+            assert dry.code == 4, dry
+            assert json.loads(dry.out)["refusal"]["code"] == "locked"
+    finally:
+        holder.send_signal(signal.SIGINT)
+        holder.communicate(timeout=60)

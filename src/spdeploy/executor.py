@@ -22,7 +22,7 @@ from spdeploy.errors import (
     StepFailed,
 )
 from spdeploy.inventory import scan
-from spdeploy.locking import target_lock
+from spdeploy.locking import held_elsewhere, target_lock
 from spdeploy.media import open_target
 from spdeploy.planner import VANISHED, Finding, Plan
 from spdeploy.preflight import (
@@ -90,6 +90,9 @@ def apply(
         commands = commands_for(prep, plan, options, store.state_dir / "runs" / "<run>" / "staged")
         refusal = None
         try:
+            held = held_elsewhere(store, prep.target)  # the real run takes the lock first
+            if held is not None:
+                raise held
             refuse_early(prep, plan, commands, options)
             # what staging would refuse (the real run learns it under the lock, before any
             # installer runs): a file the catalog lacks, a special file, a link out of the media

@@ -80,6 +80,44 @@ def target_lock(store: Store, target: Path) -> Iterator[Callable[[str], None]]:
         yield announce
 
 
+def held_elsewhere(store: Store, target: Path) -> LockHeld | None:
+    """What :func:`target_lock` would raise now, found without taking the lock or writing a
+    byte (for a dry run, which must exit as the real run would): a live holder named in this
+    state folder's note, or, on POSIX, the target's own lock file locked by another process."""
+    note = lock_path(store, target).with_suffix(".holder")
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        found = json.loads(note.read_text(encoding="utf-8"))
+        pid = int(found["pid"])
+        if pid != os.getpid() and _alive(pid):
+            return LockHeld(
+                f"{target}: another apply or restore holds this target's lock"
+                f" (run {found['run_id']}, pid {pid}); try again when it has finished"
+            )
+    in_target = target / TARGET_LOCK
+    if os.name == "posix" and in_target.is_file():
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fd = os.open(in_target, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return LockHeld(
+                    f"{target}: another apply or restore holds this target's lock "
+                    f"({in_target}), from another state folder or user; try again when it has "
+                    "finished"
+                )
+            finally:
+                os.close(fd)  # closing drops the lock this test may have taken
+    return None
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    return bool(psutil.pid_exists(pid))
+
+
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()

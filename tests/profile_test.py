@@ -1071,3 +1071,34 @@ def test_logs_and_commands_may_name_absolute_paths(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_profile(str(path)).component("a").logs[1] == "/var/log/setup.log"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ('version = { exists = "a/a.exe" }', "an exists probe says whether a file is there"),
+        (
+            'version = { text = { file = "v.txt", regex = "Version=\\\\S+" } }',
+            "the regex 'Version=\\\\S+' has no group to give the version",
+        ),
+        (
+            'media_version = { any = [{ literal = "1.0" }, { exists = "{installer}" }] }',
+            "an exists probe says whether",
+        ),
+    ],
+)
+def test_a_version_probe_that_can_give_none_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, why: str
+) -> None:
+    # the plan said "version unknown" for ever, and the component was updated on every run
+    path = tmp_path / "p.toml"
+    path.write_text(TINY + "\n" + comp("a", line), encoding="utf-8")
+    res = cli(capsys, "profiles", "check", str(path))
+    assert res.code == 2 and f"{path}: component 'a': key '{line.split()[0]}': {why}" in res.err
+
+
+def test_a_version_regex_with_a_group_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    line = 'version = { text = { file = "v.txt", regex = "Version=(\\\\S+)" } }'
+    path.write_text(TINY + "\n" + comp("a", line), encoding="utf-8")
+    assert load_profile(str(path)).component("a").version is not None

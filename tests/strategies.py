@@ -22,6 +22,7 @@ template naming a placeholder its key has no value for, a NUL in a probe) or ``u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -393,6 +394,20 @@ def _leaves_root(template: str) -> bool:
     return path.startswith("/") or path[1:2] == ":" or ".." in path.split("/")
 
 
+def _gives_no_version(probe: Any) -> bool:
+    """An ``exists`` probe, or a text or command regex without a group, where a version is
+    read: the loader refuses it (the plan could only ever say "version unknown")."""
+    for kind, arg in probe.items():
+        if kind == "exists":
+            return True
+        if kind in ("text", "command"):
+            with contextlib.suppress(re.error):
+                return re.compile(arg["regex"]).groups == 0
+        if kind == "any":
+            return any(_gives_no_version(inner) for inner in arg)
+    return False
+
+
 def _probe_problem(probe: Any, media: bool = False) -> str | None:
     for kind, arg in probe.items():
         if kind in ("exists", "pe_version") and not (
@@ -439,6 +454,10 @@ def invalid(doc: dict[str, Any]) -> str | None:
     for comp in doc.get("component", []):
         if not _COMPONENT_ID.fullmatch(comp["id"]):
             return "component id"
+        if any(
+            key in comp and _gives_no_version(comp[key]) for key in ("version", "media_version")
+        ):
+            return "versionless probe"
         for key, allowed in _PROBE_PLACEHOLDERS.items():
             for template in _probe_templates(comp.get(key, {})):
                 if not _template_ok(template, allowed):

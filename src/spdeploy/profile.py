@@ -240,6 +240,19 @@ def _probe_paths(probe: Probe) -> Iterator[str]:
         yield probe.file
 
 
+def _versionless(probe: Probe) -> str | None:
+    """Why ``probe`` can never give a version, or None: ``exists`` says whether, not which; a
+    text or command probe gives its regex's first group, so one without a group gives none."""
+    if isinstance(probe, AnyOf):
+        return next(filter(None, map(_versionless, probe.probes)), None)
+    if isinstance(probe, Exists):
+        return "an exists probe says whether a file is there, not its version"
+    regex = getattr(probe, "regex", None)
+    if isinstance(regex, re.Pattern) and not regex.groups:
+        return f"the regex {regex.pattern!r} has no group to give the version: add ( )"
+    return None
+
+
 def _build_component(raw: dict[str, Any], top_source: str) -> Component:
     source = raw.get("_source", top_source)
     cid = raw["id"]
@@ -308,6 +321,10 @@ def _build_component(raw: dict[str, Any], top_source: str) -> Component:
         _check_templates(parsed.templates(), where(key), allowed)
         root = "media" if key == "media_version" else "target"
         _check_inside(_probe_paths(parsed), where(key), root)
+        why = _versionless(parsed) if key in ("version", "media_version") else None
+        if why is not None:
+            # the plan would say "version unknown" for ever, and update every run
+            raise ProfileError(f"{where(key)}: {why}")
         return parsed
 
     return Component(

@@ -322,7 +322,13 @@ def asker(
         # -q too: never ask about what was not shown; under --json, on stderr (stdout is JSON's)
         shown = s.output() if not s.json else Output(stream=sys.stderr, verbose=s.verbose)
         show(shown, subject)
-        return click.confirm(question(subject), default=False, err=s.json)
+        try:
+            return click.confirm(question(subject), default=False, err=s.json)
+        except click.exceptions.Abort as exc:
+            # end of input (Ctrl-D) is an answer, as in apt and git: no. Ctrl-C stays Ctrl-C.
+            if isinstance(exc.__cause__ or exc.__context__, EOFError):
+                return False
+            raise
 
     return confirm
 

@@ -137,12 +137,15 @@ def test_without_a_terminal_nothing_to_do_needs_no_yes(
     assert res.json()["steps"] == []
 
 
-def test_at_a_terminal_the_plan_is_shown_and_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", ["n\n", "\x04"], ids=["no", "ctrl-d"])
+def test_at_a_terminal_the_plan_is_shown_and_asked(tmp_path: Path, answer: str) -> None:
+    # end of input (Ctrl-D) is a no, as in apt and git: it was "interrupted", exit 130
     world = build_world(tmp_path)
     args = world_args(world, "apply", json_mode=False, yes=False)
-    res = cli_pty(*args, input_text="n\n")
+    res = cli_pty(*args, input_text=answer)
     assert res.code == 1, res.out
     assert "Run 4 installer(s) on" in res.out and "calcon" in res.out
+    assert "not confirmed" in res.out
     assert _ran(world) == []
 
 

@@ -343,7 +343,8 @@ def resumable(ctx: click.Context, kw: dict[str, Any], args: tuple[str, ...]) -> 
 
         s = settings_of(ctx)
         # apply --plan FILE: the file chose the profile and the selection, not the command line
-        saved = dict(exc.selection) if ctx.params.get("plan_file") is not None else None
+        from_file = ctx.params.get("plan_file") is not None and exc.selection
+        saved = dict(exc.selection) if from_file else None
         words = ["spdeploy"]
         if saved is not None:
             words += ["--profile", saved["--profile"]]

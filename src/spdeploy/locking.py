@@ -48,10 +48,7 @@ def target_lock(store: Store, target: Path) -> Iterator[Callable[[str], None]]:
             lock_file.parent.mkdir(parents=True, exist_ok=True)
             held.enter_context(filelock.FileLock(lock_file, timeout=0))
         except filelock.Timeout:
-            raise LockHeld(
-                f"{target}: another apply or restore holds this target's lock"
-                f"{_read_holder(note)}; try again when it has finished"
-            ) from None
+            raise _held_here(target, _read_holder(note)) from None
         except OSError as exc:  # a read-only or full state folder
             raise BadInput(
                 f"{store.state_dir}: cannot take the target's lock in the state folder "
@@ -61,10 +58,7 @@ def target_lock(store: Store, target: Path) -> Iterator[Callable[[str], None]]:
         try:
             held.enter_context(filelock.FileLock(in_target, timeout=0))
         except filelock.Timeout:
-            raise LockHeld(
-                f"{target}: another apply or restore holds this target's lock ({in_target}), "
-                "from another state folder or user; try again when it has finished"
-            ) from None
+            raise _held_by_another(target, in_target) from None
         except OSError as exc:
             raise TargetError(
                 f"{in_target}: cannot create the target's lock file "
@@ -84,15 +78,9 @@ def held_elsewhere(store: Store, target: Path) -> LockHeld | None:
     """What :func:`target_lock` would raise now, found without taking the lock or writing a
     byte (for a dry run, which must exit as the real run would): a live holder named in this
     state folder's note, or, on POSIX, the target's own lock file locked by another process."""
-    note = lock_path(store, target).with_suffix(".holder")
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        found = json.loads(note.read_text(encoding="utf-8"))
-        pid = int(found["pid"])
-        if pid != os.getpid() and _alive(pid):
-            return LockHeld(
-                f"{target}: another apply or restore holds this target's lock"
-                f" (run {found['run_id']}, pid {pid}); try again when it has finished"
-            )
+    holder = _holder(lock_path(store, target).with_suffix(".holder"))
+    if holder is not None and holder[1] != os.getpid() and _alive(holder[1]):
+        return _held_here(target, holder)
     in_target = target / TARGET_LOCK
     if os.name == "posix" and in_target.is_file():
         import fcntl
@@ -102,11 +90,7 @@ def held_elsewhere(store: Store, target: Path) -> LockHeld | None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return LockHeld(
-                    f"{target}: another apply or restore holds this target's lock "
-                    f"({in_target}), from another state folder or user; try again when it has "
-                    "finished"
-                )
+                return _held_by_another(target, in_target)
             finally:
                 os.close(fd)  # closing drops the lock this test may have taken
     return None
@@ -123,15 +107,35 @@ def _remove_quietly(path: Path) -> None:
         path.unlink()
 
 
-def _read_holder(note: Path) -> str:
-    """`` (run X, pid N)`` from the holder's note. The winner writes it just after taking the
-    lock, so a loser that arrives in between waits a moment for it."""
+def _held_here(target: Path, holder: tuple[str, int] | None) -> LockHeld:
+    """The lock in this state folder is held; by ``holder`` (run, pid) when its note says."""
+    who = f" (run {holder[0]}, pid {holder[1]})" if holder is not None else ""
+    return LockHeld(
+        f"{target}: another apply or restore holds this target's lock{who}; try again when it "
+        "has finished"
+    )
+
+
+def _held_by_another(target: Path, in_target: Path) -> LockHeld:
+    return LockHeld(
+        f"{target}: another apply or restore holds this target's lock ({in_target}), from "
+        "another state folder or user; try again when it has finished"
+    )
+
+
+def _holder(note: Path) -> tuple[str, int] | None:
+    """(run id, pid) from the holder's note; None when there is none to read."""
+    try:
+        found = json.loads(note.read_text(encoding="utf-8"))
+        return str(found["run_id"]), int(found["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_holder(note: Path) -> tuple[str, int] | None:
+    """The holder's note, for a loser. The winner writes it just after taking the lock, so a
+    loser that arrives in between waits a moment for it."""
     deadline = time.monotonic() + 1.0
-    while True:
-        try:
-            found = json.loads(note.read_text(encoding="utf-8"))
-            return f" (run {found['run_id']}, pid {found['pid']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            if time.monotonic() > deadline:
-                return ""
-            time.sleep(0.02)
+    while (holder := _holder(note)) is None and time.monotonic() <= deadline:
+        time.sleep(0.02)
+    return holder

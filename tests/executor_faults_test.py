@@ -401,4 +401,4 @@ def test_restore_refuses_while_an_orphan_installer_works_on_the_target(
 def _orphans_of(world: World) -> list[int]:
     from spdeploy import process
 
-    return [o.pid for o in process.working_on(world.target)]
+    return [o.pid for o in process.orphans(world.target, {})]

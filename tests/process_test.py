@@ -125,7 +125,7 @@ def test_orphans_are_found_by_their_path_and_their_mark(tmp_path: Path) -> None:
         subprocess.Popen(["sleep", "60"], env={**os.environ, RUN_ENV: "another-run"}),
     ]
     try:
-        found = {o.pid: o.component for o in orphans("r1", staged)}
+        found = {o.pid: o.component for o in orphans(tmp_path / "target", {"r1": staged})}
         assert found == {started[0].pid: "calcon", started[1].pid: "ntsconn"}
         wait_or_kill(list(found), timeout=0.2)  # they outlast the wait: their trees are killed
         started[0].wait(timeout=10)  # (psutil reaps them: their exit status is lost to Popen)

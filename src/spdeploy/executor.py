@@ -188,12 +188,10 @@ def _wait_for_orphans(
 def installers_at_work(store: Store, runs: list[RunRecord], target: Path) -> dict[int, str]:
     """Process id -> component of every installer an earlier, killed spdeploy left running on
     ``target`` (see :func:`_wait_for_orphans`); ``runs`` are the target's recent runs here."""
-    pids: dict[int, str] = {
-        o.pid: o.component or "an earlier run" for o in process.working_on(target)
-    }
-    for run in (r for r in runs if r.status in _CUT_OFF):
-        for orphan in process.orphans(run.id, store.run_dir(run.id) / "staged"):
-            pids.setdefault(orphan.pid, orphan.component or "an earlier step")
+    cut_off = [r for r in runs if r.status in _CUT_OFF]
+    staged = {r.id: store.run_dir(r.id) / "staged" for r in cut_off}
+    pids = {o.pid: o.component or "an earlier step" for o in process.orphans(target, staged)}
+    for run in cut_off:
         for step in run.steps:  # the journal's own record, for an installer run elsewhere
             pid = step.pid
             known = step.status == StepStatus.RUNNING and pid is not None and pid not in pids

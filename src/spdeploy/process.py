@@ -174,17 +174,24 @@ class Orphan:
     command: str
 
 
-def orphans(run_id: str, staged: Path) -> list[Orphan]:
-    """Live processes of run ``run_id``: those whose executable or command line lies under its
-    ``staged`` folder, and those carrying its :data:`RUN_ENV` (an installer's children, or an
-    installer that copied itself elsewhere).
+def orphans(target: Path, runs: Mapping[str, Path]) -> list[Orphan]:
+    """Live processes earlier runs left at work on ``target`` (``runs``: run id -> its staged
+    folder): those whose executable or command line lies under a run's staged folder, those
+    carrying one of these runs' :data:`RUN_ENV` (an installer's children, or an installer that
+    copied itself elsewhere), and those carrying the target's :data:`TARGET_ENV` (a run
+    recorded in another state folder). One pass over the system's processes.
 
     The working folder is deliberately not a sign: a person's shell sitting in the folder is not
     an installer, and a resume would wait for it, then kill it.
     """
     import psutil
 
-    roots = {os.path.normcase(str(staged.absolute())), os.path.normcase(str(staged.resolve()))}
+    roots = {
+        os.path.normcase(str(path))
+        for staged in runs.values()
+        for path in (staged.absolute(), staged.resolve())
+    }
+    wanted = os.path.normcase(str(target.resolve()))
     me = os.getpid()
     found: list[Orphan] = []
     for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
@@ -198,32 +205,12 @@ def orphans(run_id: str, staged: Path) -> list[Orphan]:
                 env = proc.environ()
             except (psutil.Error, OSError):
                 continue
-            if env.get(RUN_ENV) != run_id:
+            mark = env.get(TARGET_ENV)
+            on_target = mark is not None and os.path.normcase(mark) == wanted
+            if env.get(RUN_ENV) not in runs and not on_target:
                 continue
             component = env.get(COMPONENT_ENV) or ""
         found.append(Orphan(proc.pid, component or None, " ".join(cmdline)))
-    return found
-
-
-def working_on(target: Path) -> list[Orphan]:
-    """Live processes carrying ``target`` as their :data:`TARGET_ENV`: installers (and what they
-    started) of any run on this target, recorded in any state folder, whose spdeploy is gone."""
-    import psutil
-
-    wanted = os.path.normcase(str(target.resolve()))
-    me = os.getpid()
-    found: list[Orphan] = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        if proc.pid == me:
-            continue
-        try:
-            env = proc.environ()
-        except (psutil.Error, OSError):
-            continue
-        mark = env.get(TARGET_ENV)
-        if mark is not None and os.path.normcase(mark) == wanted:
-            cmdline = " ".join(str(a) for a in proc.info.get("cmdline") or ())
-            found.append(Orphan(proc.pid, env.get(COMPONENT_ENV) or None, cmdline))
     return found
 
 

@@ -110,7 +110,7 @@ class _Shown:
     version: str | None = None
 
     def __post_init__(self) -> None:
-        jsonfile.printable(self, "id", "version")
+        jsonfile.require_printable(self, "id", "version")
 
 
 @pytest.mark.parametrize(

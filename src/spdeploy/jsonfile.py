@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -81,14 +81,19 @@ def convert(doc: Any, kind: type[T]) -> T:
         raise Unreadable(_described(doc, kind, exc)) from None
 
 
-def printable(obj: object, *keys: str) -> None:
+def require_printable(obj: object, *keys: str) -> None:
     """Ids, versions and statuses read from a file are shown as they are, in tables and
     sentences: one with a control character (an escape sequence that would rewrite the
-    terminal, a newline that breaks a row in two) is :class:`Invalid`."""
+    terminal, a newline that breaks a row in two) is :class:`Invalid`. For a mapping, its keys
+    (component ids) are checked."""
     for key in keys:
         value = getattr(obj, key)
         if isinstance(value, str) and not value.isprintable():
             raise Invalid(key, f"holds control characters: {shown(value)}")
+        if isinstance(value, Mapping):
+            bad = next((k for k in value if isinstance(k, str) and not k.isprintable()), None)
+            if bad is not None:
+                raise Invalid(key, f"a key holds control characters: {shown(bad)}")
 
 
 def shown(value: Any) -> str:

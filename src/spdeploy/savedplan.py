@@ -74,7 +74,7 @@ class SavedRow:
 
     def __post_init__(self) -> None:
         # shown in `apply --plan`'s sentences: an edited file must not rewrite the terminal
-        jsonfile.printable(self, "id", "action", "installer", "media_version")
+        jsonfile.require_printable(self, "id", "action", "installer", "media_version")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Seen:
     version: str | None = None
 
     def __post_init__(self) -> None:
-        jsonfile.printable(self, "version")
+        jsonfile.require_printable(self, "version")
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,7 @@ class _SavedFile:
     inventory: dict[str, Seen]
 
     def __post_init__(self) -> None:
-        for table in ("inventory", "fingerprints"):
-            for cid in getattr(self, table):
-                if not cid.isprintable():
-                    problem = f"a key holds control characters: {jsonfile.shown(cid)}"
-                    raise jsonfile.Invalid(table, problem)
+        jsonfile.require_printable(self, "inventory", "fingerprints")
         # Every update is checked against its fingerprint (here and in the executor): without
         # one, --dry-run said the plan held and the executor refused it as a target that changed.
         for row in self.components:

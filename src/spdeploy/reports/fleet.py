@@ -307,7 +307,7 @@ class _Component:
     reason: str
 
     def __post_init__(self) -> None:
-        jsonfile.printable(self, "id")
+        jsonfile.require_printable(self, "id")
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ class _Step:
     duration_s: float | None = None
 
     def __post_init__(self) -> None:
-        jsonfile.printable(self, "id", "status")
+        jsonfile.require_printable(self, "id", "status")
 
 
 @dataclass(frozen=True)

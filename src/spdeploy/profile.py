@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from spdeploy.errors import BadInput, ProfileError
+from spdeploy.errors import BadInput, MediaError, ProfileError, TargetError
 from spdeploy.knownfailures import Rule, parse_rules
 from spdeploy.probes import AnyOf, Exists, PeVersion, Probe, Text, parse_probe
 from spdeploy.profile_files import builtin_names, read_layers
@@ -220,13 +220,15 @@ def _check_inside(values: Iterable[str], where: str, root: str) -> None:
     """A path the profile gives under the media or the target stays inside it: refused here,
     naming the file, the component and the key, rather than when ``plan`` or ``apply`` meets
     it. (Logs may be anywhere: Exchange writes its setup log at the drive's root.)"""
+    from spdeploy.media.base import split_path
+
     for value in values:
-        path = _PLACEHOLDER.sub("x", value).replace("\\", "/")
-        absolute = path.startswith("/") or (len(path) > 1 and path[1] == ":")
-        if absolute or ".." in path.split("/"):
+        try:  # the readers' own rule, on the path with its placeholders filled in
+            split_path(_PLACEHOLDER.sub("x", value), root)
+        except (MediaError, TargetError):
             raise ProfileError(
                 f"{where}: {value!r} leaves the {root} (expected a path inside it, without '..')"
-            )
+            ) from None
 
 
 def _probe_paths(probe: Probe) -> Iterator[str]:

@@ -61,22 +61,16 @@ def _terminate_as_interrupt() -> Iterator[None]:
     command as Ctrl-C does: the installer's tree stopped, the run recorded as interrupted, the
     command that resumes it printed, exit 130. Unhandled, it was a silent death (exit 143) that
     left the history saying "running" and the installer working on."""
-    import signal
-
-    term = getattr(signal, "SIGTERM", None)
+    from spdeploy.streams import on_signal
 
     def handler(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    try:
-        previous = signal.signal(term, handler) if term is not None else None
-    except ValueError:  # not the main thread: an embedding program owns the signals
-        previous = None
+    undo = on_signal("SIGTERM", handler)
     try:
         yield
     finally:
-        if term is not None and previous is not None:
-            signal.signal(term, previous)
+        undo()
 
 
 def report(exc: SpdeployError, json_mode: bool) -> int:

@@ -4,7 +4,8 @@ An administrator pipes ``spdeploy apply --yes`` into ``head``, quits ``less``, o
 session half-way through a service pack. None of that may stop the run: a write to a closed pipe
 or a vanished terminal switches that stream off, SIGHUP switches both off, and the command goes
 on to its end, with its normal exit code and history. The run's own log in the state folder
-keeps everything it would have printed.
+keeps everything it would have printed. (``on_signal`` is also how the error boundary turns
+SIGTERM into Ctrl-C.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 
@@ -101,18 +102,25 @@ def guarded() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def _on_hangup(*streams: Guarded) -> Any:
+def _on_hangup(*streams: Guarded) -> Callable[[], object]:
     """SIGHUP (the terminal went away): output off, work on. Returns what undoes it."""
-    hup = getattr(signal, "SIGHUP", None)
-    if hup is None:  # Windows
-        return lambda: None
 
     def handler(_signum: int, _frame: object) -> None:
         for stream in streams:
             stream.lose()
 
-    try:
-        previous = signal.signal(hup, handler)
-    except ValueError:  # not the main thread: an embedding program owns the signals
+    return on_signal("SIGHUP", handler)
+
+
+def on_signal(name: str, handler: Callable[[int, Any], None]) -> Callable[[], object]:
+    """Handle signal ``name`` (SIGHUP, SIGTERM) with ``handler``; returns what undoes it. Where
+    the system has no such signal (Windows has no SIGHUP), or this is not the main thread (an
+    embedding program owns the signals), nothing is handled and the undo does nothing."""
+    number = getattr(signal, name, None)
+    if number is None:
         return lambda: None
-    return lambda: signal.signal(hup, previous)
+    try:
+        previous = signal.signal(number, handler)
+    except ValueError:
+        return lambda: None
+    return lambda: signal.signal(number, previous)

@@ -84,7 +84,7 @@ def read_layers(name_or_file: str) -> tuple[dict[str, Any], str]:
 
 def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
     path = Path(name_or_file)
-    if name_or_file in builtin_names() and not path.exists():
+    if name_or_file in _builtin_names() and not path.exists():
         source = f"<built-in {name_or_file}>"
         data = (_BUILTIN / f"{name_or_file}.toml").read_bytes()
         table = _parsed_ahead(name_or_file, data)
@@ -98,7 +98,7 @@ def _read_toml(name_or_file: str) -> tuple[dict[str, Any], str]:
         except OSError:  # a name too long for the file system, say
             is_file = is_dir = False
         if not is_file:
-            known = ", ".join(builtin_names())
+            known = ", ".join(_builtin_names())
             if is_dir:
                 raise ProfileError(
                     f"{name_or_file}: a folder, not a profile (expected a profile TOML file or "
@@ -127,7 +127,7 @@ def _load_layers(name_or_file: str, seen: tuple[str, ...]) -> tuple[dict[str, An
         return raw, source
     if not isinstance(base_ref, str) or not base_ref:
         raise ProfileError(f"{source}: key 'extends': expected a profile name or file path")
-    if not Path(base_ref).is_absolute() and base_ref not in builtin_names():
+    if not Path(base_ref).is_absolute() and base_ref not in _builtin_names():
         base_ref = str(Path(source).parent / base_ref)
     here, there = _identity(source), _identity(base_ref)
     if there == here or there in seen:
@@ -143,7 +143,7 @@ def _load_layers(name_or_file: str, seen: tuple[str, ...]) -> tuple[dict[str, An
 
 def _identity(ref: str) -> str:
     """One spelling per profile, so that ``../d/site.toml`` and ``site.toml`` are the same."""
-    if ref.startswith("<built-in ") or ref in builtin_names():
+    if ref.startswith("<built-in ") or ref in _builtin_names():
         return ref.removeprefix("<built-in ").removesuffix(">")
     try:
         return str(Path(ref).resolve())

@@ -13,8 +13,9 @@ import math
 import pprint
 import sys
 import tomllib
-import zlib
 from pathlib import Path
+
+from spdeploy import profile_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "src" / "spdeploy" / "profiles"
@@ -56,7 +57,7 @@ def render() -> str:
     for path in sorted(PROFILES.glob("*.toml")):
         name = path.stem
         data = path.read_bytes()
-        made_from[name] = (len(data), zlib.crc32(data))
+        made_from[name] = profile_files.made_from(data)
         parsed = tomllib.loads(data.decode("utf-8"))
         _plain(parsed, path.name)
         table = pprint.pformat(parsed, width=96, sort_dicts=False)

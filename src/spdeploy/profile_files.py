@@ -66,14 +66,19 @@ def _builtin_names() -> tuple[str, ...]:
 def _parsed_ahead(name: str, data: bytes) -> dict[str, Any] | None:
     """The built-in profile's table from :mod:`spdeploy.builtin_profiles` (no TOML to parse), if
     it was made from exactly these bytes; None if the TOML was edited since."""
-    import zlib
-
     from spdeploy import builtin_profiles
 
-    made_from = builtin_profiles.MADE_FROM.get(name)
-    if made_from != (len(data), zlib.crc32(data)):
+    if builtin_profiles.MADE_FROM.get(name) != made_from(data):
         return None
     return builtin_profiles.TABLES[name]()
+
+
+def made_from(data: bytes) -> tuple[int, int]:
+    """What names a built-in TOML's bytes in ``builtin_profiles.MADE_FROM``: length and CRC-32
+    (a check that the copy is current, not a defence: whoever can edit one can edit both)."""
+    import zlib
+
+    return len(data), zlib.crc32(data)
 
 
 def read_layers(name_or_file: str) -> tuple[dict[str, Any], str]:

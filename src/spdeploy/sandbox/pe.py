@@ -2,9 +2,10 @@
 
 The sandbox simulates an Exchange Server 5.5 install tree and service-pack media without
 shipping any Microsoft files. spdeploy decides what is installed by reading each binary's
-VS_VERSIONINFO resource through ``pefile``, so the stand-ins have to be real PE images whose
-only content is that resource. Generating them here, with nothing but ``struct``, keeps the
-fixtures tiny, fast to build (tests create hundreds) and byte-for-byte reproducible.
+VS_VERSIONINFO resource (``peversion``, or ``pefile`` where that declines), so the stand-ins
+have to be real PE images whose only content is that resource. Generating them here, with
+nothing but ``struct``, keeps the fixtures tiny, fast to build (tests create hundreds) and
+byte-for-byte reproducible.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ the ``cli`` package only; :class:`LazyGroup` imports a command's module when it 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -57,6 +56,8 @@ class LazyGroup(click.Group):
             no_such = getattr(click.exceptions, "NoSuchCommand", None)
             if no_such is not None:
                 raise no_such(name, possibilities=known, ctx=ctx) from None
+            import difflib  # deferred: only a mistyped command needs it
+
             close = difflib.get_close_matches(name, known, n=1)
             if not close:
                 raise

@@ -7,6 +7,7 @@ Wherever ``peversion`` gives a version, pefile must give the same one from the s
 
 from __future__ import annotations
 
+import os
 import struct
 from importlib.util import find_spec
 from pathlib import Path
@@ -53,6 +54,8 @@ def _agrees(data: bytes) -> str | None:
 def test_real_launchers_read_as_pefile_reads_them() -> None:
     launchers = _launchers()
     if not launchers:
+        if os.environ.get("CI") == "true":  # CI's venv has pip: the oracle must not go quiet
+            pytest.fail("this environment's pip ships no launchers")
         pytest.skip("this environment's pip ships no launchers")
     answered = {path.name: _agrees(path.read_bytes()) for path in launchers}
     versioned = {p.name for p in launchers if _pefile(p.read_bytes()) is not None}

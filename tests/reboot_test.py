@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import cli, world_args
 
 from spdeploy import reboot
+from spdeploy.errors import TargetError
+from spdeploy.sandbox.world import build_world
+from spdeploy.store import Store
 
 
 def test_pending_until_a_boot_after_the_request(tmp_path: Path) -> None:
@@ -40,11 +44,36 @@ def test_the_target_is_named_the_same_however_it_is_typed(
     assert reboot.pending(tmp_path / "state", Path("exchsrvr"), boot_time=lambda: 0.0)
 
 
-def test_a_damaged_record_counts_as_none(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbled", "no-run-id", "a-folder"])
+def test_a_record_that_cannot_be_read_is_an_error_naming_it(tmp_path: Path, damage: str) -> None:
+    """It counted as no reboot: a status said "compliant" (exit 0) without knowing."""
     reboot.record(tmp_path, tmp_path, "run-1", at=1000.0)
     (record,) = (tmp_path / "reboot").iterdir()
+    if damage == "a-folder":  # unreadable as a file, whoever runs the test (root reads all)
+        record.unlink()
+        record.mkdir()
+    else:
+        record.write_text("{not json" if damage == "garbled" else '{"requested_at": 1}')
+    with pytest.raises(TargetError, match="whether a reboot is pending on this target is unknown"):
+        reboot.pending(tmp_path, tmp_path, boot_time=lambda: 0.0)
+    # another target's missing record is still simply none
+    assert reboot.pending(tmp_path, tmp_path / "other", boot_time=lambda: 0.0) is None
+
+
+def test_status_and_apply_refuse_on_a_damaged_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    reboot.record(world.state, world.target, "run-1", at=1000.0)
+    (record,) = (world.state / "reboot").iterdir()
     record.write_text("{not json")
-    assert reboot.pending(tmp_path, tmp_path, boot_time=lambda: 0.0) is None
+    for command, extra in (("status", ()), ("apply", ("--dry-run",)), ("apply", ("--yes",))):
+        done = cli(capsys, *world_args(world, command, *extra, json_mode=False))
+        assert done.code == 2, (command, extra, done)
+        said = done.out + done.err  # a dry run shows its refusal under the plan
+        assert str(record) in said and "delete it" in said
+    assert not (world.target.parent / "spdeploy-sandbox-ran.txt").exists()  # no installer ran
+    assert Store(world.state).runs() == []  # and no run was begun
 
 
 def test_the_boot_time_is_the_machines_unless_a_sandbox_says(

@@ -20,6 +20,7 @@ from spdeploy.errors import (
     RunInterrupted,
     SpdeployError,
     StepFailed,
+    TargetError,
 )
 from spdeploy.inventory import scan
 from spdeploy.locking import held_elsewhere, target_lock
@@ -88,11 +89,12 @@ def apply(
         # The real run's own pre-flight: the dry run shows the plan and the commands, and
         # predicts the real run's exit code (a refusal's, or a reboot still pending).
         commands = commands_for(prep, plan, options, store.state_dir / "runs" / "<run>" / "staged")
-        refusal = None
+        refusal, pending = None, None
         try:
             held = held_elsewhere(store, prep.target)  # the real run takes the lock first
             if held is not None:
                 raise held
+            pending = reboot.pending(store.state_dir, prep.target)  # a damaged record refuses
             refuse_early(prep, plan, commands, options)
             # what staging would refuse (the real run learns it under the lock, before any
             # installer runs): a file the catalog lacks, a special file, a link out of the media
@@ -102,7 +104,6 @@ def apply(
                 check_stageable(prep.media, row.installer, catalog)
         except SpdeployError as exc:
             refusal = exc
-        pending = reboot.pending(store.state_dir, prep.target)
         return ApplyResult(
             plan, None, commands, dry_run=True, refusal=refusal, reboot_pending=pending
         )
@@ -118,6 +119,9 @@ def _apply_under_lock(
     progress: Progress,
     announce: Callable[[str], None],
 ) -> ApplyResult:
+    # a reboot record that cannot be read stops the run here, before anything is written:
+    # at its end, the run could not say whether the target is finished (exit 0 or 3)
+    reboot.pending(store.state_dir, prep.target)
     runs = store.runs(target=str(prep.target.resolve()), limit=20)
     previous = _resume_run(runs, prep) if options.resume else None
     run_id = previous.id if previous else new_run_id()
@@ -303,7 +307,11 @@ def _apply_locked(
     )
     if result.reboot_required:
         reboot.record(store.state_dir, prep.target, run_id)
-    pending = reboot.pending(store.state_dir, prep.target)
+    try:
+        pending = reboot.pending(store.state_dir, prep.target)
+    except TargetError as exc:  # readable when the run began: damaged since, by someone else
+        log.write(f"{exc.message}; counted as no reboot pending")
+        pending = None
     result = replace(result, final=final._replace(reboot_pending=pending), reboot_pending=pending)
     status = {0: RunStatus.OK, 3: RunStatus.REBOOT}.get(result.exit_code, RunStatus.FAILED)
     message = _closing_message(result)

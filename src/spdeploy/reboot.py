@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from spdeploy.errors import TargetError
 from spdeploy.fsutil import target_key, write_atomic
 
 # For sandboxes and tests, which cannot reboot the machine: the boot time to believe, in seconds
@@ -56,23 +57,36 @@ def pending(
 ) -> RebootPending | None:
     """The reboot a run on ``target`` asked for, if the machine has not booted since it ended.
 
-    A record that cannot be read counts as none: it only ever adds a warning to a verdict, and
-    an unreadable one must not stop a status report.
+    Raises TargetError when there is a record that cannot be read (damaged, or a folder this
+    user may not read): whether a reboot is pending is then unknown, and "compliant" (exit 0)
+    would be a guess. The message names the file, and what to do once the machine has booted.
     """
+    folder = _folder(state_dir)
     try:
-        asked = _folder(state_dir).is_dir()
-    except OSError:  # a folder that cannot be looked at holds no record that can be read
-        asked = False
+        asked = folder.is_dir()
+    except OSError as exc:
+        raise _unreadable(folder, exc.strerror or str(exc)) from None
     if not asked:
         return None  # no run ever asked for a reboot here: no target's name to hash
     path = _record_path(state_dir, target)
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
         run_id, requested_at = str(found["run_id"]), float(found["requested_at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except FileNotFoundError:
+        return None  # runs on other targets asked, not one on this
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _unreadable(path, f"not a reboot record ({type(exc).__name__}: {exc})") from None
     booted = (boot_time or machine_boot_time)()
     return RebootPending(run_id, requested_at) if booted < requested_at else None
+
+
+def _unreadable(path: Path, why: str) -> TargetError:
+    return TargetError(
+        f"{path}: {why}: whether a reboot is pending on this target is unknown; once the "
+        "machine has restarted since the last apply, delete it"
+    )
 
 
 def machine_boot_time() -> float:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spdeploy import peversion
+from spdeploy.errors import ProbeError
 from spdeploy.probes import pe_file_version
 from spdeploy.sandbox.pe import MACHINES, build_pe
 
@@ -148,3 +149,41 @@ def test_damaged_images_are_answered_as_pefile_answers_or_not_at_all(data: bytes
     quick = peversion.file_version(data)
     if quick is not None:
         assert _pefile(data) == quick  # and pefile does not refuse it either
+
+
+def _page_section(data: bytes) -> bytes:
+    """A second section named PAGE, writable and executable, and an import directory."""
+    out = bytearray(data)
+    table = 0x40 + 24 + 224
+    out[table + 40 : table + 80] = struct.pack(
+        "<8sIIIIIIHHI", b"PAGE", 0x1000, 0x2000, 0, 0, 0, 0, 0, 0, 0xA0000000
+    )
+    struct.pack_into("<H", out, 0x40 + 6, 2)  # NumberOfSections
+    struct.pack_into("<II", out, 0x40 + 24 + 96 + 8, 0x1000, 0x14)
+    return bytes(out)
+
+
+def test_an_image_pefile_trips_on_is_unreadable_not_a_crash() -> None:
+    """pefile raises AttributeError here (it checks a driver's imports mid-way through its
+    section list): the quick reader declines, and the probe says the file cannot be read
+    (installed, version unknown) instead of spdeploy stopping with an internal error."""
+    data = _page_section(build_pe("5.5.2653.0"))
+    assert peversion.file_version(data) is None
+    with pytest.raises(ProbeError, match=r"page\.exe: pefile cannot read it"):
+        pe_file_version(data, "page.exe")
+
+
+@pytest.mark.parametrize("damage", ["zeroed-header", "high-address"])
+def test_what_pefile_reads_otherwise_is_declined(damage: str) -> None:
+    """Found by a hostile review: pefile stops its section list at a header of zeros, and its
+    dword_align wraps at 4 GiB; in both, the quick reader had answered where pefile did not."""
+    data = bytearray(build_pe("5.5.2653.0"))
+    table = 0x40 + 24 + 224
+    if damage == "zeroed-header":
+        data[table : table + 80] = bytes(40) + data[table : table + 40]
+        struct.pack_into("<H", data, 0x40 + 6, 2)
+    else:  # the one section, and the resources in it, moved just under 4 GiB
+        struct.pack_into("<I", data, table + 12, 0xFFFFF000)
+        struct.pack_into("<I", data, 0x40 + 24 + 96 + 16, 0xFFFFF000)
+        struct.pack_into("<I", data, 0x200 + 72, 0xFFFFF000 + 0x60)
+    assert peversion.file_version(bytes(data)) is None

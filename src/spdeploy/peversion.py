@@ -8,21 +8,28 @@ common case, an image whose headers, sections and resource tree are all in order
 version resource, a field out of bounds. Where it answers, it answers as pefile does (the first
 RT_VERSION resource's VS_FIXEDFILEINFO, found at the same offsets by the same rules):
 ``tests/peversion_test.py`` holds it to that on real launchers built by a compiler, on the
-sandbox's images, and on thousands of damaged ones.
+sandbox's images, and on hundreds of damaged ones per run (a hostile review tried some
+100,000 more, built to find a difference: the three it found are declined now).
 
-It reads at most a few hundred bytes at offsets it has checked, loops only over tables whose
-size it has bounded, and never follows an offset twice, so a hostile image costs it nothing.
+It reads only at offsets it has checked, loops only over tables whose size it has bounded (at
+most 96 sections and 2,048 resource entries, about 10 ms at worst), and never follows an offset
+twice: a hostile image costs it little, and makes it decline. Where pefile stumbles on its own
+(a zeroed section header ends its section list, a section named PAGE makes it parse the
+imports, its alignment wraps at 4 GiB), this reader declines.
 """
 
 from __future__ import annotations
 
+import bisect
 import struct
 
 _RT_VERSION = 16
 _PE32, _PE32_PLUS = 0x10B, 0x20B
 _MAX_SECTIONS = 96  # the Windows loader's limit
-_MAX_ENTRIES = 4096  # entries in one resource directory, as pefile allows
-_MAX_TOTAL_ENTRIES = 0x8000  # and in all of them
+# entries in the whole resource tree: a version-stamped binary has tens to hundreds; pefile
+# takes up to 0x8000, and reads a tree this reader declines
+_MAX_ENTRIES = 2048
+_MAX_RVA = 0x80000000
 _FIXED_SIGNATURE = 0xFEEF04BD
 _KEY = "VS_VERSION_INFO\0".encode("utf-16-le")
 
@@ -79,11 +86,18 @@ class _Image:
             raise _Decline
         if not 1 <= sections <= _MAX_SECTIONS:
             raise _Decline
-        self.sections = [
-            _unpack("<8xIIII", data, optional + optional_size + 40 * i) for i in range(sections)
-        ]
+        table = optional + optional_size
+        self.sections: list[tuple[int, int, int]] = []  # (address, raw size, raw offset)
         end = 0
-        for virtual_size, address, raw_size, raw_at in self.sections:
+        for header in range(table, table + 40 * sections, 40):
+            virtual_size, address, raw_size, raw_at = _unpack("<8xIIII16x", data, header)
+            # pefile stops its section list at a header of zeros, and parses the import table
+            # (which may fail) for a section named PAGE
+            if (
+                not any(data[header : header + 40])
+                or data[header : header + 8].rstrip(b"\0") == b"PAGE"
+            ):
+                raise _Decline
             # in order, apart, aligned and whole in the file: the one section pefile would
             # choose for an address is then the one that holds it
             if address < end or address % section_align or raw_at % file_align:
@@ -91,13 +105,19 @@ class _Image:
             if raw_at + raw_size > len(data):
                 raise _Decline
             end = address + max(virtual_size, raw_size)
+            self.sections.append((address, raw_size, raw_at))
+        self.addresses = [address for address, _, _ in self.sections]
 
     def offset(self, rva: int, length: int) -> int:
-        """File offset of ``length`` bytes at ``rva``, all inside one section's file data."""
-        for _virtual_size, address, raw_size, raw_at in self.sections:
-            if address <= rva and rva + length <= address + raw_size:
-                return raw_at + rva - address
-        raise _Decline
+        """File offset of ``length`` bytes at ``rva``, all inside one section's file data.
+        Below 2 GiB: pefile's ``dword_align`` wraps at 4 GiB and would read elsewhere."""
+        i = bisect.bisect_right(self.addresses, rva) - 1
+        if i < 0 or rva + length > _MAX_RVA:
+            raise _Decline
+        address, raw_size, raw_at = self.sections[i]
+        if rva + length > address + raw_size:
+            raise _Decline
+        return raw_at + rva - address
 
     def directory(self, relative: int) -> list[tuple[int, int]]:
         """(name, offset) of every entry of the resource directory at ``relative``: at least
@@ -109,7 +129,7 @@ class _Image:
         named, numbered = _unpack("<12xHH", self.data, at)
         count = named + numbered
         self.entries += count
-        if not 0 < count <= _MAX_ENTRIES or self.entries > _MAX_TOTAL_ENTRIES:
+        if not count or self.entries > _MAX_ENTRIES:
             raise _Decline
         start = self.offset(self.resource_rva + relative + 16, 8 * count)
         entries: list[tuple[int, int]] = [

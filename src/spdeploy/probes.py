@@ -111,6 +111,10 @@ def pe_file_version(data: bytes, where: str) -> str | None:
         )
     except pefile.PEFormatError as exc:
         raise ProbeError(f"{where}: not a Windows PE file ({exc.value})") from None
+    except Exception as exc:
+        # pefile's own slips on a hostile image (an AttributeError for a section named PAGE):
+        # the file cannot be read, and that is no bug of spdeploy's
+        raise ProbeError(f"{where}: pefile cannot read it ({type(exc).__name__}: {exc})") from None
     fixed = getattr(pe, "VS_FIXEDFILEINFO", None)
     if not fixed:
         return None

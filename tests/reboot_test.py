@@ -44,7 +44,7 @@ def test_the_target_is_named_the_same_however_it_is_typed(
     assert reboot.pending(tmp_path / "state", Path("exchsrvr"), boot_time=lambda: 0.0)
 
 
-@pytest.mark.parametrize("damage", ["garbled", "no-run-id", "a-folder"])
+@pytest.mark.parametrize("damage", ["garbled", "no-run-id", "deep", "a-folder"])
 def test_a_record_that_cannot_be_read_is_an_error_naming_it(tmp_path: Path, damage: str) -> None:
     """It counted as no reboot: a status said "compliant" (exit 0) without knowing."""
     reboot.record(tmp_path, tmp_path, "run-1", at=1000.0)
@@ -53,7 +53,8 @@ def test_a_record_that_cannot_be_read_is_an_error_naming_it(tmp_path: Path, dama
         record.unlink()
         record.mkdir()
     else:
-        record.write_text("{not json" if damage == "garbled" else '{"requested_at": 1}')
+        damaged = {"garbled": "{not json", "deep": "[" * 100_000, "no-run-id": '{"at": 1}'}
+        record.write_text(damaged[damage])
     with pytest.raises(TargetError, match="whether a reboot is pending on this target is unknown"):
         reboot.pending(tmp_path, tmp_path, boot_time=lambda: 0.0)
     # another target's missing record is still simply none

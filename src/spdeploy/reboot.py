@@ -76,7 +76,7 @@ def pending(
         return None  # runs on other targets asked, not one on this
     except OSError as exc:
         raise _unreadable(path, exc.strerror or str(exc)) from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise _unreadable(path, f"not a reboot record ({type(exc).__name__}: {exc})") from None
     booted = (boot_time or machine_boot_time)()
     return RebootPending(run_id, requested_at) if booted < requested_at else None

@@ -46,6 +46,11 @@ def file_version(data: bytes) -> str | None:
         return None
 
 
+def dotted(high: int, low: int) -> str:
+    """``"a.b.c.d"`` from VS_FIXEDFILEINFO's FileVersionMS and FileVersionLS."""
+    return f"{high >> 16}.{high & 0xFFFF}.{low >> 16}.{low & 0xFFFF}"
+
+
 def _unpack(fmt: str, data: bytes, offset: int) -> tuple[int, ...]:
     if offset < 0 or offset + struct.calcsize(fmt) > len(data):
         raise _Decline
@@ -119,13 +124,18 @@ class _Image:
             raise _Decline
         return raw_at + rva - address
 
-    def directory(self, relative: int) -> list[tuple[int, int]]:
-        """(name, offset) of every entry of the resource directory at ``relative``: at least
-        one, each named one's name inside the resources, after the one before it."""
+    def follow(self, relative: int, length: int) -> int:
+        """File offset of ``length`` bytes at ``relative`` in the resources, never followed
+        before: a tree that leads back into itself is declined."""
         if relative in self.seen:
             raise _Decline
         self.seen.add(relative)
-        at = self.offset(self.resource_rva + relative, 16)
+        return self.offset(self.resource_rva + relative, length)
+
+    def directory(self, relative: int) -> list[tuple[int, int]]:
+        """(name, offset) of every entry of the resource directory at ``relative``: at least
+        one, each named one's name inside the resources, after the one before it."""
+        at = self.follow(relative, 16)
         named, numbered = _unpack("<12xHH", self.data, at)
         count = named + numbered
         self.entries += count
@@ -158,15 +168,14 @@ class _Image:
                 if not name_at & 0x80000000:
                     raise _Decline
                 for _language, data_at in self.directory(name_at & 0x7FFFFFFF):
-                    if data_at & 0x80000000 or data_at in self.seen:
+                    if data_at & 0x80000000:
                         raise _Decline
-                    self.seen.add(data_at)
-                    self.offset(self.resource_rva + data_at, 16)
+                    entry = self.follow(data_at, 16)
                     if type_name == _RT_VERSION:
-                        found.append(data_at)
+                        found.append(entry)
         if len(found) != 1:
             raise _Decline
-        rva, size = _unpack("<II", self.data, self.offset(self.resource_rva + found[0], 16))
+        rva, size = _unpack("<II", self.data, found[0])
         at = self.offset(rva, size)
         # VS_VERSIONINFO: three words, the key, then VS_FIXEDFILEINFO on a 32-bit boundary of
         # the address (pefile's dword_align)
@@ -176,4 +185,4 @@ class _Image:
         signature, _, high, low = _unpack("<4I", self.data, at + fixed)
         if signature != _FIXED_SIGNATURE:
             raise _Decline
-        return f"{high >> 16}.{high & 0xFFFF}.{low >> 16}.{low & 0xFFFF}"
+        return dotted(high, low)

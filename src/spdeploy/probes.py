@@ -118,9 +118,7 @@ def pe_file_version(data: bytes, where: str) -> str | None:
     fixed = getattr(pe, "VS_FIXEDFILEINFO", None)
     if not fixed:
         return None
-    info = fixed[0]
-    ms, ls = info.FileVersionMS, info.FileVersionLS
-    return f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
+    return peversion.dotted(fixed[0].FileVersionMS, fixed[0].FileVersionLS)
 
 
 class Exists(NamedTuple):
